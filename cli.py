@@ -1,0 +1,48 @@
+"""The chartseal command line: parse, call one core function, report errors plainly.
+
+Each command lives in the module of the part it drives and is imported only when used, so
+`chartseal --help` stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# command name -> "module:attribute"
+COMMANDS = {
+    "init": "exporter.cli_home:init",
+    "db": "exporter.cli_home:db",
+    "config": "exporter.cli_home:config",
+    "accounts": "exporter.cli_access:accounts",
+    "share": "exporter.cli_access:share",
+    "unshare": "exporter.cli_access:unshare",
+    "shares": "exporter.cli_access:shares",
+    "patient-page": "exporter.cli_access:patient_page",
+    "passwords": "exporter.cli_access:passwords",
+    "demo-data": "exporter.cli_export:demo_data",
+    "export": "exporter.cli_export:export",
+    "demo": "exporter.cli_demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="chartseal")
+def main() -> None:
+    """Publish a clinic's patient records as an end-to-end encrypted static site."""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""The only module that touches libsodium: every construction of docs/FORMAT.md.
+
+Sizes are constants, lengths are checked before any call, nonces are random, and every
+failure is raised as :class:`CryptoError`.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import math
+import unicodedata
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.bindings as _b
+import nacl.exceptions
+import nacl.signing
+import nacl.public
+import nacl.utils
+
+KEY_BYTES = 32
+NONCE_BYTES = _b.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES  # 24
+TAG_BYTES = _b.crypto_aead_xchacha20poly1305_ietf_ABYTES  # 16
+SALT_BYTES = _b.crypto_pwhash_SALTBYTES  # 16
+ID_BYTES = 16
+
+MIN_OPS, MAX_OPS = 1, 10
+MIN_MEM, MAX_MEM = 8192, 1 << 30
+SECURE_OPS, SECURE_MEM = 3, 64 << 20
+
+
+class CryptoError(Exception):
+    """A sealed object could not be opened, or an input had the wrong size."""
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """Argon2id cost: passes and memory in bytes."""
+
+    ops: int = SECURE_OPS
+    mem: int = SECURE_MEM
+
+    def check(self) -> "KdfParams":
+        if not (MIN_OPS <= self.ops <= MAX_OPS) or not (MIN_MEM <= self.mem <= MAX_MEM):
+            raise CryptoError(
+                f"key derivation parameters out of range: ops={self.ops}, mem={self.mem}"
+            )
+        return self
+
+    @property
+    def weak(self) -> bool:
+        return self.ops < SECURE_OPS or self.mem < SECURE_MEM
+
+    def to_json(self) -> dict[str, Any]:
+        return {"alg": "argon2id13", "mem": self.mem, "ops": self.ops}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> "KdfParams":
+        if not isinstance(obj, dict) or obj.get("alg") != "argon2id13":
+            raise CryptoError("unknown key derivation algorithm")
+        ops, mem = obj.get("ops"), obj.get("mem")
+        if not isinstance(ops, int) or not isinstance(mem, int):
+            raise CryptoError("key derivation parameters must be integers")
+        return cls(ops=ops, mem=mem).check()
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def label(name: str, *parts: str | int) -> bytes:
+    """``L(name, a, b, ...)`` of FORMAT.md 1.1: each part followed by one 0x00."""
+    out = bytearray(name.encode("ascii") + b"\0")
+    for part in parts:
+        out += nfc(str(part)).encode("utf-8") + b"\0"
+    return bytes(out)
+
+
+def b64e(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64d(text: Any, size: int | None = None) -> bytes:
+    if not isinstance(text, str):
+        raise CryptoError("expected base64 text")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except ValueError as exc:
+        raise CryptoError("bad base64") from exc
+    if size is not None and len(data) != size:
+        raise CryptoError(f"expected {size} bytes, got {len(data)}")
+    return data
+
+
+def random_key() -> bytes:
+    return nacl.utils.random(KEY_BYTES)
+
+
+def random_id() -> str:
+    return nacl.utils.random(ID_BYTES).hex()
+
+
+def hash_(size: int, msg: bytes, key: bytes = b"") -> bytes:
+    return _b.crypto_generichash(msg, digest_size=size, key=key)
+
+
+def object_name(body: bytes) -> str:
+    return hash_(ID_BYTES, label("chartseal/v1/object-name") + body).hex()
+
+
+# -- doors ---------------------------------------------------------------------------
+
+
+def salt(kind: str, clinic: str, *parts: str) -> bytes:
+    return hash_(SALT_BYTES, label(f"chartseal/v1/salt/{kind}", clinic, *parts))
+
+
+def password_bytes(*passwords: str) -> bytes:
+    return b"\0".join(nfc(p).encode("utf-8") for p in passwords)
+
+
+def derive_door(pw: bytes, salt_: bytes, params: KdfParams) -> tuple[bytes, str]:
+    """Return ``(door_key, door_id)`` for a password (FORMAT.md 5.1)."""
+    params.check()
+    if len(salt_) != SALT_BYTES:
+        raise CryptoError("salt must be 16 bytes")
+    master = _b.crypto_pwhash_alg(
+        KEY_BYTES, pw, salt_, params.ops, params.mem, _b.crypto_pwhash_ALG_ARGON2ID13
+    )
+    door_key = hash_(KEY_BYTES, label("chartseal/v1/door-key"), key=master)
+    door_id = hash_(ID_BYTES, label("chartseal/v1/door-id"), key=master).hex()
+    return door_key, door_id
+
+
+def entry_id(lk: bytes, card: str) -> str:
+    return hash_(ID_BYTES, label("chartseal/v1/entry-id", card), key=_key(lk)).hex()
+
+
+# -- AEAD ------------------------------------------------------------------------------
+
+
+def _key(key: bytes) -> bytes:
+    if len(key) != KEY_BYTES:
+        raise CryptoError(f"key must be {KEY_BYTES} bytes, got {len(key)}")
+    return key
+
+
+def aead_seal(key: bytes, msg: bytes, ad: bytes, nonce: bytes | None = None) -> tuple[bytes, bytes]:
+    nonce = nonce if nonce is not None else nacl.utils.random(NONCE_BYTES)
+    if len(nonce) != NONCE_BYTES:
+        raise CryptoError("nonce must be 24 bytes")
+    ct = _b.crypto_aead_xchacha20poly1305_ietf_encrypt(msg, ad, nonce, _key(key))
+    return nonce, ct
+
+
+def aead_open(key: bytes, nonce: bytes, ct: bytes, ad: bytes) -> bytes:
+    if len(nonce) != NONCE_BYTES or len(ct) < TAG_BYTES:
+        raise CryptoError("sealed data is too short")
+    try:
+        return _b.crypto_aead_xchacha20poly1305_ietf_decrypt(ct, ad, nonce, _key(key))
+    except nacl.exceptions.CryptoError as exc:
+        raise CryptoError("sealed data failed authentication") from exc
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _parse_object(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CryptoError("sealed data is not JSON") from exc
+    if not isinstance(value, dict):
+        raise CryptoError("sealed data is not a JSON object")
+    return value
+
+
+# -- sealed bodies (FORMAT.md 6) -------------------------------------------------------
+
+
+def pad_block(length: int) -> int:
+    if length <= 0:
+        return 512
+    return max(512, 1 << max(0, int(math.floor(math.log2(length))) - 3))
+
+
+def seal_body(key: bytes, value: dict[str, Any], ad: bytes, nonce: bytes | None = None) -> bytes:
+    packed = zlib.compress(canonical_json(value), 6)
+    plain = _b.sodium_pad(packed, pad_block(len(packed)))
+    nonce, ct = aead_seal(key, plain, ad, nonce)
+    return nonce + ct
+
+
+def open_body(key: bytes, body: bytes, ad: bytes) -> dict[str, Any]:
+    if len(body) < NONCE_BYTES + TAG_BYTES:
+        raise CryptoError("sealed body is too short")
+    plain = aead_open(key, body[:NONCE_BYTES], body[NONCE_BYTES:], ad)
+    try:
+        # The block size is not stored: unpadding with the whole length as one block is
+        # valid for every block size (FORMAT.md 6).
+        packed = _b.sodium_unpad(plain, len(plain))
+        data = zlib.decompress(packed)
+    except (ValueError, zlib.error, nacl.exceptions.CryptoError) as exc:
+        raise CryptoError("sealed body has bad padding or compression") from exc
+    return _parse_object(data)
+
+
+# -- doors and entries (FORMAT.md 5.2, 5.3) ---------------------------------------------
+
+
+def door_ad(clinic: str, door_id: str, params: KdfParams, note_pk: bytes) -> bytes:
+    return label("chartseal/v1/door", clinic, door_id, params.ops, params.mem, b64e(note_pk))
+
+
+def entry_ad(clinic: str, entry: str, note_pk: bytes) -> bytes:
+    return label("chartseal/v1/entry", clinic, entry, b64e(note_pk))
+
+
+def seal_door(
+    door_key: bytes, clinic: str, door_id: str, params: KdfParams | None, note_pk: bytes,
+    payload: dict[str, Any], nonce: bytes | None = None,
+) -> bytes:
+    """A door (with ``params``) or a general entry (``params=None``), as JSON bytes."""
+    if params is None:
+        ad = entry_ad(clinic, door_id, note_pk)
+    else:
+        ad = door_ad(clinic, door_id, params, note_pk)
+    n, ct = aead_seal(door_key, canonical_json(payload), ad, nonce)
+    obj: dict[str, Any] = {"v": 1, "note_pk": b64e(note_pk), "n": b64e(n), "ct": b64e(ct)}
+    if params is not None:
+        obj["kdf"] = params.to_json()
+    return canonical_json(obj)
+
+
+def open_door(door_key: bytes, clinic: str, door_id: str, data: bytes, entry: bool = False) -> dict[str, Any]:
+    obj = _parse_object(data)
+    if obj.get("v") != 1:
+        raise CryptoError(f"unknown door version {obj.get('v')!r}")
+    note_pk = b64d(obj.get("note_pk"), 32)
+    if entry:
+        ad = entry_ad(clinic, door_id, note_pk)
+    else:
+        ad = door_ad(clinic, door_id, KdfParams.from_json(obj.get("kdf")), note_pk)
+    plain = aead_open(door_key, b64d(obj.get("n"), NONCE_BYTES), b64d(obj.get("ct")), ad)
+    return _parse_object(plain)
+
+
+# -- signatures and notes (FORMAT.md 9) ------------------------------------------------
+
+
+def sign_keypair() -> tuple[bytes, bytes]:
+    """Return ``(public, secret)`` with the 64-byte libsodium secret key."""
+    key = nacl.signing.SigningKey.generate()
+    return bytes(key.verify_key), bytes(key._signing_key)  # noqa: SLF001 - libsodium's 64-byte form
+
+
+def sign(secret: bytes, msg: bytes) -> bytes:
+    if len(secret) != 64:
+        raise CryptoError("signing key must be 64 bytes")
+    return _b.crypto_sign(msg, secret)[:64]
+
+
+def verify(public: bytes, msg: bytes, sig: bytes) -> bool:
+    if len(public) != 32 or len(sig) != 64:
+        return False
+    try:
+        nacl.signing.VerifyKey(public).verify(msg, sig)
+    except nacl.exceptions.BadSignatureError:
+        return False
+    return True
+
+
+def note_signed_bytes(clinic: str, door: str, ts: int, sealed: bytes) -> bytes:
+    return label("chartseal/v1/note", clinic, door, ts) + sealed
+
+
+def box_keypair() -> tuple[bytes, bytes]:
+    key = nacl.public.PrivateKey.generate()
+    return bytes(key.public_key), bytes(key)
+
+
+def seal_to(public: bytes, msg: bytes) -> bytes:
+    return _b.crypto_box_seal(msg, public)
+
+
+def open_sealed(public: bytes, secret: bytes, sealed: bytes) -> bytes:
+    try:
+        return _b.crypto_box_seal_open(sealed, public, secret)
+    except nacl.exceptions.CryptoError as exc:
+        raise CryptoError("note could not be opened") from exc

@@ -1,0 +1,68 @@
+"""The plan: every object the site must hold, with its digest, kept in the state database.
+
+The exporter writes the plan and the bytes (under the site folder); the publisher reads it
+and makes a target match it.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from . import crypto
+
+IMMUTABLE = "immutable"  # assets/, obj/: a new version is a new name
+POINTER = "pointer"  # doors, site.json, app pages: changed in place, uploaded last
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS plan (
+    name   TEXT PRIMARY KEY,   -- path relative to the site root, e.g. c/123/obj/ab.bin
+    digest TEXT NOT NULL,      -- hex BLAKE2b-128 of the bytes
+    size   INTEGER NOT NULL,
+    kind   TEXT NOT NULL CHECK (kind IN ('immutable', 'pointer')),
+    grp    TEXT NOT NULL,      -- rid of the patient it belongs to, 'clinic' or 'app'
+    refs   TEXT NOT NULL DEFAULT ''  -- space-separated names this pointer/index leads to
+);
+"""
+
+
+@dataclass(frozen=True)
+class PlanObject:
+    name: str
+    digest: str
+    size: int
+    kind: str
+    group: str
+    refs: tuple[str, ...] = ()
+
+
+def digest(data: bytes) -> str:
+    return crypto.hash_(16, data).hex()
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(SCHEMA)
+
+
+def replace_plan(conn: sqlite3.Connection, objects: Iterable[PlanObject]) -> None:
+    """Make the plan table hold exactly ``objects`` (one transaction)."""
+    ensure_schema(conn)
+    with conn:
+        conn.execute("DELETE FROM plan")
+        conn.executemany(
+            "INSERT INTO plan (name, digest, size, kind, grp, refs) VALUES (?, ?, ?, ?, ?, ?)",
+            ((o.name, o.digest, o.size, o.kind, o.group, " ".join(o.refs)) for o in objects),
+        )
+
+
+def read_plan(conn: sqlite3.Connection) -> Iterator[PlanObject]:
+    ensure_schema(conn)
+    for name, dig, size, kind, grp, refs in conn.execute(
+        "SELECT name, digest, size, kind, grp, refs FROM plan ORDER BY name"
+    ):
+        yield PlanObject(name, dig, size, kind, grp, tuple(refs.split()) if refs else ())
+
+
+def object_path(site_dir: Path, name: str) -> Path:
+    return site_dir / name

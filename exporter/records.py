@@ -1,0 +1,89 @@
+"""Typed rows of a clinic database, as the exporter reads them (docs/CLINIC_DB.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Health:
+    kind: str  # "condition" | "medication" | "allergy"
+    name: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Deal:
+    id: int
+    title: str
+    total: float
+    deduction: float
+    tax: float
+    paid: float
+    start_date: date | None
+    expired: bool
+
+    @property
+    def remaining(self) -> float:
+        return round(self.total - self.deduction + self.tax - self.paid, 2)
+
+
+@dataclass(frozen=True)
+class Visit:
+    id: int
+    date: date
+    paid: float
+    action: str
+    notes: str
+    next_date: date | None
+    next_duration_min: int | None
+
+
+@dataclass(frozen=True)
+class Appointment:
+    id: int
+    date: date
+    time: str  # "HH:MM" or ""
+    duration_min: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Patient:
+    id: int
+    card: str  # normalized (FORMAT.md 2)
+    first_name: str
+    surname: str
+    birth_date: date | None
+    gender: str  # "M" | "F" | ""
+    mobile: str
+    phone: str
+    other: dict[str, str]  # label -> value: address, email, occupation, notes ...
+    modified_at: str  # ISO 8601 as stored, "" if unknown
+    health: tuple[Health, ...] = ()
+    deals: tuple[Deal, ...] = ()
+    visits: tuple[Visit, ...] = ()
+    appointments: tuple[Appointment, ...] = ()
+    digest: str = ""  # BLAKE2b of every row this patient's views depend on
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.surname) if p)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong in one row; the patient (or the one field) is skipped, the rest exported."""
+
+    patient: str  # card number or "row <id>"
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"patient {self.patient}: {self.field}: {self.message}"
+
+
+@dataclass
+class ClinicData:
+    patients: list[Patient] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)

@@ -1,0 +1,1 @@
+"""The tiny notes endpoint: takes sealed notes from viewers into a private inbox."""
