@@ -1,0 +1,282 @@
+"""Read one clinic database file (docs/CLINIC_DB.md) into typed records, read-only.
+
+Bad rows never stop the read: each is reported as a ``records.Problem`` and the rest of the
+clinic comes back. Only a file that is not a clinic database at all raises ``ClinicDbError``.
+Each table is fetched with one query and grouped in Python, inside one read transaction so
+a clinic program writing at the same time (WAL mode) cannot give a torn view.
+"""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from . import clinic_fields as f
+from .crypto import label
+from .normalize import normalize_card
+from .records import Appointment, ClinicData, Deal, Health, Patient, Visit
+
+Row = tuple[Any, ...]
+
+# Columns the reader knows, per table, in the order they are selected (and hashed).
+# The first one of each related table is its row id, the second its patient id.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "patients": ("id", "card", "first_name", "surname", "birth_date", "gender", "mobile",
+                 "phone", "address", "email", "occupation", "notes", "modified_at"),
+    "health": ("rowid", "patient_id", "kind", "name", "detail", "modified_at"),
+    "deals": ("id", "patient_id", "title", "total", "deduction", "tax", "paid", "start_date",
+              "expired", "modified_at"),
+    "visits": ("id", "patient_id", "date", "paid", "action", "notes", "next_date",
+               "next_duration_min", "modified_at"),
+    "appointments": ("id", "patient_id", "date", "time", "duration_min", "reason",
+                     "modified_at"),
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "patients": ("id", "card"),
+    "health": ("patient_id", "kind", "name"),
+    "deals": ("id", "patient_id"),
+    "visits": ("id", "patient_id", "date"),
+    "appointments": ("id", "patient_id", "date"),
+}
+RELATED = ("health", "deals", "visits", "appointments")
+OTHER_FIELDS = ("address", "email", "occupation", "notes")  # -> Patient.other, in this order
+HEALTH_KINDS = ("condition", "medication", "allergy")
+_DIGEST_LABEL = label("chartseal/v1/patient-digest")
+
+
+class ClinicDbError(Exception):
+    """The file cannot be read as a clinic database at all."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(f"error: {message}\nhint: {hint}")
+        self.message = message
+        self.hint = hint
+
+
+def schema_sql() -> str:
+    """The schema of a clinic database file (exporter/schema.sql)."""
+    return resources.files("exporter").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """Open ``path`` read-only; SQLite refuses every write on this connection."""
+    path = Path(path)
+    if not path.is_file():
+        raise ClinicDbError(
+            f"clinic database {path} does not exist or is not a file",
+            "check the path, or make a demo one with `chartseal demo-data PATH`",
+        )
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        # autocommit mode: the read transaction is opened explicitly in read_clinic
+        return sqlite3.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise ClinicDbError(f"cannot open clinic database {path}: {exc}",
+                            "check the file's permissions") from exc
+
+
+def _columns(conn: sqlite3.Connection, path: Path) -> dict[str, set[str]]:
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        found = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in COLUMNS
+                 if t in tables}
+    except sqlite3.DatabaseError as exc:
+        raise ClinicDbError(f"{path} is not a readable SQLite database: {exc}",
+                            "point chartseal at the clinic program's database file") from exc
+    for table, needed in REQUIRED.items():
+        if table not in found:
+            raise ClinicDbError(f"{path} has no table '{table}'; it is not a clinic database",
+                                "see docs/CLINIC_DB.md for the tables chartseal reads")
+        missing = [c for c in needed if c not in found[table]]
+        if missing:
+            raise ClinicDbError(f"table '{table}' in {path} lacks column(s) {', '.join(missing)}",
+                                "see docs/CLINIC_DB.md for the required columns")
+    found["health"].add("rowid")
+    return found
+
+
+def _fetch(conn: sqlite3.Connection, table: str, have: set[str]) -> list[Row]:
+    cols = ", ".join(f'"{c}"' if c in have else "NULL" for c in COLUMNS[table])
+    order = "id" if table == "patients" else f'patient_id, "{COLUMNS[table][0]}"'
+    sql = f'SELECT {cols} FROM "{table}" ORDER BY {order}'
+    try:
+        return conn.execute(sql).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "decode" not in str(exc):
+            raise
+    # Some text is not UTF-8: fetch bytes for this table and let the cleaners decode and report.
+    conn.text_factory = bytes
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.text_factory = str
+
+
+def _plain(row: Row) -> Row:
+    # bytes only appear for non-UTF-8 text or BLOBs; decoding them keeps one bad row elsewhere
+    # in a table (which switches that whole fetch to bytes) from changing every digest
+    if any(type(v) is bytes for v in row):
+        return tuple(v.decode("utf-8", "replace") if type(v) is bytes else v for v in row)
+    return row
+
+
+def _digest(patient: Row, related: dict[str, list[Row]]) -> str:
+    """Hash of every column the reader knows, of the patient row and all its related rows."""
+    parts = (_plain(patient),) + tuple(tuple(_plain(r) for r in related[t]) for t in RELATED)
+    # BLAKE2b-128, the same function as crypto.hash_(16, ...); hashlib because this digest
+    # never leaves the clinic and is computed for every patient on every read
+    msg = _DIGEST_LABEL + repr(parts).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(msg, digest_size=16).hexdigest()
+
+
+def _cards(sink: f.Sink, rows: list[Row]) -> dict[int, str]:
+    """Normalized card per usable patient row id; empty and duplicate cards are reported."""
+    by_card: dict[str, list[int]] = {}
+    for row in rows:
+        card = normalize_card(f.text(sink, f"row {row[0]}", "card", row[1]))
+        if not card:
+            sink.add(f"row {row[0]}", "card", "empty card number; patient skipped")
+            continue
+        by_card.setdefault(card, []).append(row[0])
+    cards: dict[int, str] = {}
+    for card, ids in by_card.items():
+        if len(ids) > 1:
+            rows_text = ", ".join(str(i) for i in ids)
+            sink.add(card, "card", f"card number used by rows {rows_text}; all of them skipped")
+        else:
+            cards[ids[0]] = card
+    return cards
+
+
+def _health(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Health, ...]:
+    out = []
+    for row in rows:
+        kind = f.text(sink, who, "health.kind", row[2]).strip().lower()
+        if kind not in HEALTH_KINDS:
+            sink.add(who, "health.kind", f"{kind!r} is not one of {', '.join(HEALTH_KINDS)}; "
+                     "entry skipped")
+            continue
+        out.append(Health(kind, f.text(sink, who, "health.name", row[3]),
+                          f.text(sink, who, "health.detail", row[4])))
+    return tuple(out)
+
+
+def _deals(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Deal, ...]:
+    out = []
+    for row in rows:
+        skip = f"deal {row[0]}"
+        sums = [f.amount(sink, who, f"deals.{c}", row[i], skip) for i, c in
+                ((3, "total"), (4, "deduction"), (5, "tax"), (6, "paid"))]
+        if None in sums:
+            continue
+        total, deduction, tax, paid = (s or 0.0 for s in sums)
+        out.append(Deal(row[0], f.text(sink, who, "deals.title", row[2]), total, deduction,
+                        tax, paid, f.day(sink, who, "deals.start_date", row[7]),
+                        f.flag(sink, who, "deals.expired", row[8])))
+    return tuple(out)
+
+
+def _visits(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Visit, ...]:
+    out = []
+    for row in rows:
+        skip = f"visit {row[0]}"
+        when = f.day(sink, who, "visits.date", row[2], skip)
+        paid = f.amount(sink, who, "visits.paid", row[3], skip) if when else None
+        if when is None or paid is None:
+            continue
+        out.append(Visit(row[0], when, paid, f.text(sink, who, "visits.action", row[4]),
+                         f.text(sink, who, "visits.notes", row[5]),
+                         f.day(sink, who, "visits.next_date", row[6]),
+                         f.integer(sink, who, "visits.next_duration_min", row[7])))
+    out.sort(key=lambda v: (v.date, v.id))
+    return tuple(out)
+
+
+def _appointments(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Appointment, ...]:
+    out = []
+    for row in rows:
+        when = f.day(sink, who, "appointments.date", row[2], f"appointment {row[0]}")
+        if when is None:
+            continue
+        out.append(Appointment(row[0], when, f.clock(sink, who, "appointments.time", row[3]),
+                               f.integer(sink, who, "appointments.duration_min", row[4]),
+                               f.text(sink, who, "appointments.reason", row[5])))
+    out.sort(key=lambda a: (a.date, a.time, a.id))
+    return tuple(out)
+
+
+def _patient(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]]) -> Patient:
+    txt = {c: f.text(sink, card, c, row[i]) for i, c in enumerate(COLUMNS["patients"])
+           if c in ("first_name", "surname", "mobile", "phone", "modified_at") + OTHER_FIELDS}
+    return Patient(
+        id=row[0], card=card, first_name=txt["first_name"].strip(),
+        surname=txt["surname"].strip(), birth_date=f.day(sink, card, "birth_date", row[4]),
+        gender=f.gender(sink, card, "gender", row[5]), mobile=txt["mobile"].strip(),
+        phone=txt["phone"].strip(),
+        other={k: txt[k] for k in OTHER_FIELDS if txt[k].strip()},
+        modified_at=txt["modified_at"].strip(),
+        health=_health(sink, card, related["health"]),
+        deals=_deals(sink, card, related["deals"]),
+        visits=_visits(sink, card, related["visits"]),
+        appointments=_appointments(sink, card, related["appointments"]),
+        digest=_digest(row, related),
+    )
+
+
+def _read_rows(conn: sqlite3.Connection, path: Path) -> tuple[list[Row], dict[str, dict]]:
+    have = _columns(conn, path)
+    patients = _fetch(conn, "patients", have["patients"])
+    grouped: dict[str, dict[Any, list[Row]]] = {}
+    for table in RELATED:
+        groups: dict[Any, list[Row]] = {}
+        for row in _fetch(conn, table, have[table]):
+            groups.setdefault(row[1], []).append(row)
+        grouped[table] = groups
+    return patients, grouped
+
+
+def read_clinic(path: Path) -> ClinicData:
+    """Every usable patient of the clinic database at ``path``, with the problems found."""
+    path = Path(path)
+    conn = connect_readonly(path)
+    try:
+        conn.execute("BEGIN")  # one snapshot for all tables, even with a writer in WAL mode
+        patients, grouped = _read_rows(conn, path)
+        conn.execute("ROLLBACK")
+    except sqlite3.DatabaseError as exc:
+        raise ClinicDbError(f"cannot read clinic database {path}: {exc}",
+                            "check that the file is the clinic program's database") from exc
+    finally:
+        conn.close()
+    sink = f.Sink()
+    cards = _cards(sink, patients)
+    out: list[Patient] = []
+    empty: list[Row] = []
+    for row in patients:
+        card = cards.get(row[0])
+        if card is None:
+            continue
+        related = {t: grouped[t].get(row[0], empty) for t in RELATED}
+        out.append(_patient(sink, row, card, related))
+    return ClinicData(patients=out, problems=sink.problems)
+
+
+def list_patient_ids(path: Path) -> list[int]:
+    """Row ids of all patients, cheaply (no related tables, no validation)."""
+    conn = connect_readonly(Path(path))
+    try:
+        _columns(conn, Path(path))
+        return [r[0] for r in conn.execute("SELECT id FROM patients ORDER BY id")]
+    except sqlite3.DatabaseError as exc:
+        raise ClinicDbError(f"cannot read clinic database {path}: {exc}",
+                            "check that the file is the clinic program's database") from exc
+    finally:
+        conn.close()
+
+
+def create_clinic(conn: sqlite3.Connection) -> None:
+    """Create the clinic tables in ``conn`` (demo data and tests; never the real clinic)."""
+    conn.executescript(schema_sql())

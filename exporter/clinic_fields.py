@@ -1,0 +1,138 @@
+"""Turn raw SQLite values into typed field values, reporting what is wrong instead of failing.
+
+Each cleaner takes the problem sink, who the value belongs to (card number or "row N"),
+the field name and the raw value. A value that cannot be used is reported once and
+replaced by an empty value; cleaners that return ``None`` for "unusable" let the caller
+decide whether the whole row must be skipped (amounts, required dates).
+"""
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+
+from .records import Problem
+
+TEXT_CAP = 20_000  # characters per text field; longer values are cut with a problem
+
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.+\-Z]*)?$")
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?$")
+_GENDERS = {"m": "M", "male": "M", "f": "F", "female": "F"}
+
+
+class Sink:
+    """Collects problems of one read."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, who: str, field: str, message: str) -> None:
+        self.problems.append(Problem(patient=who, field=field, message=message))
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def text(sink: Sink, who: str, field: str, value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            value = value.decode("utf-8", errors="replace")
+            sink.add(who, field, "not valid UTF-8; unreadable bytes shown as \ufffd")
+    elif not isinstance(value, str):
+        # clinic programs store phone numbers and card numbers as integers too
+        value = str(value)
+    if len(value) > TEXT_CAP:
+        sink.add(who, field, f"{len(value)} characters, cut to {TEXT_CAP}")
+        value = value[:TEXT_CAP]
+    return value
+
+
+def day(sink: Sink, who: str, field: str, value: object, skip: str = "") -> date | None:
+    """A 'YYYY-MM-DD' date (a trailing time is ignored); None if empty or impossible.
+
+    ``skip`` names the row that is dropped without a date (a visit, an appointment); it
+    makes an empty date a problem too and goes into the message.
+    """
+    then = f"{skip} skipped" if skip else "left empty"
+    if value is None or value == "" or value == b"":
+        if skip:
+            sink.add(who, field, f"no date; {then}")
+        return None
+    raw = text(sink, who, field, value).strip()
+    match = _DATE.match(raw)
+    if match:
+        try:
+            return date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            pass
+    sink.add(who, field, f"{_show(raw)} is not a date (expected YYYY-MM-DD); {then}")
+    return None
+
+
+def amount(sink: Sink, who: str, field: str, value: object, skip: str) -> float | None:
+    """A money amount; NULL is 0, anything not a finite number is None and ``skip`` is dropped."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, (bytes, str)):
+        try:
+            value = float(text(sink, who, field, value).strip())
+        except ValueError:
+            value = text(sink, who, field, value)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    sink.add(who, field, f"{_show(value)} is not a number; {skip} skipped")
+    return None
+
+
+def integer(sink: Sink, who: str, field: str, value: object) -> int | None:
+    if value is None or value == "" or value == b"":
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (bytes, str)):
+        raw = text(sink, who, field, value).strip()
+        if re.fullmatch(r"-?\d{1,9}", raw):
+            return int(raw)
+        value = raw
+    sink.add(who, field, f"{_show(value)} is not a whole number")
+    return None
+
+
+def flag(sink: Sink, who: str, field: str, value: object) -> bool:
+    if value in (None, 0, 1, "0", "1", b"0", b"1"):
+        return value in (1, "1", b"1")
+    sink.add(who, field, f"{_show(value)} is not 0 or 1; taken as 0")
+    return False
+
+
+def gender(sink: Sink, who: str, field: str, value: object) -> str:
+    raw = text(sink, who, field, value).strip()
+    if not raw:
+        return ""
+    found = _GENDERS.get(raw.lower())
+    if found is None:
+        sink.add(who, field, f"{_show(raw)} is not M or F; left empty")
+        return ""
+    return found
+
+
+def clock(sink: Sink, who: str, field: str, value: object) -> str:
+    """'HH:MM' (seconds dropped), or "" if empty or impossible."""
+    raw = text(sink, who, field, value).strip()
+    if not raw:
+        return ""
+    match = _TIME.match(raw)
+    if match and int(match[1]) < 24 and int(match[2]) < 60:
+        return f"{int(match[1]):02d}:{match[2]}"
+    sink.add(who, field, f"{_show(raw)} is not a time (expected HH:MM); left empty")
+    return ""
