@@ -20,9 +20,14 @@ COMMANDS = {
     "shares": "exporter.cli_access:shares",
     "patient-page": "exporter.cli_access:patient_page",
     "passwords": "exporter.cli_access:passwords",
-    "demo-data": "exporter.cli_export:demo_data",
+    "demo-data": "exporter.cli_data:demo_data",
     "export": "exporter.cli_export:export",
     "demo": "exporter.cli_demo:demo",
+    "serve": "publisher.cli_serve:serve",
+    "publish": "publisher.cli_publish:publish",
+    "queue": "publisher.cli_publish:queue",
+    "log": "publisher.cli_publish:log",
+    "sync": "publisher.cli_publish:sync",
 }
 
 

@@ -1,0 +1,284 @@
+"""Who may open what: clinic passwords, accounts, shares, patient pages, and key rotation.
+
+Every change here is one keystore transaction. Revoking access gives the affected records a
+new content key, so what is published afterwards is unreadable with the old keys (DESIGN.md
+property 4); a password change clears one door key, which the next export derives again.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from . import crypto, keystore
+from .errors import AccessError
+from .normalize import normalize_card, normalize_user
+
+ADMIN = "admin"
+CLINIC_PASSWORDS = ("login", "admin", "general")
+_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: read aloud and typed on phones
+_USER_RE = re.compile(r"^[\w.@-]{1,64}$")
+
+
+def new_password(groups: int = 3) -> str:
+    return "-".join("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(groups))
+
+
+def weak_password_reason(password: str) -> str | None:
+    """Why a password falls to an offline search, or None."""
+    stripped = re.sub(r"[\s+()-]", "", password)
+    if stripped.isdigit():
+        return "it is only digits (a phone or card number falls to an offline search in hours)"
+    if len(password) < 10:
+        return "it is shorter than 10 characters"
+    return None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def init_keys(conn: sqlite3.Connection) -> dict[str, str]:
+    """Create the clinic's passwords and keys and the built-in admin account."""
+    pwds = {name: new_password(4) for name in CLINIC_PASSWORDS}
+    notes_pk, notes_sk = crypto.box_keypair()
+    with conn:
+        for name, value in pwds.items():
+            keystore.put_secret(conn, f"{name}_password", value)
+        keystore.put_secret(conn, "gk", crypto.random_key())
+        keystore.put_secret(conn, "lk", crypto.random_key())
+        keystore.put_secret(conn, "notes_pk", notes_pk)
+        keystore.put_secret(conn, "notes_sk", notes_sk)
+        _insert_account(conn, ADMIN, pwds["admin"], builtin=True)
+    return pwds
+
+
+def _insert_account(conn: sqlite3.Connection, name: str, password: str, builtin: bool = False) -> None:
+    note_pk, note_sk = crypto.sign_keypair()
+    conn.execute(
+        "INSERT INTO accounts (name, password, created_at, builtin, note_pk, note_sk, ik) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (name, password, _now(), int(builtin), note_pk, note_sk, crypto.random_key()),
+    )
+
+
+# -- accounts -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    has_password: bool
+    builtin: bool
+    created_at: str
+    shares: tuple[str, ...]
+
+
+def list_accounts(conn: sqlite3.Connection) -> list[Account]:
+    out = []
+    for row in conn.execute("SELECT * FROM accounts ORDER BY builtin DESC, name"):
+        shares = tuple(_describe_share(s) for s in conn.execute(
+            "SELECT db, card, until FROM shares WHERE account = ? ORDER BY db, card", (row["name"],)))
+        if row["builtin"]:
+            shares = ("every patient of every database",)
+        out.append(Account(row["name"], bool(row["password"]), bool(row["builtin"]),
+                           row["created_at"], shares))
+    return out
+
+
+def _describe_share(row: sqlite3.Row) -> str:
+    what = f"{row['db']}" + (f" patient {row['card']}" if row["card"] else " (all patients)")
+    return what + (f" until {row['until']}" if row["until"] else "")
+
+
+def _account(conn: sqlite3.Connection, name: str) -> sqlite3.Row:
+    row = conn.execute("SELECT * FROM accounts WHERE name = ?", (normalize_user(name),)).fetchone()
+    if row is None:
+        raise AccessError(f"no account named {name!r}", hint="see them with: chartseal accounts list")
+    return row
+
+
+def create_account(conn: sqlite3.Connection, name: str, password: str = "") -> str:
+    user = normalize_user(name)
+    if not _USER_RE.match(user):
+        raise AccessError(f"user name {name!r} is not allowed",
+                          hint="use 1 to 64 letters, digits, '.', '_', '-' or '@'")
+    if conn.execute("SELECT 1 FROM accounts WHERE name = ?", (user,)).fetchone():
+        raise AccessError(f"an account named {user!r} already exists",
+                          hint="pick another name, or delete it first")
+    with conn:
+        _insert_account(conn, user, password)
+    return user
+
+
+def delete_account(conn: sqlite3.Connection, name: str, known_cards: dict[str, set[str]]) -> int:
+    """Delete an account; rotate every record it could see. Returns the rotated count."""
+    row = _account(conn, name)
+    if row["builtin"]:
+        raise AccessError("the built-in admin account cannot be deleted",
+                          hint="change its password instead: chartseal passwords set admin")
+    with conn:
+        before = visible_cards(conn, row["name"], known_cards, date.today())
+        _retire_account_door(conn, row)
+        conn.execute("DELETE FROM accounts WHERE name = ?", (row["name"],))
+        return rotate(conn, before)
+
+
+def set_account_password(conn: sqlite3.Connection, name: str, password: str) -> None:
+    row = _account(conn, name)
+    with conn:
+        _retire_account_door(conn, row)
+        conn.execute("UPDATE accounts SET password = ?, door_id = NULL, door_key = NULL "
+                     "WHERE name = ?", (password, row["name"]))
+        if row["builtin"]:
+            keystore.put_secret(conn, "admin_password", password)
+
+
+def _retire_account_door(conn: sqlite3.Connection, row: sqlite3.Row) -> None:
+    if row["door_id"]:
+        retire_door(conn, row["door_id"], "account", row["name"], row["note_pk"])
+
+
+def retire_door(conn: sqlite3.Connection, door_id: str, kind: str, owner: str, note_pk: bytes) -> None:
+    conn.execute("INSERT OR REPLACE INTO retired_doors VALUES (?, ?, ?, ?, ?)",
+                 (door_id, kind, owner, note_pk, _now()))
+
+
+# -- shares -------------------------------------------------------------------------------
+
+
+def _check_until(until: str) -> str:
+    if not until:
+        return ""
+    try:
+        return date.fromisoformat(until).isoformat()
+    except ValueError as exc:
+        raise AccessError(f"--until expects a date like 2026-12-31, got {until!r}") from exc
+
+
+def share(conn: sqlite3.Connection, db: str, account: str, cards: list[str], until: str = "") -> None:
+    row = _account(conn, account)
+    if row["builtin"]:
+        raise AccessError("admin already sees every patient of every database")
+    until = _check_until(until)
+    with conn:
+        for card in [normalize_card(c) for c in cards] or [""]:
+            conn.execute("INSERT OR REPLACE INTO shares (db, account, card, until) VALUES (?, ?, ?, ?)",
+                         (db, row["name"], card, until))
+
+
+def unshare(conn: sqlite3.Connection, db: str, account: str, cards: list[str],
+            known_cards: dict[str, set[str]]) -> int:
+    """Remove shares (all of ``db`` when no card is given); rotate what the account loses."""
+    row = _account(conn, account)
+    today = date.today()
+    with conn:
+        before = visible_cards(conn, row["name"], known_cards, today)
+        if cards:
+            n = sum(conn.execute("DELETE FROM shares WHERE db = ? AND account = ? AND card = ?",
+                                 (db, row["name"], normalize_card(c))).rowcount for c in cards)
+        else:
+            n = conn.execute("DELETE FROM shares WHERE db = ? AND account = ?",
+                             (db, row["name"])).rowcount
+        if n == 0:
+            raise AccessError(f"{row['name']} has no such share in {db!r}",
+                              hint="see the shares with: chartseal shares")
+        after = visible_cards(conn, row["name"], known_cards, today)
+        return rotate(conn, before - after)
+
+
+def visible_cards(conn: sqlite3.Connection, account: str, known_cards: dict[str, set[str]],
+                  today: date) -> set[tuple[str, str]]:
+    """Every (db, card) the account sees today, among ``known_cards`` (db -> cards)."""
+    if account == ADMIN:
+        return {(db, c) for db, cards in known_cards.items() for c in cards}
+    out: set[tuple[str, str]] = set()
+    for db, card, until in conn.execute(
+            "SELECT db, card, until FROM shares WHERE account = ?", (account,)):
+        if until and date.fromisoformat(until) < today:
+            continue
+        cards = known_cards.get(db, set())
+        out |= {(db, c) for c in cards} if not card else ({(db, card)} if card in cards else set())
+    return out
+
+
+def expire_shares(conn: sqlite3.Connection, known_cards: dict[str, set[str]], today: date) -> int:
+    """End shares whose last day has passed, rotating what their accounts lose."""
+    expired = conn.execute("SELECT DISTINCT account FROM shares WHERE until != '' AND until < ?",
+                           (today.isoformat(),)).fetchall()
+    rotated = 0
+    with conn:
+        for (account,) in expired:
+            yesterday = date.fromordinal(today.toordinal() - 1)
+            before = visible_cards(conn, account, known_cards, yesterday)
+            conn.execute("DELETE FROM shares WHERE account = ? AND until != '' AND until < ?",
+                         (account, today.isoformat()))
+            rotated += rotate(conn, before - visible_cards(conn, account, known_cards, today))
+    return rotated
+
+
+def rotate(conn: sqlite3.Connection, cards: set[tuple[str, str]]) -> int:
+    """Give each record a new content key; the next export re-seals it (FORMAT.md 7)."""
+    for db, card in cards:
+        conn.execute("UPDATE patients SET ck = ? WHERE db = ? AND card = ?",
+                     (crypto.random_key(), db, card))
+    return len(cards)
+
+
+# -- clinic passwords and patient pages ---------------------------------------------------
+
+
+def set_clinic_password(conn: sqlite3.Connection, which: str, password: str) -> None:
+    if which not in CLINIC_PASSWORDS:
+        raise AccessError(f"unknown password {which!r}", hint="use login, admin or general")
+    if which == "admin":
+        set_account_password(conn, ADMIN, password)
+        return
+    with conn:
+        keystore.put_secret(conn, f"{which}_password", password)
+        if which == "login":
+            for row in conn.execute("SELECT * FROM accounts WHERE door_id IS NOT NULL").fetchall():
+                _retire_account_door(conn, row)
+            conn.execute("UPDATE accounts SET door_id = NULL, door_key = NULL")
+        else:
+            # New general and locator keys: the old password's door and entries stop working.
+            keystore.put_secret(conn, "gk", crypto.random_key())
+            keystore.put_secret(conn, "lk", crypto.random_key())
+            conn.execute("DELETE FROM secrets WHERE name IN ('general_door_id', 'general_door_key')")
+
+
+def _patient(conn: sqlite3.Connection, card: str, db: str | None) -> sqlite3.Row:
+    norm = normalize_card(card)
+    rows = conn.execute("SELECT * FROM patients WHERE card = ?" + (" AND db = ?" if db else ""),
+                        (norm, db) if db else (norm,)).fetchall()
+    if not rows:
+        raise AccessError(f"no exported patient with card {norm!r}",
+                          hint="run chartseal export first; new patients get keys then")
+    if len(rows) > 1:
+        raise AccessError(f"card {norm!r} is in several databases",
+                          hint="name the database with --db")
+    return rows[0]
+
+
+def set_patient_page(conn: sqlite3.Connection, card: str, enabled: bool, db: str | None = None) -> None:
+    row = _patient(conn, card, db)
+    with conn:
+        conn.execute("UPDATE patients SET page_enabled = ? WHERE rid = ?", (int(enabled), row["rid"]))
+
+
+def set_patient_password(conn: sqlite3.Connection, card: str, password: str | None,
+                         db: str | None = None) -> str:
+    row = _patient(conn, card, db)
+    password = password or new_password(3)
+    with conn:
+        if row["door_id"]:
+            retire_door(conn, row["door_id"], "patient", row["rid"], row["note_pk"])
+        conn.execute("UPDATE patients SET password = ?, door_id = NULL, door_key = NULL "
+                     "WHERE rid = ?", (password, row["rid"]))
+    return password
+
+
+def patient_password(conn: sqlite3.Connection, card: str, db: str | None = None) -> str:
+    return str(_patient(conn, card, db)["password"])

@@ -1,0 +1,102 @@
+"""keys.sqlite: every secret of the clinic, readable by its owner only.
+
+Holds the clinic passwords, the general and notes keys, accounts and their door keys, shares,
+and per patient the record id, content key, password and door keys. Door keys are kept so a
+door can be rewritten without repeating Argon2id (docs/FORMAT.md 5.2).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS secrets (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    name       TEXT PRIMARY KEY,          -- normalized user name
+    password   TEXT NOT NULL DEFAULT '',  -- may be empty: the login password alone opens it
+    created_at TEXT NOT NULL,
+    builtin    INTEGER NOT NULL DEFAULT 0,
+    note_pk    BLOB NOT NULL,
+    note_sk    BLOB NOT NULL,
+    ik         BLOB NOT NULL,             -- index key
+    door_id    TEXT,                      -- NULL until derived (after a password change too)
+    door_key   BLOB
+);
+CREATE TABLE IF NOT EXISTS shares (
+    db      TEXT NOT NULL,
+    account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+    card    TEXT NOT NULL DEFAULT '',     -- '' = the whole database
+    until   TEXT NOT NULL DEFAULT '',     -- '' = no expiry, else ISO date (last day included)
+    PRIMARY KEY (db, account, card)
+);
+CREATE TABLE IF NOT EXISTS patients (
+    db           TEXT NOT NULL,
+    card         TEXT NOT NULL,
+    rid          TEXT NOT NULL UNIQUE,
+    ck           BLOB NOT NULL,           -- content key; replaced on rotation
+    password     TEXT NOT NULL,
+    page_enabled INTEGER NOT NULL DEFAULT 1,
+    door_id      TEXT,                    -- patient door, NULL until derived
+    door_key     BLOB,
+    note_pk      BLOB NOT NULL,           -- patient door's note key
+    note_sk      BLOB NOT NULL,
+    entry_note_pk BLOB NOT NULL,          -- general entry's note key
+    entry_note_sk BLOB NOT NULL,
+    PRIMARY KEY (db, card)
+);
+CREATE TABLE IF NOT EXISTS retired_doors (
+    door_id  TEXT PRIMARY KEY,            -- doors no longer published, for late notes
+    kind     TEXT NOT NULL,
+    owner    TEXT NOT NULL,
+    note_pk  BLOB NOT NULL,
+    retired_at TEXT NOT NULL
+);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the keystore with owner-only permissions."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    os.chmod(path, 0o600)
+    conn = sqlite3.connect(path, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.executescript(SCHEMA)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.chmod(side, 0o600)
+    return conn
+
+
+def get_secret(conn: sqlite3.Connection, name: str) -> bytes:
+    row = conn.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise KeyError(name)
+    return bytes(row[0])
+
+
+def get_text(conn: sqlite3.Connection, name: str) -> str:
+    return get_secret(conn, name).decode("utf-8")
+
+
+def put_secret(conn: sqlite3.Connection, name: str, value: bytes | str) -> None:
+    data = value.encode("utf-8") if isinstance(value, str) else value
+    conn.execute(
+        "INSERT INTO secrets (name, value) VALUES (?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        (name, data),
+    )
+
+
+def card_for_rid(conn: sqlite3.Connection, rid: str) -> str | None:
+    row = conn.execute("SELECT card FROM patients WHERE rid = ?", (rid,)).fetchone()
+    return row[0] if row else None
