@@ -102,7 +102,9 @@ def random_id() -> str:
 
 
 def hash_(size: int, msg: bytes, key: bytes = b"") -> bytes:
-    return _b.crypto_generichash(msg, digest_size=size, key=key)
+    # nacl.bindings.crypto_generichash is a submodule, not a function; with no salt and
+    # no personalization this call is plain crypto_generichash (BLAKE2b), as libsodium.js.
+    return _b.crypto_generichash_blake2b_salt_personal(msg, digest_size=size, key=key)
 
 
 def object_name(body: bytes) -> str:
