@@ -7,7 +7,6 @@ a clinic program writing at the same time (WAL mode) cannot give a torn view.
 """
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from importlib import resources
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import clinic_fields as f
-from .crypto import label
+from .crypto import hash_, label
 from .normalize import normalize_card
 from .records import Appointment, ClinicData, Deal, Health, Patient, Visit
 
@@ -126,10 +125,7 @@ def _plain(row: Row) -> Row:
 def _digest(patient: Row, related: dict[str, list[Row]]) -> str:
     """Hash of every column the reader knows, of the patient row and all its related rows."""
     parts = (_plain(patient),) + tuple(tuple(_plain(r) for r in related[t]) for t in RELATED)
-    # BLAKE2b-128, the same function as crypto.hash_(16, ...); hashlib because this digest
-    # never leaves the clinic and is computed for every patient on every read
-    msg = _DIGEST_LABEL + repr(parts).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(msg, digest_size=16).hexdigest()
+    return hash_(16, _DIGEST_LABEL + repr(parts).encode("utf-8", "surrogatepass")).hex()
 
 
 def _cards(sink: f.Sink, rows: list[Row]) -> dict[int, str]:
