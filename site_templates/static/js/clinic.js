@@ -1,0 +1,103 @@
+// The steps both portals share: read a clinic's public settings, open a door, open a
+// patient bundle. Every check the format asks for is made before anything is shown.
+import { loadCrypto } from './sodium.js';
+import { deriveDoor } from './kdf.js';
+import { getBytes, getText, NotFound } from './net.js';
+import { hold } from './session.js';
+
+const CLINIC_RE = /^[0-9]{10}$/;
+const OBJ_RE = /^obj\/[0-9a-f]{32}\.bin$/;
+const RID_RE = /^[0-9a-f]{32}$/;
+
+/** Site files are addressed relative to the page: <site>/doctor/ -> <site>/c/<clinic>/. */
+export function clinicBase(clinic) { return `../c/${clinic}/`; }
+
+function formatError(message) {
+  return Object.assign(new Error(message), { name: 'FormatError' });
+}
+
+/** A wrong clinic, card, password or account: one error for all (no oracle). */
+export function authFailed() {
+  return Object.assign(new Error('no such door'), { name: 'AuthFailed' });
+}
+
+export function validClinic(text) {
+  const clinic = String(text).replace(/\s+/g, '');
+  return CLINIC_RE.test(clinic) ? clinic : null;
+}
+
+/** site.json, checked: format, KDF limits (before any KDF runs). */
+export async function loadSite(clinic) {
+  const C = await loadCrypto();
+  let text;
+  try {
+    text = await getText(`${clinicBase(clinic)}site.json`);
+  } catch (err) {
+    if (err instanceof NotFound) throw Object.assign(new Error('no such clinic'), { name: 'NoClinic' });
+    throw err;
+  }
+  let site;
+  try { site = JSON.parse(text); } catch { throw formatError('site.json is not JSON'); }
+  if (!site || typeof site !== 'object' || site.format !== C.FORMAT) {
+    throw formatError(`unknown site format ${JSON.stringify(site && site.format)}`);
+  }
+  if (site.clinic !== clinic) throw formatError('site.json belongs to another clinic');
+  return { ...site, kdfParams: C.checkKdf(site.kdf) };
+}
+
+/** Derive a door and open it; a missing door is `authFailed()`. */
+export async function openDoorWith(site, pw, salt, expectKind) {
+  const C = await loadCrypto();
+  performance.mark('chartseal:kdf-start');
+  const { doorKey, doorId } = await deriveDoor(pw, salt, site.kdfParams);
+  performance.mark('chartseal:kdf-end');
+  hold(doorKey);
+  let text;
+  try {
+    text = await getText(`${clinicBase(site.clinic)}door/${doorId}.json`);
+  } catch (err) {
+    if (err instanceof NotFound) throw authFailed();
+    throw err;
+  }
+  const payload = C.openDoor(doorKey, site.clinic, doorId, text);
+  if (payload.kind !== expectKind) throw formatError(`expected a ${expectKind} door`);
+  return { doorId, payload };
+}
+
+function checkRecordPayload(payload, card) {
+  if (!RID_RE.test(payload.rid) || !OBJ_RE.test(payload.bundle)) throw formatError('bad record pointer');
+  if (card !== undefined && payload.card !== card) throw formatError('door belongs to another card');
+  return payload;
+}
+
+/** A general entry for `card`, opened with the general door's keys. */
+export async function openEntry(site, general, card) {
+  const C = await loadCrypto();
+  const lk = hold(C.b64d(general.lk, 32));
+  const gk = hold(C.b64d(general.gk, 32));
+  const entry = C.entryId(lk, card);
+  let text;
+  try {
+    text = await getText(`${clinicBase(site.clinic)}door/${entry}.json`);
+  } catch (err) {
+    if (err instanceof NotFound) throw authFailed();
+    throw err;
+  }
+  const payload = C.openDoor(gk, site.clinic, entry, text, { entry: true });
+  return { doorId: entry, payload: checkRecordPayload(payload, card) };
+}
+
+/** Fetch and open a patient bundle; returns `{rid, card, title, updated, html}`. */
+export async function openBundle(clinic, pointer) {
+  const C = await loadCrypto();
+  checkRecordPayload(pointer);
+  const ck = hold(C.b64d(pointer.ck, 32));
+  const body = await getBytes(`${clinicBase(clinic)}${pointer.bundle}`);
+  const bundle = await C.openBody(ck, body, C.bundleAd(clinic, pointer.rid));
+  if (bundle.rid !== pointer.rid || typeof bundle.html !== 'string') {
+    throw formatError('bundle does not match its pointer');
+  }
+  return bundle;
+}
+
+export { checkRecordPayload, formatError, OBJ_RE };

@@ -1,0 +1,75 @@
+// The doctor portal: clinic ID + login password + user name + user password open the
+// account's index; then the patient list, the diary and patient pages, with hash routes
+// (#list, #diary/<date>, #patient/<rid>) so back and forward work.
+import { adoptClinicLang, wireSwitch } from './i18n.js';
+import { loadCrypto } from './sodium.js';
+import { warm } from './kdf.js';
+import { getBytes } from './net.js';
+import { $, busy, errorKey, message, setState, show } from './ui.js';
+import { clinicBase, formatError, loadSite, OBJ_RE, openDoorWith, validClinic } from './clinic.js';
+import { hold, logout, startIdleLock } from './session.js';
+import * as views from './doctor_views.js';
+
+const AUTH = 'err.auth_doctor';
+
+async function unlock(clinic, user, loginPw, userPw) {
+  const C = await loadCrypto();
+  const site = await loadSite(clinic);
+  adoptClinicLang(site.lang);
+  const pw = C.passwordBytes(loginPw, userPw);
+  const { doorId, payload } = await openDoorWith(site, pw, C.accountSalt(clinic, user), 'account');
+  if (!OBJ_RE.test(payload.index)) throw formatError('bad index pointer');
+  const ik = hold(C.b64d(payload.ik, 32));
+  const body = await getBytes(`${clinicBase(clinic)}${payload.index}`);
+  const index = await C.openBody(ik, body, C.indexAd(clinic, doorId));
+  if (!Array.isArray(index.databases)) throw formatError('index has no databases');
+  return { C, site, clinic, doorId, door: payload, index };
+}
+
+async function onSubmit(event) {
+  event.preventDefault();
+  message($('login-error'), null);
+  message($('login-info'), null);
+  const C = await loadCrypto().catch(() => null);
+  if (!C) { message($('login-error'), 'err.unsupported'); return; }
+  const clinic = validClinic($('clinic').value);
+  const user = C.normalizeUser($('user').value);
+  const loginPw = $('login-password').value;
+  if (!$('clinic').value.trim() || !user || !loginPw) { message($('login-error'), 'err.required'); return; }
+  if (!clinic) { message($('login-error'), 'err.clinic'); return; }
+  busy(true);
+  try {
+    const session = await unlock(clinic, user, loginPw, $('user-password').value);
+    $('login-password').value = '';
+    $('user-password').value = '';
+    show($('login-view'), false);
+    show($('app-view'), true);
+    show($('logout'), true);
+    startIdleLock(session.site.idle_lock_minutes);
+    views.start(session);
+    setState('ready');
+  } catch (err) {
+    setState('error');
+    message($('login-error'), err.name === 'NoClinic' ? 'err.clinic' : errorKey(err, AUTH));
+    console.warn('chartseal:', err.name, err.message);
+  } finally {
+    busy(false);
+  }
+}
+
+function main() {
+  wireSwitch($('lang'));
+  if (location.hash === '#locked') message($('login-info'), 'locked');
+  // A route typed before login means nothing without keys: start from a clean URL.
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+  const c = validClinic(new URLSearchParams(location.search).get('c') || '');
+  if (c) $('clinic').value = c;
+  (c ? $('login-password') : $('clinic')).focus();
+  $('login').addEventListener('submit', onSubmit);
+  $('logout').addEventListener('click', () => logout());
+  warm();
+  loadCrypto().catch(() => message($('login-error'), 'err.unsupported'));
+  setState('login');
+}
+
+main();

@@ -1,0 +1,167 @@
+// The doctor's views after unlock: patient list with search, the diary, a patient page.
+import { apply, formatMoney } from './i18n.js';
+import { getBytes } from './net.js';
+import { $, errorKey, focusHeading, insertFragment, isoToday, message, setState, show } from './ui.js';
+import { clinicBase, formatError, OBJ_RE, openBundle } from './clinic.js';
+import { hold } from './session.js';
+
+const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
+let S = null; // session: { C, site, clinic, doorId, door, index }
+let db = null; // the database being viewed
+let rows = []; // <li> of the list, by index
+let haystack = []; // [search, search without spaces] per patient
+const shards = new Map(); // "db/month" -> opened shard (memory only)
+
+export function start(session) {
+  S = session;
+  const dbs = S.index.databases;
+  const pick = $('db');
+  pick.replaceChildren(...dbs.map((d, i) => new Option(String(d.name || d.id), String(i))));
+  show($('db-pick'), dbs.length > 1);
+  pick.addEventListener('change', () => { useDb(Number(pick.value)); route(); });
+  $('search').addEventListener('input', search);
+  $('list').addEventListener('click', openRow);
+  $('back').addEventListener('click', () => history.back());
+  $('d-pick').addEventListener('change', () => { if (DAY_RE.test($('d-pick').value)) location.hash = `#diary/${$('d-pick').value}`; });
+  $('d-prev').addEventListener('click', () => shiftDay(-1));
+  $('d-next').addEventListener('click', () => shiftDay(1));
+  $('d-today').addEventListener('click', () => { location.hash = `#diary/${isoToday()}`; });
+  document.addEventListener('chartseal:lang', () => { if (!$('view-diary').hidden) route(); });
+  useDb(0);
+  addEventListener('hashchange', route);
+  if (!location.hash) history.replaceState(null, '', '#list');
+  route();
+}
+
+function useDb(i) {
+  db = S.index.databases[i];
+  if (!db || typeof db.list_html !== 'string' || !Array.isArray(db.patients)) {
+    throw formatError('bad database entry in index');
+  }
+  insertFragment($('list'), db.list_html, apply);
+  rows = [];
+  for (const li of $('list').querySelectorAll('li[data-i]')) rows[Number(li.dataset.i)] = li;
+  haystack = db.patients.map((p) => {
+    const s = typeof p.search === 'string' ? p.search : '';
+    return [s, s.replace(/ /g, '')];
+  });
+  $('search').value = '';
+  search();
+  performance.mark('chartseal:list-shown');
+}
+
+/** Every word of the query must appear; a query typed without spaces also matches a spaced mobile. */
+function search() {
+  const q = S.C.normalizeSearch($('search').value);
+  const words = q ? q.split(' ') : [];
+  const compact = q.replace(/ /g, '');
+  let shown = 0;
+  for (let i = 0; i < haystack.length; i += 1) {
+    const [s, flat] = haystack[i];
+    const hit = !q || words.every((w) => s.includes(w)) || flat.includes(compact);
+    const li = rows[i];
+    if (li && li.hidden === hit) li.hidden = !hit;
+    if (hit) shown += 1;
+  }
+  $('list-count').textContent = `${shown} / ${haystack.length}`;
+  show($('list-empty'), shown === 0 && haystack.length > 0);
+}
+
+function openRow(event) {
+  const li = event.target.closest('li[data-i]');
+  const p = li && db.patients[Number(li.dataset.i)];
+  if (p) location.hash = `#patient/${p.rid}`;
+}
+
+function showView(name) {
+  for (const v of ['list', 'diary', 'patient']) show($(`view-${v}`), v === name);
+  for (const v of ['list', 'diary']) {
+    const tab = $(`tab-${v}`);
+    if (v === name) tab.setAttribute('aria-current', 'page'); else tab.removeAttribute('aria-current');
+  }
+}
+
+async function route() {
+  const hash = location.hash.slice(1);
+  message($('app-error'), null);
+  const [name, arg] = [hash.split('/')[0], hash.split('/').slice(1).join('/')];
+  try {
+    if (name === 'patient') await showPatient(arg);
+    else if (name === 'diary') await showDiary(DAY_RE.test(arg) ? arg : isoToday());
+    else { showView('list'); }
+    setState('ready');
+  } catch (err) {
+    setState('error');
+    message($('app-error'), errorKey(err, 'err.damaged'));
+    console.warn('chartseal:', err.name, err.message);
+  }
+}
+
+function findPatient(rid) {
+  for (const d of [db, ...S.index.databases]) {
+    const p = d.patients.find((x) => x.rid === rid);
+    if (p) return p;
+  }
+  return null;
+}
+
+async function showPatient(rid) {
+  const record = $('record');
+  record.replaceChildren();
+  showView('patient');
+  const p = findPatient(rid);
+  if (!p) { message($('app-error'), 'err.not_found'); return; }
+  setState('busy');
+  const bundle = await openBundle(S.clinic, p);
+  if (location.hash !== `#patient/${rid}`) return; // the user moved on meanwhile
+  insertFragment(record, bundle.html, apply);
+  performance.mark('chartseal:record-shown');
+  focusHeading(record);
+  document.dispatchEvent(new CustomEvent('chartseal:record', {
+    detail: {
+      site: S.site, clinic: S.clinic, card: p.card, rid, door: S.doorId, who: 'account',
+      user: S.index.user, noteSk: S.door.note_sk, box: document.getElementById('note-box'),
+    },
+  }));
+}
+
+async function openShard(month) {
+  const key = `${db.id}/${month}`;
+  if (shards.has(key)) return shards.get(key);
+  const ptr = db.diary && db.diary[month];
+  let shard = null;
+  if (ptr) {
+    if (!OBJ_RE.test(ptr.obj)) throw formatError('bad diary pointer');
+    const body = await getBytes(`${clinicBase(S.clinic)}${ptr.obj}`);
+    const k = hold(S.C.b64d(ptr.key, 32));
+    shard = await S.C.openBody(k, body, S.C.diaryAd(S.clinic, S.doorId, db.id, month));
+    if (shard.db !== db.id || shard.month !== month || typeof shard.days !== 'object') {
+      throw formatError('diary shard does not match its pointer');
+    }
+  }
+  shards.set(key, shard);
+  return shard;
+}
+
+async function showDiary(day) {
+  showView('diary');
+  $('d-pick').value = day;
+  const box = $('diary');
+  box.replaceChildren();
+  const shard = await openShard(day.slice(0, 7));
+  if (location.hash.slice(1).split('/')[0] !== 'diary' || $('d-pick').value !== day) return;
+  const entry = shard && shard.days[day];
+  $('d-user').textContent = S.index.user || '';
+  $('d-date').textContent = day;
+  $('d-paid').textContent = formatMoney(entry ? entry.paid : 0);
+  $('d-count').textContent = String(entry ? (entry.visits || 0) + (entry.appointments || 0) : 0);
+  if (entry) insertFragment(box, entry.html, apply);
+  show($('diary-empty'), !entry);
+}
+
+function shiftDay(delta) {
+  const cur = DAY_RE.test($('d-pick').value) ? $('d-pick').value : isoToday();
+  const d = new Date(`${cur}T12:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + delta);
+  location.hash = `#diary/${d.toISOString().slice(0, 10)}`;
+}

@@ -1,0 +1,94 @@
+// The patient page: clinic ID (from ?c=), card number and password open one record,
+// with the patient's own password or the clinic's general password.
+import { apply, adoptClinicLang, wireSwitch } from './i18n.js';
+import { loadCrypto } from './sodium.js';
+import { warm } from './kdf.js';
+import { $, busy, errorKey, focusHeading, insertFragment, message, setState, show } from './ui.js';
+import { authFailed, checkRecordPayload, loadSite, openBundle, openDoorWith, openEntry, validClinic } from './clinic.js';
+import { logout, startIdleLock } from './session.js';
+
+const AUTH = 'err.auth';
+
+async function unlock(clinic, card, password) {
+  const C = await loadCrypto();
+  const site = await loadSite(clinic);
+  adoptClinicLang(site.lang);
+  if (site.patient_pages === false) throw authFailed();
+  let opened;
+  try {
+    opened = await openDoorWith(site, C.passwordBytes(password), C.patientSalt(clinic, card), 'record');
+    checkRecordPayload(opened.payload, card);
+  } catch (err) {
+    if (err.name !== 'AuthFailed') throw err;
+    // Not this patient's password: it may be the clinic's general password.
+    const general = await openDoorWith(site, C.passwordBytes(password), C.generalSalt(clinic), 'general');
+    opened = await openEntry(site, general.payload, card);
+  }
+  const bundle = await openBundle(clinic, opened.payload);
+  return { site, opened, bundle };
+}
+
+function showRecord({ site, opened, bundle }, clinic, card) {
+  insertFragment($('record'), bundle.html, apply);
+  show($('login-view'), false);
+  show($('record-view'), true);
+  show($('logout'), true);
+  setState('ready');
+  performance.mark('chartseal:record-shown');
+  focusHeading($('record'));
+  startIdleLock(site.idle_lock_minutes);
+  // The notes feature listens for this to wire the note box (FORMAT.md 9).
+  document.dispatchEvent(new CustomEvent('chartseal:record', {
+    detail: {
+      site, clinic, card, rid: bundle.rid, door: opened.doorId, who: opened.payload.who,
+      user: '', noteSk: opened.payload.note_sk, box: document.getElementById('note-box'),
+    },
+  }));
+}
+
+async function onSubmit(event) {
+  event.preventDefault();
+  message($('login-error'), null);
+  message($('login-info'), null);
+  const C = await loadCrypto().catch(() => null);
+  if (!C) { message($('login-error'), 'err.unsupported'); return; }
+  const clinic = validClinic($('clinic').value);
+  const card = C.normalizeCard($('card').value);
+  const password = $('password').value;
+  if (!$('clinic').value.trim() || !card || !password) { message($('login-error'), 'err.required'); return; }
+  if (!clinic) { message($('login-error'), 'err.clinic'); return; }
+  busy(true);
+  try {
+    const result = await unlock(clinic, card, password);
+    $('password').value = '';
+    showRecord(result, clinic, card);
+  } catch (err) {
+    setState('error');
+    message($('login-error'), err.name === 'NoClinic' ? 'err.clinic' : errorKey(err, AUTH));
+    console.warn('chartseal:', err.name, err.message);
+    $('password').select();
+  } finally {
+    busy(false);
+  }
+}
+
+function main() {
+  wireSwitch($('lang'));
+  const params = new URLSearchParams(location.search);
+  const c = validClinic(params.get('c') || '');
+  if (c) $('clinic').value = c;
+  (c ? $('card') : $('clinic')).focus();
+  if (location.hash === '#locked') {
+    message($('login-info'), 'locked');
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  $('login').addEventListener('submit', onSubmit);
+  $('logout').addEventListener('click', () => logout());
+  warm();
+  // Knowing the clinic, show its language before the user starts typing.
+  if (c) loadSite(c).then((site) => adoptClinicLang(site.lang)).catch(() => {});
+  loadCrypto().catch(() => message($('login-error'), 'err.unsupported'));
+  setState('login');
+}
+
+main();

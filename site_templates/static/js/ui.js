@@ -1,0 +1,58 @@
+// Small DOM helpers shared by the pages: views, the busy indicator, error messages.
+import { t } from './i18n.js';
+import { NetworkError, NotFound } from './net.js';
+
+export const $ = (id) => document.getElementById(id);
+
+export function show(el, visible) { el.hidden = !visible; }
+
+/** Page state for scripts and tests: login, busy, ready, error. */
+export function setState(state) { document.body.dataset.state = state; }
+
+export function busy(on) {
+  show($('busy'), on);
+  $('go').disabled = on;
+  if (on) setState('busy');
+}
+
+export function message(el, key) {
+  if (!key) {
+    el.textContent = '';
+    el.removeAttribute('data-i18n');
+    show(el, false);
+    return;
+  }
+  el.dataset.i18n = key;
+  el.textContent = t(key);
+  show(el, true);
+}
+
+/**
+ * The message key for an error. Wrong credentials of every kind share one key, so the page
+ * never says which part was wrong (FORMAT.md 5.1).
+ */
+export function errorKey(err, authKey) {
+  if (err instanceof NotFound || err?.name === 'NotFound' || err?.name === 'AuthFailed') return authKey;
+  if (err instanceof NetworkError || err?.name === 'NetworkError') return 'err.network';
+  return 'err.damaged';
+}
+
+/** Insert HTML that came out of the exporter's autoescaped templates, then relabel it. */
+export function insertFragment(el, html, apply) {
+  if (typeof html !== 'string') throw Object.assign(new Error('fragment is not text'), { name: 'FormatError' });
+  el.innerHTML = html;
+  apply(el);
+}
+
+export function focusHeading(root) {
+  const h = root.querySelector('h1, h2');
+  if (!h) return;
+  if (!h.hasAttribute('tabindex')) h.setAttribute('tabindex', '-1');
+  h.focus({ preventScroll: false });
+}
+
+export function isoToday() {
+  const d = new Date();
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
