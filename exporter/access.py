@@ -282,3 +282,16 @@ def set_patient_password(conn: sqlite3.Connection, card: str, password: str | No
 
 def patient_password(conn: sqlite3.Connection, card: str, db: str | None = None) -> str:
     return str(_patient(conn, card, db)["password"])
+
+
+def known_cards(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    """db -> cards of every patient that has keys (was exported at least once)."""
+    out: dict[str, set[str]] = {}
+    for db, card in conn.execute("SELECT db, card FROM patients"):
+        out.setdefault(db, set()).add(card)
+    return out
+
+
+def list_shares(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
+    return [tuple(r) for r in conn.execute(
+        "SELECT db, account, card, until FROM shares ORDER BY db, account, card")]

@@ -1,0 +1,216 @@
+"""Commands for who may open what: accounts, shares, patient pages, clinic passwords."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import click
+
+from . import access, keystore
+from .cli_util import home_option, open_home, reports_errors
+
+
+@contextmanager
+def _keys(home_dir: str | None) -> Iterator[object]:
+    home = open_home(home_dir)
+    conn = keystore.connect(home.keys_path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _warn_weak(password: str) -> None:
+    reason = access.weak_password_reason(password)
+    if reason:
+        click.echo(f"warning: this password is weak: {reason}", err=True)
+
+
+def _ask_password(password: str | None, generate: bool = True) -> str:
+    if password is None and generate:
+        return access.new_password(4)
+    return password or ""
+
+
+@click.group()
+def accounts() -> None:
+    """Portal accounts: each doctor logs in with the login password + user name + password."""
+
+
+@accounts.command("list")
+@home_option
+@reports_errors
+def accounts_list(home_dir: str | None) -> None:
+    """List accounts and what each one sees."""
+    with _keys(home_dir) as conn:
+        for acc in access.list_accounts(conn):
+            pw = "password" if acc.has_password else "no password"
+            sees = "; ".join(acc.shares) or "nothing shared yet"
+            click.echo(f"{acc.name}\t{pw}\t{sees}")
+
+
+@accounts.command("create")
+@click.argument("name")
+@click.option("--password", default=None, help="The account's password (default: a generated one).")
+@click.option("--no-password", is_flag=True, help="The login password alone opens this account.")
+@home_option
+@reports_errors
+def accounts_create(name: str, password: str | None, no_password: bool, home_dir: str | None) -> None:
+    """Create an account NAME (publish to put it online)."""
+    pw = "" if no_password else _ask_password(password)
+    if pw and password:
+        _warn_weak(pw)
+    with _keys(home_dir) as conn:
+        user = access.create_account(conn, name, pw)
+    click.echo(f"account {user} created" + (f", password: {pw}" if pw else ", no password"))
+    click.echo(f"share patients with it: chartseal share DB --with {user}")
+
+
+@accounts.command("delete")
+@click.argument("name")
+@home_option
+@reports_errors
+def accounts_delete(name: str, home_dir: str | None) -> None:
+    """Delete account NAME; the records it saw get new keys on the next export."""
+    with _keys(home_dir) as conn:
+        n = access.delete_account(conn, name, access.known_cards(conn))
+    click.echo(f"account {name} deleted; {n} records will be sealed under new keys")
+
+
+@accounts.command("password")
+@click.argument("name")
+@click.option("--password", default=None, help="The new password (default: a generated one).")
+@home_option
+@reports_errors
+def accounts_password(name: str, password: str | None, home_dir: str | None) -> None:
+    """Change the password of account NAME."""
+    pw = _ask_password(password)
+    if password:
+        _warn_weak(pw)
+    with _keys(home_dir) as conn:
+        access.set_account_password(conn, name, pw)
+    click.echo(f"new password for {name}: {pw}")
+
+
+@click.command()
+@click.argument("db")
+@click.option("--with", "account", required=True, help="The account to share with.")
+@click.option("--patient", "cards", multiple=True, help="Share only this card (repeatable).")
+@click.option("--until", default="", help="Last day of a temporary share (YYYY-MM-DD).")
+@home_option
+@reports_errors
+def share(db: str, account: str, cards: tuple[str, ...], until: str, home_dir: str | None) -> None:
+    """Share database DB, or some of its patients, with an account."""
+    home = open_home(home_dir)
+    home.database(db)
+    with _keys(home_dir) as conn:
+        access.share(conn, db, account, list(cards), until)
+    what = f"patients {', '.join(cards)}" if cards else "all patients"
+    click.echo(f"shared {db} ({what}) with {account}" + (f" until {until}" if until else ""))
+
+
+@click.command()
+@click.argument("db")
+@click.option("--with", "account", required=True, help="The account to stop sharing with.")
+@click.option("--patient", "cards", multiple=True, help="Unshare only this card (repeatable).")
+@home_option
+@reports_errors
+def unshare(db: str, account: str, cards: tuple[str, ...], home_dir: str | None) -> None:
+    """Stop sharing DB (or some patients) with an account; rotates the records' keys."""
+    with _keys(home_dir) as conn:
+        n = access.unshare(conn, db, account, list(cards), access.known_cards(conn))
+    click.echo(f"unshared; {n} records will be sealed under new keys on the next export")
+    click.echo("copies already downloaded cannot be recalled")
+
+
+@click.command()
+@home_option
+@reports_errors
+def shares(home_dir: str | None) -> None:
+    """List every share."""
+    with _keys(home_dir) as conn:
+        rows = access.list_shares(conn)
+    if not rows:
+        click.echo("no shares (admin sees every patient anyway)")
+    for db, account, card, until in rows:
+        click.echo(f"{db}\t{account}\t{card or 'all patients'}\t{('until ' + until) if until else ''}")
+
+
+@click.group("patient-page")
+def patient_page() -> None:
+    """Patient pages: on or off per patient, and each patient's password."""
+
+
+@patient_page.command("enable")
+@click.argument("card")
+@click.option("--db", default=None, help="The database, when the card is in several.")
+@home_option
+@reports_errors
+def page_enable(card: str, db: str | None, home_dir: str | None) -> None:
+    """Publish the page of patient CARD."""
+    with _keys(home_dir) as conn:
+        access.set_patient_page(conn, card, True, db)
+    click.echo(f"page of {card}: on")
+
+
+@patient_page.command("disable")
+@click.argument("card")
+@click.option("--db", default=None, help="The database, when the card is in several.")
+@home_option
+@reports_errors
+def page_disable(card: str, db: str | None, home_dir: str | None) -> None:
+    """Take the page of patient CARD off the site."""
+    with _keys(home_dir) as conn:
+        access.set_patient_page(conn, card, False, db)
+    click.echo(f"page of {card}: off")
+
+
+@patient_page.command("password")
+@click.argument("card")
+@click.option("--set", "password", default=None, help="Set this password (default: show it).")
+@click.option("--new", "generate", is_flag=True, help="Generate a new password.")
+@click.option("--db", default=None, help="The database, when the card is in several.")
+@home_option
+@reports_errors
+def page_password(card: str, password: str | None, generate: bool, db: str | None,
+                  home_dir: str | None) -> None:
+    """Show or change the password of patient CARD's page."""
+    with _keys(home_dir) as conn:
+        if password is None and not generate:
+            click.echo(access.patient_password(conn, card, db))
+            return
+        if password:
+            _warn_weak(password)
+        pw = access.set_patient_password(conn, card, password, db)
+    click.echo(f"new password for {card}: {pw}")
+
+
+@click.group()
+def passwords() -> None:
+    """The clinic passwords: login, admin and general."""
+
+
+@passwords.command("set")
+@click.argument("which", type=click.Choice(access.CLINIC_PASSWORDS))
+@click.option("--password", default=None, help="The new password (default: a generated one).")
+@home_option
+@reports_errors
+def passwords_set(which: str, password: str | None, home_dir: str | None) -> None:
+    """Change the login, admin or general password."""
+    pw = _ask_password(password)
+    if password:
+        _warn_weak(pw)
+    with _keys(home_dir) as conn:
+        access.set_clinic_password(conn, which, pw)
+    click.echo(f"new {which} password: {pw}")
+    click.echo("it takes effect on the next publish")
+
+
+@passwords.command("show")
+@home_option
+@reports_errors
+def passwords_show(home_dir: str | None) -> None:
+    """Show the clinic passwords."""
+    with _keys(home_dir) as conn:
+        for which in access.CLINIC_PASSWORDS:
+            click.echo(f"{which}\t{keystore.get_text(conn, which + '_password')}")

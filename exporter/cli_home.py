@@ -1,0 +1,132 @@
+"""Commands for the clinic home: init, db, config."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import access, keystore, settings
+from .cli_util import home_option, open_home, reports_errors
+from .errors import HomeError
+from .home import Database, create_home, kdf_params, resolve_home
+
+
+@click.command()
+@home_option
+@click.option("--kdf-ops", type=int, default=None, hidden=True)
+@click.option("--kdf-mem", type=int, default=None, hidden=True)
+@reports_errors
+def init(home_dir: str | None, kdf_ops: int | None, kdf_mem: int | None) -> None:
+    """Create a clinic home: clinic ID, passwords, keys and the admin account.
+
+    The passwords are printed once; store them safely (they can be changed later with
+    `chartseal passwords set`).
+    """
+    root = resolve_home(home_dir)
+    home = create_home(root, kdf_params(kdf_ops, kdf_mem))
+    conn = keystore.connect(home.keys_path)
+    pwds = access.init_keys(conn)
+    conn.close()
+    click.echo(f"created clinic home {root}")
+    click.echo(f"clinic ID:         {home.clinic_id}")
+    click.echo(f"login password:    {pwds['login']}")
+    click.echo(f"admin password:    {pwds['admin']}  (user name: admin)")
+    click.echo(f"general password:  {pwds['general']}  (opens any patient page)")
+    click.echo("these passwords are shown once; keep them somewhere safe")
+    click.echo("next: chartseal db add NAME PATH, then chartseal export")
+
+
+@click.group()
+def db() -> None:
+    """Clinic databases exported by this home."""
+
+
+@db.command("add")
+@click.argument("name")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--no-auto-update", is_flag=True, help="Do not publish this database on every change.")
+@click.option("--replace", is_flag=True, help="Change the path of an existing database.")
+@home_option
+@reports_errors
+def db_add(name: str, path: str, no_auto_update: bool, replace: bool, home_dir: str | None) -> None:
+    """Add a clinic database file under NAME."""
+    home = open_home(home_dir)
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise HomeError(f"database name {name!r} is not allowed", hint="use letters, digits, - and _")
+    if name in home.databases and not replace:
+        raise HomeError(f"a database named {name!r} already exists",
+                        hint="pass --replace to change its path")
+    file = Path(path).expanduser().resolve()
+    if not file.is_file():
+        raise HomeError(f"no database file at {file}",
+                        hint="create a demo one with: chartseal demo-data PATH")
+    home.databases[name] = Database(name, file, auto_update=not no_auto_update)
+    home.save()
+    click.echo(f"database {name}: {file}")
+
+
+@db.command("remove")
+@click.argument("name")
+@home_option
+@reports_errors
+def db_remove(name: str, home_dir: str | None) -> None:
+    """Stop exporting database NAME (its pages leave the site on the next publish)."""
+    home = open_home(home_dir)
+    home.database(name)
+    del home.databases[name]
+    home.save()
+    click.echo(f"removed database {name}")
+
+
+@db.command("list")
+@home_option
+@reports_errors
+def db_list(home_dir: str | None) -> None:
+    """List the clinic databases."""
+    home = open_home(home_dir)
+    if not home.databases:
+        click.echo("no databases yet: chartseal db add NAME PATH")
+    for d in home.databases.values():
+        click.echo(f"{d.name}\t{d.path}\tauto-update {'on' if d.auto_update else 'off'}")
+
+
+@db.command("auto-update")
+@click.argument("name")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@home_option
+@reports_errors
+def db_auto(name: str, state: str, home_dir: str | None) -> None:
+    """Turn publishing on every change on or off for database NAME."""
+    home = open_home(home_dir)
+    home.database(name).auto_update = state == "on"
+    home.save()
+    click.echo(f"automatic update for {name}: {state}")
+
+
+@click.group()
+def config() -> None:
+    """Show or change clinic settings (config.toml)."""
+
+
+@config.command("show")
+@home_option
+@reports_errors
+def config_show(home_dir: str | None) -> None:
+    """Show every setting with its value."""
+    home = open_home(home_dir)
+    click.echo(f"clinic_id = {home.clinic_id}")
+    for name, s in settings.SETTINGS.items():
+        click.echo(f"{name} = {home.config[name]!r}    # {s.help}")
+
+
+@config.command("set")
+@click.argument("name")
+@click.argument("value")
+@home_option
+@reports_errors
+def config_set(name: str, value: str, home_dir: str | None) -> None:
+    """Set a setting, e.g. `chartseal config set target s3://bucket/prefix`."""
+    home = open_home(home_dir)
+    home.config[name] = settings.parse_setting(name, value)
+    home.save()
+    click.echo(f"{name} = {home.config[name]!r}")

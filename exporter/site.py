@@ -1,0 +1,190 @@
+"""Export: clinic databases + keystore -> the sealed site folder and the plan (FORMAT.md).
+
+One call reads every clinic database read-only, gives new patients their keys, derives the
+doors that lack a key, re-seals only the objects whose inputs changed, and then, in one
+state transaction, records the new plan. Files are written atomically before the plan names
+them, so a crash leaves the previous plan valid and at most some unreferenced files.
+"""
+from __future__ import annotations
+
+import fcntl
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Callable, Iterator
+
+from . import access, crypto, doors, keystore, plan, render
+from .cache import SealedCache, input_digest
+from .clinic_db import ClinicDbError, read_clinic
+from .errors import ExportError
+from .home import Home
+from .records import Patient, Problem
+from site_templates.build import AssetError
+
+from .site_objects import ObjectWriter, seal_accounts, seal_patients
+
+
+@dataclass
+class ExportResult:
+    patients: int = 0
+    sealed: int = 0          # objects sealed anew in this export
+    kept: int = 0            # objects reused unchanged
+    derived: int = 0         # Argon2id runs
+    removed: int = 0         # local files no longer in the plan
+    rotated: int = 0         # records given a new content key (expired shares)
+    problems: list[Problem] = field(default_factory=list)
+
+
+@contextmanager
+def home_lock(home: Home) -> Iterator[None]:
+    """One export or publish at a time per clinic home (the service and the CLI share it)."""
+    home.root.mkdir(parents=True, exist_ok=True)
+    with open(home.root / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _read_databases(home: Home, result: ExportResult) -> dict[str, list[Patient]]:
+    data: dict[str, list[Patient]] = {}
+    for name, db in sorted(home.databases.items()):
+        try:
+            clinic = read_clinic(db.path)
+        except ClinicDbError as exc:
+            raise ExportError(f"database {name!r} ({db.path}): {exc}",
+                              hint="fix the path with: chartseal db add NAME PATH --replace, "
+                                   "or remove it with: chartseal db remove NAME") from exc
+        data[name] = clinic.patients
+        result.problems += [Problem(f"{name}/{p.patient}", p.field, p.message) for p in clinic.problems]
+    return data
+
+
+def _ensure_patient_keys(conn, data: dict[str, list[Patient]]) -> None:
+    known = {(db, card) for db, card in conn.execute("SELECT db, card FROM patients")}
+    with conn:
+        for db, patients in data.items():
+            for p in patients:
+                if (db, p.card) in known:
+                    continue
+                note_pk, note_sk = crypto.sign_keypair()
+                entry_pk, entry_sk = crypto.sign_keypair()
+                conn.execute(
+                    "INSERT INTO patients (db, card, rid, ck, password, note_pk, note_sk, "
+                    "entry_note_pk, entry_note_sk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (db, p.card, crypto.random_id(), crypto.random_key(), access.new_password(3),
+                     note_pk, note_sk, entry_pk, entry_sk))
+
+
+def _check_kdf(conn, home: Home) -> None:
+    """Doors derived under other Argon2id parameters are derived again."""
+    want = f"{home.kdf.ops}:{home.kdf.mem}"
+    try:
+        have = keystore.get_text(conn, "door_params")
+    except KeyError:
+        have = ""
+    if have != want:
+        with conn:
+            conn.execute("UPDATE patients SET door_id = NULL, door_key = NULL")
+            conn.execute("UPDATE accounts SET door_id = NULL, door_key = NULL")
+            conn.execute("DELETE FROM secrets WHERE name IN ('general_door_id', 'general_door_key')")
+            keystore.put_secret(conn, "door_params", want)
+
+
+def export_site(home: Home, today: date | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> ExportResult:
+    """Bring ``home.site_dir`` and the plan up to date with the clinic databases."""
+    today = today or date.today()
+    result = ExportResult()
+    with home_lock(home):
+        keys = keystore.connect(home.keys_path)
+        state = home.connect_state()
+        try:
+            data = _read_databases(home, result)
+            result.patients = sum(len(v) for v in data.values())
+            _ensure_patient_keys(keys, data)
+            known = {db: {p.card for p in ps} for db, ps in data.items()}
+            result.rotated = access.expire_shares(keys, known, today)
+            _check_kdf(keys, home)
+            pages = _pages_on(keys, home, data)
+
+            def tick(done: int, total: int) -> None:
+                if progress:
+                    progress("deriving keys", done, total)
+
+            result.derived = doors.derive_missing(keys, home.clinic_id, home.kdf, sorted(pages), tick)
+            writer = ObjectWriter(home.site_dir, SealedCache(state))
+            ctx = _Context(home, keys, writer, today)
+            seal_patients(ctx, data, pages)
+            seal_accounts(ctx, data, known)
+            _site_json(ctx)
+            _app(ctx)
+            result.sealed, result.kept = writer.sealed, writer.kept
+            with state:
+                writer.cache.commit()
+                plan.replace_plan(state, writer.objects.values())
+            result.removed = writer.remove_strays()
+        finally:
+            keys.close()
+            state.close()
+    return result
+
+
+def _pages_on(conn, home: Home, data: dict[str, list[Patient]]) -> set[tuple[str, str]]:
+    if not home.config["patient_pages"]:
+        return set()
+    off = {(db, c) for db, c in conn.execute("SELECT db, card FROM patients WHERE page_enabled = 0")}
+    return {(db, p.card) for db, ps in data.items() for p in ps} - off
+
+
+@dataclass
+class _Context:
+    home: Home
+    keys: object
+    writer: ObjectWriter
+    today: date
+
+    @property
+    def clinic(self) -> str:
+        return self.home.clinic_id
+
+    @property
+    def lang(self) -> str:
+        return str(self.home.config["lang"])
+
+    @property
+    def prefix(self) -> str:
+        return self.home.clinic_prefix
+
+    @property
+    def generated(self) -> str:
+        return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _site_json(ctx: _Context) -> None:
+    cfg = ctx.home.config
+    kdf = ctx.home.kdf.to_json()
+    if ctx.home.kdf.weak:
+        kdf["test"] = True
+    value = {
+        "clinic": ctx.clinic, "format": "chartseal-site/1", "kdf": kdf, "lang": cfg["lang"],
+        "idle_lock_minutes": cfg["idle_lock_minutes"], "patient_pages": bool(cfg["patient_pages"]),
+        "notes_pk": crypto.b64e(keystore.get_secret(ctx.keys, "notes_pk")),
+        "notes_url": cfg["notes_url"],
+    }
+    ctx.writer.put_plain(f"{ctx.prefix}/site.json", crypto.canonical_json(value), plan.POINTER, "clinic")
+
+
+def _app(ctx: _Context) -> None:
+    url = ctx.home.config["notes_url"]
+    origin = "/".join(url.split("/")[:3]) if url else ""
+    try:
+        files = render.app_files(ctx.lang, [origin] if origin else [])
+    except (render.RenderError, AssetError) as exc:
+        raise ExportError(f"cannot build the portal app: {exc}",
+                          hint="run `make setup` (it runs npm ci for the pinned libsodium)") from exc
+    assets = tuple(sorted(n for n in files if n.startswith("assets/")))
+    for name, data in files.items():
+        kind = plan.IMMUTABLE if name.startswith("assets/") else plan.POINTER
+        ctx.writer.put_plain(name, data, kind, "app", () if kind == plan.IMMUTABLE else assets)

@@ -1,0 +1,280 @@
+"""The exporter end to end on real SQLite files: open, tamper, incremental, no plaintext."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+
+import pytest
+
+from conftest import keys, make_clinic_db
+from exporter import access, crypto, keystore, plan
+from exporter.errors import ExportError
+from exporter.site import export_site
+from siteread import NoDoor, Site
+
+TODAY = date(2026, 11, 26)
+
+
+def export(home):
+    return export_site(home, today=TODAY)
+
+
+def site(home) -> Site:
+    return Site(home.site_dir, home.clinic_id)
+
+
+def secret(home, name):
+    conn = keys(home)
+    try:
+        return keystore.get_text(conn, name)
+    finally:
+        conn.close()
+
+
+def plan_map(home):
+    conn = home.connect_state()
+    try:
+        return {o.name: o for o in plan.read_plan(conn)}
+    finally:
+        conn.close()
+
+
+def test_patient_opens_with_own_and_general_password(home):
+    export(home)
+    conn = keys(home)
+    pw = access.patient_password(conn, "1001")
+    conn.close()
+    own = site(home).patient("1001", pw)
+    general = site(home).patient(" 10 01 ", secret(home, "general_password"))
+    assert own["card"] == general["card"] == "1001"
+    assert "Haddad" in own["html"] and "Penicillin" in own["html"]
+    with pytest.raises(NoDoor):
+        site(home).patient("1001", pw + "x")
+    with pytest.raises(NoDoor):
+        site(home).patient("9999", secret(home, "general_password"))
+
+
+def test_hostile_name_is_escaped_in_every_view(home):
+    export(home)
+    record = site(home).patient("1002", secret(home, "general_password"))
+    assert "<img src=x" not in record["html"]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in record["html"]
+    _, _, index = site(home).account(secret(home, "login_password"), "admin",
+                                     secret(home, "admin_password"))
+    assert "<img src=x" not in index["databases"][0]["list_html"]
+
+
+def test_admin_index_lists_everyone_and_diary_totals(home):
+    export(home)
+    door_id, payload, index = site(home).account(secret(home, "login_password"), "ADMIN ",
+                                                 secret(home, "admin_password"))
+    assert payload["user"] == "admin"
+    db = index["databases"][0]
+    assert sorted(p["card"] for p in db["patients"]) == ["1001", "1002", "1003"]
+    assert db["list_html"].count("<li") == 3
+    day = site(home).diary(door_id, db, "2026-11")["days"]["2026-11-26"]
+    assert (day["paid"], day["visits"], day["appointments"]) == (75.5, 2, 1)
+    # Every bundle the index names opens with the key it carries.
+    for entry in db["patients"]:
+        assert site(home).open_record(entry)["rid"] == entry["rid"]
+
+
+def test_account_sees_only_what_is_shared(home):
+    conn = keys(home)
+    access.create_account(conn, "dr.omar", "omar-password-1")
+    access.share(conn, "main", "dr.omar", ["1003"])
+    conn.close()
+    export(home)
+    _, _, index = site(home).account(secret(home, "login_password"), "dr.omar", "omar-password-1")
+    assert [p["card"] for p in index["databases"][0]["patients"]] == ["1003"]
+    with pytest.raises(NoDoor):
+        site(home).account(secret(home, "login_password"), "dr.omar", "wrong")
+    with pytest.raises(NoDoor):
+        site(home).account("wrong-login", "dr.omar", "omar-password-1")
+
+
+def test_account_without_password(home):
+    conn = keys(home)
+    access.create_account(conn, "reception", "")
+    access.share(conn, "main", "reception", [])
+    conn.close()
+    export(home)
+    _, _, index = site(home).account(secret(home, "login_password"), "reception", "")
+    assert len(index["databases"][0]["patients"]) == 3
+
+
+def test_noop_reexport_seals_nothing(home):
+    export(home)
+    before = plan_map(home)
+    result = export(home)
+    assert result.sealed == 0 and result.derived == 0
+    assert plan_map(home) == before
+
+
+def test_one_visit_changes_only_that_patients_objects(home, clinic_db):
+    export(home)
+    before = plan_map(home)
+    conn = sqlite3.connect(clinic_db)
+    conn.execute("UPDATE visits SET paid = 30 WHERE patient_id = 3")
+    conn.commit()
+    conn.close()
+    result = export(home)
+    after = plan_map(home)
+    changed = {n for n in after if n not in before or before[n].digest != after[n].digest}
+    rids = {o.group for n, o in after.items() if n in changed and o.group not in ("clinic", "app")}
+    kc = keys(home)
+    rid3 = kc.execute("SELECT rid FROM patients WHERE card = '1003'").fetchone()[0]
+    kc.close()
+    assert rids == {rid3}
+    # bundle + patient door + general entry + admin index + admin door + one diary shard
+    assert len(changed) == 6, sorted(changed)
+    assert result.derived == 0
+    door_id, _, index = site(home).account(secret(home, "login_password"), "admin",
+                                           secret(home, "admin_password"))
+    day = site(home).diary(door_id, index["databases"][0], "2026-11")["days"]["2026-11-26"]
+    assert day["paid"] == 80
+
+
+def test_deleted_patient_leaves_the_plan(home, clinic_db):
+    export(home)
+    conn = sqlite3.connect(clinic_db)
+    conn.execute("DELETE FROM appointments WHERE patient_id = 2")
+    conn.execute("DELETE FROM patients WHERE id = 2")
+    conn.commit()
+    conn.close()
+    export(home)
+    _, _, index = site(home).account(secret(home, "login_password"), "admin",
+                                     secret(home, "admin_password"))
+    assert sorted(p["card"] for p in index["databases"][0]["patients"]) == ["1001", "1003"]
+    with pytest.raises(NoDoor):
+        site(home).patient("1002", secret(home, "general_password"))
+    names = set(plan_map(home))
+    on_disk = {str(p.relative_to(home.site_dir)) for p in home.site_dir.rglob("*") if p.is_file()}
+    assert on_disk == names
+
+
+def test_unshare_rotates_the_content_key(home):
+    conn = keys(home)
+    access.create_account(conn, "temp", "temp-password-1")
+    access.share(conn, "main", "temp", ["1001"])
+    conn.close()
+    export(home)
+    _, _, index = site(home).account(secret(home, "login_password"), "temp", "temp-password-1")
+    old = index["databases"][0]["patients"][0]
+    conn = keys(home)
+    assert access.unshare(conn, "main", "temp", [], access.known_cards(conn)) == 1
+    conn.close()
+    export(home)
+    new = site(home).patient("1001", secret(home, "general_password"))
+    with pytest.raises(crypto.CryptoError):
+        # The old key cannot open what is published now.
+        site(home).open_record({**old, "bundle": _bundle_of(home, "1001")})
+    assert new["card"] == "1001"
+    # The account still exists but sees nothing now.
+    _, _, index = site(home).account(secret(home, "login_password"), "temp", "temp-password-1")
+    assert index["databases"] == []
+
+
+def _bundle_of(home, card):
+    _, _, index = site(home).account(secret(home, "login_password"), "admin",
+                                     secret(home, "admin_password"))
+    return next(p["bundle"] for p in index["databases"][0]["patients"] if p["card"] == card)
+
+
+def test_expired_share_is_revoked_on_next_export(home):
+    conn = keys(home)
+    access.create_account(conn, "visitor", "visitor-pass-1")
+    access.share(conn, "main", "visitor", ["1003"], until="2026-11-25")
+    conn.close()
+    result = export(home)
+    assert result.rotated == 1
+    conn = keys(home)
+    assert access.list_shares(conn) == []
+    conn.close()
+
+
+def test_patient_password_change_derives_one_door(home):
+    export(home)
+    conn = keys(home)
+    new = access.set_patient_password(conn, "1001", "a-much-better-password")
+    conn.close()
+    result = export(home)
+    assert result.derived == 1
+    assert site(home).patient("1001", new)["card"] == "1001"
+
+
+def test_general_password_change_needs_one_derivation(home):
+    export(home)
+    old = secret(home, "general_password")
+    conn = keys(home)
+    access.set_clinic_password(conn, "general", "new-general-password")
+    conn.close()
+    result = export(home)
+    assert result.derived == 1
+    assert site(home).patient("1003", "new-general-password")["card"] == "1003"
+    with pytest.raises(NoDoor):
+        site(home).patient("1003", old)
+
+
+def test_tampered_and_moved_objects_are_refused(home):
+    export(home)
+    s = site(home)
+    b1, b3 = _bundle_of(home, "1001"), _bundle_of(home, "1003")
+    path = home.site_dir / f"c/{home.clinic_id}/{b1}"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(crypto.CryptoError):
+        s.patient("1001", secret(home, "general_password"))
+    # Patient 3's bundle put in patient 1's place fails: rid and key are bound.
+    path.write_bytes((home.site_dir / f"c/{home.clinic_id}/{b3}").read_bytes())
+    with pytest.raises(crypto.CryptoError):
+        s.patient("1001", secret(home, "general_password"))
+
+
+def test_no_plaintext_in_the_published_tree(home):
+    conn = keys(home)
+    access.create_account(conn, "dr.secretname", "pw-of-dr-secret")
+    access.share(conn, "main", "dr.secretname", [])
+    pwds = [r[0] for r in conn.execute("SELECT password FROM patients")]
+    conn.close()
+    export(home)
+    needles = ["Amal", "Haddad", "0791234567", "065551234", "Rainbow", "Penicillin", "Filling",
+               "سامي", "الخطيب", "1001", "1002", "1003", "dr.secretname", "pw-of-dr-secret",
+               "src=x onerror", secret(home, "login_password"), secret(home, "admin_password"),
+               secret(home, "general_password"), *pwds]
+    for path in home.site_dir.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        name = str(path.relative_to(home.site_dir))
+        for needle in needles:
+            raw = needle.encode()
+            if raw in (b"1001", b"1002", b"1003") and path.suffix in (".js", ".css", ".svg", ".html"):
+                continue  # digits occur in code; records never go there
+            assert raw not in data, f"{needle!r} found in {name}"
+            assert needle not in name
+
+
+def test_duplicate_cards_are_reported_and_the_rest_exported(tmp_path, home):
+    rows = [
+        dict(id=1, card="77", first_name="A", surname="One"),
+        dict(id=2, card="77", first_name="B", surname="Two"),
+        dict(id=3, card="78", first_name="C", surname="Three", birth_date="2023-02-30"),
+    ]
+    db = make_clinic_db(tmp_path / "dups.sqlite", rows)
+    home.databases["main"].path = db
+    result = export(home)
+    text = " ".join(str(p) for p in result.problems)
+    assert "77" in text and "birth" in text
+    assert site(home).patient("78", secret(home, "general_password"))["card"] == "78"
+
+
+def test_missing_database_fails_cleanly_and_keeps_the_plan(home, clinic_db):
+    export(home)
+    before = plan_map(home)
+    clinic_db.rename(clinic_db.with_suffix(".moved"))
+    with pytest.raises(ExportError) as err:
+        export(home)
+    assert "main" in str(err.value)
+    assert plan_map(home) == before
