@@ -1,0 +1,289 @@
+"""exporter/crypto.py: round trips, byte-flip tamper tests, length checks, caps, padding."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import zlib
+
+import pytest
+
+from exporter import crypto as c
+
+CLINIC = "4821930571"
+WEAK = c.KdfParams(ops=1, mem=8192)
+
+
+@pytest.fixture(autouse=True)
+def _weak_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHARTSEAL_TEST_WEAK_KDF", "1")
+
+
+def small_door(params: c.KdfParams | None = WEAK) -> tuple[bytes, str, bytes, dict]:
+    key, door_id = c.random_key(), c.random_id()
+    note_pk, note_sk = c.sign_keypair()
+    payload = {"kind": "general", "gk": c.b64e(c.random_key()), "lk": c.b64e(c.random_key())}
+    return key, door_id, c.seal_door(key, CLINIC, door_id, params, note_pk, payload), payload
+
+
+# -- round trips -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("params", [WEAK, None], ids=["door", "entry"])
+def test_door_round_trip(params: c.KdfParams | None) -> None:
+    key, door_id, data, payload = small_door(params)
+    obj = json.loads(data)
+    assert obj["v"] == 1 and ("kdf" in obj) == (params is not None)
+    assert data == c.canonical_json(obj)  # writers emit sorted keys, no white space
+    assert c.open_door(key, CLINIC, door_id, data, entry=params is None) == payload
+
+
+def test_door_is_bound_to_clinic_id_and_kind() -> None:
+    key, door_id, data, _ = small_door()
+    with pytest.raises(c.CryptoError):
+        c.open_door(key, "0000000001", door_id, data)
+    with pytest.raises(c.CryptoError):
+        c.open_door(key, CLINIC, c.random_id(), data)
+    with pytest.raises(c.CryptoError):
+        c.open_door(c.random_key(), CLINIC, door_id, data)
+    with pytest.raises(c.CryptoError):  # a door is not an entry: the ad differs
+        c.open_door(key, CLINIC, door_id, data, entry=True)
+
+
+def test_derive_door_round_trip_with_weak_kdf() -> None:
+    salt = c.salt("patient", CLINIC, "AB12")
+    key, door_id = c.derive_door(c.password_bytes("pw"), salt, WEAK)
+    assert len(key) == 32 and len(door_id) == 32 and int(door_id, 16) >= 0
+    assert c.derive_door(c.password_bytes("pw"), salt, WEAK) == (key, door_id)
+    assert c.derive_door(c.password_bytes("pw2"), salt, WEAK)[1] != door_id
+    assert c.derive_door(c.password_bytes("pw"), c.salt("patient", CLINIC, "AB13"), WEAK)[1] != door_id
+    assert c.derive_door(c.password_bytes("pw"), salt, c.KdfParams(ops=2, mem=8192))[1] != door_id
+
+
+def test_salts_and_passwords_separate_their_parts() -> None:
+    # The 0x00 after every part keeps ("ab", "c") and ("a", "bc") apart.
+    assert c.salt("account", CLINIC, "ab") != c.salt("account", CLINIC + "a", "b")
+    assert c.salt("patient", CLINIC, "X") != c.salt("account", CLINIC, "X")
+    assert c.password_bytes("a", "") != c.password_bytes("a")
+    assert c.password_bytes("e\u0301") == c.password_bytes("\u00e9")
+
+
+@pytest.mark.parametrize("kind, ad_parts", [
+    ("bundle", [CLINIC, "5e" * 16]),
+    ("index", [CLINIC, "ab" * 16]),
+    ("diary", [CLINIC, "ab" * 16, "main", "2026-11"]),
+])
+def test_body_round_trip_each_kind(kind: str, ad_parts: list[str]) -> None:
+    key, ad = c.random_key(), c.label(f"chartseal/v1/{kind}", *ad_parts)
+    value = {"v": 1, "html": "<p>ٱلسَّلَام &amp;</p>", "n": [1, 2.5, None, True]}
+    body = c.seal_body(key, value, ad)
+    assert c.open_body(key, body, ad) == value
+    assert c.seal_body(key, value, ad) != body  # random nonce every time
+    for other in ("bundle", "index", "diary"):
+        if other != kind:
+            with pytest.raises(c.CryptoError):
+                c.open_body(key, body, c.label(f"chartseal/v1/{other}", *ad_parts))
+
+
+def test_note_sign_and_seal_round_trip() -> None:
+    pk, sk = c.sign_keypair()
+    box_pk, box_sk = c.box_keypair()
+    sealed = c.seal_to(box_pk, b'{"text":"hi"}')
+    msg = c.note_signed_bytes(CLINIC, c.random_id(), 1795000000, sealed)
+    sig = c.sign(sk, msg)
+    assert c.verify(pk, msg, sig)
+    assert c.open_sealed(box_pk, box_sk, sealed) == b'{"text":"hi"}'
+    other_pk, _ = c.sign_keypair()
+    assert not c.verify(other_pk, msg, sig)
+
+
+# -- byte-flip tamper tests -----------------------------------------------------------------
+
+
+def test_every_byte_of_a_small_body_is_authenticated() -> None:
+    key, ad = c.random_key(), c.label("chartseal/v1/bundle", CLINIC, "5e" * 16)
+    body = c.seal_body(key, {"v": 1, "t": "x"}, ad)
+    assert len(body) == 24 + 512 + 16
+    for i in range(len(body)):
+        bad = bytearray(body)
+        bad[i] ^= 0x01
+        with pytest.raises(c.CryptoError):
+            c.open_body(key, bytes(bad), ad)
+    for cut in (1, 16, len(body) - 40, len(body) - 39, len(body)):
+        with pytest.raises(c.CryptoError):
+            c.open_body(key, body[:-cut], ad)
+    with pytest.raises(c.CryptoError):
+        c.open_body(key, body + b"\0", ad)
+
+
+@pytest.mark.parametrize("params", [WEAK, None], ids=["door", "entry"])
+def test_every_byte_of_a_small_door_is_authenticated(params: c.KdfParams | None) -> None:
+    """Flip each byte of the sealed fields (nonce, ct, note_pk) after decoding them."""
+    key, door_id, data, _ = small_door(params)
+    obj = json.loads(data)
+    for field in ("n", "ct", "note_pk"):
+        raw = base64.b64decode(obj[field])
+        for i in range(len(raw)):
+            bad = bytearray(raw)
+            bad[i] ^= 0x01
+            forged = c.canonical_json({**obj, field: c.b64e(bytes(bad))})
+            with pytest.raises(c.CryptoError):
+                c.open_door(key, CLINIC, door_id, forged, entry=params is None)
+
+
+def padding_bit_aliases(data: bytes) -> set[int]:
+    """Positions of the JSON text whose flip only changes base64 padding bits."""
+    obj, out = json.loads(data), set()
+    for field in ("n", "ct", "note_pk"):
+        text = obj[field]
+        start = data.index(f'"{field}":"{text}"'.encode()) + len(field) + 4
+        for i in range(len(text)):
+            flipped = text[:i] + chr(ord(text[i]) ^ 0x01) + text[i + 1:]
+            try:
+                if base64.b64decode(flipped, validate=True) == base64.b64decode(text):
+                    out.add(start + i)
+            except ValueError:
+                pass
+    return out
+
+
+@pytest.mark.parametrize("params", [WEAK, None], ids=["door", "entry"])
+def test_every_byte_of_a_small_door_text(params: c.KdfParams | None) -> None:
+    """Flip each byte of the door's JSON text: everything is refused except base64 aliases.
+
+    crypto.py's b64d accepts non-canonical base64 (padding bits set), which decodes to the
+    same bytes, so the AEAD still holds; crypto.js refuses those too (negative.json).
+    """
+    key, door_id, data, payload = small_door(params)
+    aliases = padding_bit_aliases(data)
+    assert len(aliases) <= 3
+    for i in range(len(data)):
+        bad = bytearray(data)
+        bad[i] ^= 0x01
+        if i in aliases:
+            assert c.open_door(key, CLINIC, door_id, bytes(bad), entry=params is None) == payload
+            continue
+        with pytest.raises(c.CryptoError):
+            c.open_door(key, CLINIC, door_id, bytes(bad), entry=params is None)
+
+
+def test_every_byte_of_a_signature_and_sealed_note() -> None:
+    pk, sk = c.sign_keypair()
+    box_pk, box_sk = c.box_keypair()
+    sealed = c.seal_to(box_pk, b"note")
+    msg = c.note_signed_bytes(CLINIC, "ab" * 16, 1, sealed)
+    sig = c.sign(sk, msg)
+    for i in range(len(sig)):
+        assert not c.verify(pk, msg, sig[:i] + bytes([sig[i] ^ 1]) + sig[i + 1:])
+    for i in range(len(sealed)):
+        with pytest.raises(c.CryptoError):
+            c.open_sealed(box_pk, box_sk, sealed[:i] + bytes([sealed[i] ^ 1]) + sealed[i + 1:])
+    assert not c.verify(pk, c.note_signed_bytes(CLINIC, "ab" * 16, 2, sealed), sig)
+
+
+# -- lengths and caps ---------------------------------------------------------------------
+
+
+def test_lengths_are_checked_up_front() -> None:
+    key = c.random_key()
+    for bad_key in (b"", key[:31], key + b"\0"):
+        with pytest.raises(c.CryptoError):
+            c.aead_seal(bad_key, b"m", b"ad")
+        with pytest.raises(c.CryptoError):
+            c.entry_id(bad_key, "AB12")
+    with pytest.raises(c.CryptoError):
+        c.aead_seal(key, b"m", b"ad", nonce=b"\0" * 23)
+    with pytest.raises(c.CryptoError):
+        c.aead_open(key, b"\0" * 24, b"\0" * 15, b"ad")
+    with pytest.raises(c.CryptoError):
+        c.derive_door(b"pw", b"\0" * 15, WEAK)
+    with pytest.raises(c.CryptoError):
+        c.sign(b"\0" * 32, b"m")
+    assert not c.verify(b"\0" * 31, b"m", b"\0" * 64)
+    assert not c.verify(b"\0" * 32, b"m", b"\0" * 63)
+    with pytest.raises(c.CryptoError):
+        c.b64d("AAAA", 4)
+    with pytest.raises(c.CryptoError):
+        c.b64d(None)
+    with pytest.raises(c.CryptoError):
+        c.open_body(key, b"\0" * 39, b"ad")
+
+
+@pytest.mark.parametrize("ops, mem, ok", [
+    (1, 8192, True), (10, 1 << 30, True), (3, 64 << 20, True),
+    (0, 8192, False), (11, 8192, False), (1, 8191, False), (1, (1 << 30) + 1, False), (-1, -1, False),
+])
+def test_kdf_caps(ops: int, mem: int, ok: bool) -> None:
+    doc = {"alg": "argon2id13", "ops": ops, "mem": mem}
+    if ok:
+        assert c.KdfParams.from_json(doc) == c.KdfParams(ops, mem)
+        return
+    with pytest.raises(c.CryptoError):
+        c.KdfParams.from_json(doc)
+    with pytest.raises(c.CryptoError):  # refused before any memory is spent
+        c.derive_door(b"pw", b"\0" * 16, c.KdfParams(ops, mem))
+
+
+def test_kdf_params_shape() -> None:
+    for doc in (None, [], {"alg": "argon2i13", "ops": 3, "mem": 65536}, {"alg": "argon2id13", "ops": 3.0, "mem": 65536},
+                {"alg": "argon2id13", "ops": "3", "mem": 65536}, {"alg": "argon2id13", "mem": 65536}):
+        with pytest.raises(c.CryptoError):
+            c.KdfParams.from_json(doc)
+    assert c.KdfParams().weak is False and WEAK.weak is True
+    assert c.KdfParams().to_json() == {"alg": "argon2id13", "mem": 67108864, "ops": 3}
+
+
+@pytest.mark.xfail(strict=True, reason="KdfParams.from_json takes JSON true as ops=1 (bool is int); crypto.js refuses")
+def test_kdf_params_refuse_booleans() -> None:
+    with pytest.raises(c.CryptoError):
+        c.KdfParams.from_json({"alg": "argon2id13", "ops": True, "mem": 65536})
+
+
+# -- padding ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length, block", [
+    (0, 512), (1, 512), (511, 512), (4096, 512), (8191, 512), (8192, 1024), (16383, 1024),
+    (16384, 2048), (1 << 20, 1 << 17), ((1 << 20) - 1, 1 << 16),
+])
+def test_pad_block(length: int, block: int) -> None:
+    assert c.pad_block(length) == block
+
+
+def incompressible(n: int, seed: int) -> dict:
+    rnd = random.Random(seed)
+    return {"v": 1, "x": base64.b64encode(rnd.randbytes(n)).decode()}
+
+
+def test_size_classes_hide_exact_length() -> None:
+    key, ad = c.random_key(), b"ad"
+    # Nearby lengths, well apart from a class edge, seal to the same size.
+    for n, m in ((100, 130), (9000, 9020), (30000, 30100)):
+        a, b = c.seal_body(key, incompressible(n, 1), ad), c.seal_body(key, incompressible(m, 2), ad)
+        assert len(a) == len(b), (n, m)
+    # Across many lengths, sealed sizes take few values, and each is the class formula.
+    lengths, sizes = set(), set()
+    for n in range(2000, 40000, 101):
+        value = incompressible(n, n)
+        packed_len = len(zlib.compress(c.canonical_json(value), 6))
+        body = c.seal_body(key, value, ad)
+        block = c.pad_block(packed_len)
+        assert len(body) == 40 + block * -(-(packed_len + 1) // block)
+        lengths.add(packed_len)
+        sizes.add(len(body))
+    assert len(sizes) * 8 < len(lengths), (len(sizes), len(lengths))
+
+
+def test_unpad_uses_whole_length_for_every_block() -> None:
+    """The reader does not know the block: sodium_unpad(plain, len(plain)) must still work."""
+    key = c.random_key()
+    for n in (0, 10, 6000, 40000):
+        value = incompressible(n, 7)
+        assert c.open_body(key, c.seal_body(key, value, b"ad"), b"ad") == value
+
+
+def test_random_values_are_fresh() -> None:
+    assert len({c.random_key() for _ in range(50)}) == 50
+    assert all(len(c.random_id()) == 32 for _ in range(5))
+    assert os.urandom(1) is not None
