@@ -61,9 +61,8 @@ def node_modules() -> Path:
         if (path / "libsodium-wrappers-sumo" / "package.json").is_file():
             return path
     raise AssetError(
-        "error: libsodium.js is missing (looked in "
-        + ", ".join(str(p) for p in candidates)
-        + ")\nhint: run `npm ci` in the chartseal source folder, or set CHARTSEAL_NODE_MODULES"
+        "libsodium.js is missing (looked in " + ", ".join(str(p) for p in candidates) + "); "
+        "run `npm ci` in the chartseal source folder, or set CHARTSEAL_NODE_MODULES"
     )
 
 
@@ -74,8 +73,8 @@ def _libsodium_sources() -> dict[str, bytes]:
         version = json.loads(meta.read_text("utf-8")).get("version") if meta.is_file() else None
         if version != LIBSODIUM_VERSION:
             raise AssetError(
-                f"error: {pkg} {version or 'is missing'}, expected {LIBSODIUM_VERSION}\n"
-                "hint: run `npm ci` to install the pinned version"
+                f"{pkg} {version or 'is missing'}, expected {LIBSODIUM_VERSION}; "
+                "run `npm ci` to install the pinned version"
             )
     out = {}
     for name, rel in LIBSODIUM_FILES.items():
