@@ -20,7 +20,7 @@ from .content import IMMUTABLE_CACHE, POINTER_CACHE, content_type, is_hashed
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 META_CSP = re.compile(
-    rb"""<meta\s+http-equiv=["']Content-Security-Policy["']\s+content=["']([^"']*)["']""", re.I
+    rb"""<meta\s+http-equiv=["']?Content-Security-Policy["']?\s+content=(?:"([^"]*)"|'([^']*)')""", re.I
 )
 # Header-only directives: a meta tag cannot carry them.
 HEADER_ONLY_CSP = "frame-ancestors 'none'"
@@ -45,7 +45,7 @@ def _page_csp(path: str, mtime_ns: int) -> str | None:
     """The policy a page declares in its meta tag; the header repeats it exactly, so the
     two never disagree (two policies are both enforced: a narrower header would win)."""
     m = META_CSP.search(Path(path).read_bytes()[:8192])
-    return html.unescape(m.group(1).decode("utf-8")) if m else None
+    return html.unescape((m.group(1) or m.group(2) or b"").decode("utf-8")) if m else None
 
 
 def _csp_for(site: Path, file: Path) -> str:
