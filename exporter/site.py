@@ -121,6 +121,7 @@ def export_site(home: Home, today: date | None = None,
             _site_json(ctx)
             _app(ctx)
             result.sealed, result.kept = writer.sealed, writer.kept
+            writer.flush()
             with state:
                 writer.cache.commit()
                 plan.replace_plan(state, writer.objects.values())

@@ -28,12 +28,12 @@ def _templates_version() -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    # No fsync per file: ObjectWriter.flush() syncs once before the plan names the files,
+    # which is as durable and several times faster for thousands of small objects.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -96,6 +96,11 @@ class ObjectWriter:
         self._record(name, data, plan.POINTER, group, refs)
         self.cache.store(name, inputs, name)
         self.sealed += 1
+
+    def flush(self) -> None:
+        """Make every written object durable before the plan that names it is committed."""
+        if self.sealed:
+            os.sync()
 
     def remove_strays(self) -> int:
         removed = 0

@@ -1,0 +1,112 @@
+"""Export benchmark: full export against the bare Argon2id work, one-change re-export, memory.
+
+    .venv/bin/python bench/export_bench.py --patients 10000          # real Argon2id (64 MiB, 3)
+    .venv/bin/python bench/export_bench.py --memory 50000            # peak RSS of a 50k export
+
+The peer of a full export is the Argon2id work it cannot avoid: one derivation per door,
+run on the same thread pool with nothing else. The target is export / bare <= 1.2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from exporter import access, crypto, doors, keystore  # noqa: E402
+from exporter.demo_data import write_demo_clinic  # noqa: E402
+from exporter.home import Database, create_home, load_home  # noqa: E402
+from exporter.site import export_site  # noqa: E402
+
+
+def make_home(tmp: Path, patients: int, params: crypto.KdfParams):
+    db = tmp / "main.sqlite"
+    write_demo_clinic(db, patients=patients, seed=7)
+    home = create_home(tmp / "home", params)
+    conn = keystore.connect(home.keys_path)
+    access.init_keys(conn)
+    conn.close()
+    home.databases["main"] = Database("main", db)
+    home.save()
+    return load_home(home.root), db
+
+
+def bare_kdf(n: int, params: crypto.KdfParams) -> float:
+    jobs = [(b"password-%d" % i, crypto.salt("patient", "1234567890", str(i))) for i in range(n)]
+    start = time.perf_counter()
+    doors._derive_all(jobs, params, None)
+    return time.perf_counter() - start
+
+
+def full_and_incremental(patients: int, params: crypto.KdfParams) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        home, db = make_home(Path(tmp), patients, params)
+        start = time.perf_counter()
+        result = export_site(home)
+        full = time.perf_counter() - start
+        bare = bare_kdf(result.derived, params)
+        start = time.perf_counter()
+        noop = export_site(home)
+        noop_s = time.perf_counter() - start
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE visits SET notes = 'bench edit' WHERE id = (SELECT MIN(id) FROM visits)")
+        conn.commit()
+        conn.close()
+        start = time.perf_counter()
+        one = export_site(home)
+        one_s = time.perf_counter() - start
+    print(f"Argon2id ops={params.ops} mem={params.mem // (1 << 20)} MiB, {os.cpu_count()} cores")
+    print(f"{'run':<28}{'seconds':>10}{'sealed':>10}{'derived':>10}")
+    print(f"{'full export':<28}{full:>10.2f}{result.sealed:>10}{result.derived:>10}")
+    print(f"{'bare Argon2id (same pool)':<28}{bare:>10.2f}{'':>10}{result.derived:>10}")
+    print(f"{'no-op re-export':<28}{noop_s:>10.2f}{noop.sealed:>10}{noop.derived:>10}")
+    print(f"{'one visit edited':<28}{one_s:>10.2f}{one.sealed:>10}{one.derived:>10}")
+    print(f"ratio full / bare Argon2id: {full / bare:.3f} (target <= 1.2)")
+
+
+def memory_child(patients: int) -> None:
+    os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        home, _ = make_home(Path(tmp), patients, crypto.KdfParams(ops=1, mem=8192))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        start = time.perf_counter()
+        result = export_site(home)
+        took = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{patients} patients: export {took:.1f} s, {result.sealed} objects, "
+          f"peak RSS {peak / 1024:.0f} MiB (before export {before / 1024:.0f} MiB; "
+          f"Argon2id at 64 MiB adds at most 64 MiB per core)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--patients", type=int, default=1000)
+    ap.add_argument("--memory", type=int, default=0, help="measure peak memory for N patients")
+    ap.add_argument("--weak", action="store_true", help="weak Argon2id (quick smoke run)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        memory_child(args.memory)
+        return
+    if args.memory:
+        # A fresh process, so the peak RSS is the export's own.
+        subprocess.run([sys.executable, __file__, "--child", "--memory", str(args.memory)], check=True)
+        return
+    if args.weak:
+        os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
+        params = crypto.KdfParams(ops=1, mem=8192)
+    else:
+        params = crypto.KdfParams()
+    full_and_incremental(args.patients, params)
+
+
+if __name__ == "__main__":
+    main()
