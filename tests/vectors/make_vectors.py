@@ -235,6 +235,7 @@ def notes_doc(chain: dict[str, Any]) -> dict[str, Any]:
         "notes_pk": c.b64e(notes_pk), "notes_sk": c.b64e(notes_sk),
         "payload": payload, "payload_json": payload_json.decode(),
         "sealed": c.b64e(sealed), "signed": signed.hex(), "sig": c.b64e(sig),
+        "note_id": c.hash_(16, c.label("chartseal/v1/note", "id") + sig).hex(),
     }
 
 
