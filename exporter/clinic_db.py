@@ -7,14 +7,16 @@ a clinic program writing at the same time (WAL mode) cannot give a torn view.
 """
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+from operator import attrgetter
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from . import clinic_fields as f
-from .crypto import hash_, label
+from .crypto import label
 from .normalize import normalize_card
 from .records import Appointment, ClinicData, Deal, Health, Patient, Visit
 
@@ -44,6 +46,11 @@ RELATED = ("health", "deals", "visits", "appointments")
 OTHER_FIELDS = ("address", "email", "occupation", "notes")  # -> Patient.other, in this order
 HEALTH_KINDS = ("condition", "medication", "allergy")
 _DIGEST_LABEL = label("chartseal/v1/patient-digest")
+_VISIT_ORDER = attrgetter("date", "id")
+_APPOINTMENT_ORDER = attrgetter("date", "time", "id")
+_PATIENT_TEXT = tuple((i, c) for i, c in enumerate(COLUMNS["patients"])
+                      if c in ("first_name", "surname", "mobile", "phone", "modified_at")
+                      + OTHER_FIELDS)
 
 
 class ClinicDbError(Exception):
@@ -106,26 +113,22 @@ def _fetch(conn: sqlite3.Connection, table: str, have: set[str]) -> list[Row]:
     except sqlite3.OperationalError as exc:
         if "decode" not in str(exc):
             raise
-    # Some text is not UTF-8: fetch bytes for this table and let the cleaners decode and report.
-    conn.text_factory = bytes
+    # Some text is not UTF-8: refetch this table decoding leniently; the bad values come back
+    # as BadText (a str, so digests stay the same) and the cleaners report them.
+    conn.text_factory = f.decode_text
     try:
         return conn.execute(sql).fetchall()
     finally:
         conn.text_factory = str
 
 
-def _plain(row: Row) -> Row:
-    # bytes only appear for non-UTF-8 text or BLOBs; decoding them keeps one bad row elsewhere
-    # in a table (which switches that whole fetch to bytes) from changing every digest
-    if any(type(v) is bytes for v in row):
-        return tuple(v.decode("utf-8", "replace") if type(v) is bytes else v for v in row)
-    return row
-
-
 def _digest(patient: Row, related: dict[str, list[Row]]) -> str:
     """Hash of every column the reader knows, of the patient row and all its related rows."""
-    parts = (_plain(patient),) + tuple(tuple(_plain(r) for r in related[t]) for t in RELATED)
-    return hash_(16, _DIGEST_LABEL + repr(parts).encode("utf-8", "surrogatepass")).hex()
+    parts = (patient,) + tuple(tuple(related[t]) for t in RELATED)
+    msg = _DIGEST_LABEL + repr(parts).encode("utf-8", "surrogatepass")
+    # BLAKE2b-128, byte for byte crypto.hash_(16, msg) (a test checks it); hashlib because
+    # this runs once per patient on every read and the digest never leaves the clinic
+    return hashlib.blake2b(msg, digest_size=16).hexdigest()
 
 
 def _cards(sink: f.Sink, rows: list[Row]) -> dict[int, str]:
@@ -187,7 +190,7 @@ def _visits(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Visit, ...]:
                          f.text(sink, who, "visits.notes", row[5]),
                          f.day(sink, who, "visits.next_date", row[6]),
                          f.integer(sink, who, "visits.next_duration_min", row[7])))
-    out.sort(key=lambda v: (v.date, v.id))
+    out.sort(key=_VISIT_ORDER)
     return tuple(out)
 
 
@@ -200,13 +203,12 @@ def _appointments(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Appointment,
         out.append(Appointment(row[0], when, f.clock(sink, who, "appointments.time", row[3]),
                                f.integer(sink, who, "appointments.duration_min", row[4]),
                                f.text(sink, who, "appointments.reason", row[5])))
-    out.sort(key=lambda a: (a.date, a.time, a.id))
+    out.sort(key=_APPOINTMENT_ORDER)
     return tuple(out)
 
 
 def _patient(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]]) -> Patient:
-    txt = {c: f.text(sink, card, c, row[i]) for i, c in enumerate(COLUMNS["patients"])
-           if c in ("first_name", "surname", "mobile", "phone", "modified_at") + OTHER_FIELDS}
+    txt = {c: f.text(sink, card, c, row[i]) for i, c in _PATIENT_TEXT}
     return Patient(
         id=row[0], card=card, first_name=txt["first_name"].strip(),
         surname=txt["surname"].strip(), birth_date=f.day(sink, card, "birth_date", row[4]),

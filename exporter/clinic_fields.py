@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date
+from functools import lru_cache
 
 from .records import Problem
 
@@ -18,6 +19,18 @@ TEXT_CAP = 20_000  # characters per text field; longer values are cut with a pro
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.+\-Z]*)?$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?$")
 _GENDERS = {"m": "M", "male": "M", "f": "F", "female": "F"}
+
+
+class BadText(str):
+    """Text that was not valid UTF-8, decoded with U+FFFD; reported when a cleaner sees it."""
+
+
+def decode_text(raw: bytes) -> str:
+    """SQLite text factory for tables holding non-UTF-8 text (see clinic_db._fetch)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return BadText(raw.decode("utf-8", errors="replace"))
 
 
 class Sink:
@@ -36,9 +49,14 @@ def _show(value: object) -> str:
 
 
 def text(sink: Sink, who: str, field: str, value: object) -> str:
+    if type(value) is str and len(value) <= TEXT_CAP:  # the common case, kept fast
+        return value
     if value is None:
         return ""
-    if isinstance(value, bytes):
+    if type(value) is BadText:
+        sink.add(who, field, "not valid UTF-8; unreadable bytes shown as \ufffd")
+        value = str(value)
+    elif isinstance(value, bytes):  # a BLOB where text belongs
         try:
             value = value.decode("utf-8")
         except UnicodeDecodeError:
@@ -59,33 +77,46 @@ def day(sink: Sink, who: str, field: str, value: object, skip: str = "") -> date
     ``skip`` names the row that is dropped without a date (a visit, an appointment); it
     makes an empty date a problem too and goes into the message.
     """
+    if type(value) is str and (found := _parse_day(value)) is not None:  # fast, cached
+        return found
     then = f"{skip} skipped" if skip else "left empty"
     if value is None or value == "" or value == b"":
         if skip:
             sink.add(who, field, f"no date; {then}")
         return None
     raw = text(sink, who, field, value).strip()
+    found = _parse_day(raw)
+    if found is not None:
+        return found
+    sink.add(who, field, f"{_show(raw)} is not a date (expected YYYY-MM-DD); {then}")
+    return None
+
+
+@lru_cache(maxsize=8192)  # a clinic has a few thousand distinct days among 100,000 rows
+def _parse_day(raw: str) -> date | None:
     match = _DATE.match(raw)
     if match:
         try:
             return date(int(match[1]), int(match[2]), int(match[3]))
         except ValueError:
             pass
-    sink.add(who, field, f"{_show(raw)} is not a date (expected YYYY-MM-DD); {then}")
     return None
 
 
 def amount(sink: Sink, who: str, field: str, value: object, skip: str) -> float | None:
     """A money amount; NULL is 0, anything not a finite number is None and ``skip`` is dropped."""
+    if type(value) is float and math.isfinite(value):  # the common case, kept fast
+        return value
     if value is None:
         return 0.0
     if isinstance(value, bool):
         value = int(value)
     if isinstance(value, (bytes, str)):
+        value = text(sink, who, field, value)
         try:
-            value = float(text(sink, who, field, value).strip())
+            value = float(value.strip())
         except ValueError:
-            value = text(sink, who, field, value)
+            pass
     if isinstance(value, (int, float)) and math.isfinite(value):
         return float(value)
     sink.add(who, field, f"{_show(value)} is not a number; {skip} skipped")
@@ -93,6 +124,8 @@ def amount(sink: Sink, who: str, field: str, value: object, skip: str) -> float 
 
 
 def integer(sink: Sink, who: str, field: str, value: object) -> int | None:
+    if type(value) is int:
+        return value
     if value is None or value == "" or value == b"":
         return None
     if isinstance(value, float) and value.is_integer():

@@ -389,3 +389,14 @@ def test_wal_writer_holding_a_transaction(db):
     writer.execute("COMMIT")
     assert [p.card for p in read_clinic(path).patients] == ["A", "B"]
     writer.close()
+
+
+def test_digest_matches_crypto_hash(db):
+    from exporter import crypto
+
+    path, conn = db
+    add_patient(conn, 1, "A")
+    (p,) = read_clinic(path).patients
+    row = (1, "A", "First1", "Last1") + (None,) * 9
+    msg = crypto.label("chartseal/v1/patient-digest") + repr((row, (), (), (), ())).encode()
+    assert p.digest == crypto.hash_(16, msg).hex()
