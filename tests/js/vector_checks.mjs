@@ -1,0 +1,146 @@
+// Every vector of tests/vectors/ as a list of named checks on crypto.js, shared by the Node
+// tests (crypto.test.mjs) and the browser test (tests/test_crypto_browser.py), so both
+// runtimes prove the same things. No Node or browser API here: vectors come in as objects.
+
+export const VECTOR_FILES = ['labels.json', 'ids.json', 'kdf.json', 'chain.json', 'notes.json', 'negative.json'];
+
+class CheckFailed extends Error {}
+
+function eq(actual, expected, what) {
+  if (actual !== expected) {
+    throw new CheckFailed(`${what}: got ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
+  }
+}
+
+async function refused(fn, cls, what) {
+  let value;
+  try {
+    value = await fn();
+  } catch (err) {
+    if (err instanceof cls) return;
+    throw new CheckFailed(`${what}: expected ${cls.name}, got ${err && err.name}: ${err && err.message}`);
+  }
+  throw new CheckFailed(`${what}: expected ${cls.name}, but it opened: ${JSON.stringify(value).slice(0, 80)}`);
+}
+
+/** The checks as [{name, run}]; `v` maps each VECTOR_FILES name to its parsed JSON. */
+export function vectorChecks(C, v) {
+  const na = C.sodium();
+  const same = (a, b, what) => eq(C.canonicalJson(a), C.canonicalJson(b), what);
+  const salt = { patient: C.patientSalt, general: C.generalSalt, account: C.accountSalt };
+  const chain = v['chain.json'];
+  const out = [];
+  const add = (name, run) => out.push({ name, run });
+
+  add('labels', () => {
+    for (const r of v['labels.json'].labels) eq(C.hex(C.label(r.name, ...r.parts)), r.hex, r.name);
+  });
+  add('salts, password bytes, entry ids, object names, canonical JSON', () => {
+    const d = v['ids.json'];
+    for (const s of d.salts) eq(C.hex(salt[s.kind](s.clinic, ...s.parts)), s.salt, `salt ${s.kind}`);
+    for (const p of d.password_bytes) eq(C.hex(C.passwordBytes(...p.passwords)), p.hex, 'password bytes');
+    for (const e of d.entry_ids) eq(C.entryId(C.b64d(e.lk, 32), e.card), e.entry_id, 'entry id');
+    for (const o of d.object_names) eq(C.objectName(C.b64d(o.body)), o.name, 'object name');
+    for (const j of d.canonical_json) eq(C.canonicalJson(j.value), j.text, 'canonical JSON');
+  });
+  add('kdf checks', async () => {
+    for (const k of v['kdf.json'].ok) same(C.checkKdf(k), { ops: k.ops, mem: k.mem }, 'checkKdf');
+    for (const k of v['kdf.json'].bad) await refused(() => C.checkKdf(k), C.FormatError, JSON.stringify(k));
+  });
+  for (const r of v['kdf.json'].derive) {
+    add(`derive door ${r.salt_kind} ops=${r.ops} mem=${r.mem}`, () => {
+      const s = salt[r.salt_kind](...r.salt_parts);
+      const pw = C.passwordBytes(...r.passwords);
+      eq(C.hex(s), r.salt, 'salt');
+      eq(C.hex(pw), r.pw, 'password bytes');
+      const { doorKey, doorId } = C.deriveDoor(pw, s, { ops: r.ops, mem: r.mem });
+      eq(C.b64e(doorKey), r.door_key, 'door key');
+      eq(doorId, r.door_id, 'door id');
+    });
+  }
+
+  const general = chain.doors.find((d) => d.kind === 'general');
+  const walkDoor = (door) => {
+    if (door.kind === 'entry') {
+      eq(C.entryId(C.b64d(general.payload.lk, 32), door.salt_parts[0]), door.door_id, 'entry id');
+      eq(C.hex(C.entryAd(chain.clinic, door.door_id, C.b64d(door.note_pk))), door.ad, 'entry ad');
+      return C.openDoor(C.b64d(general.payload.gk, 32), chain.clinic, door.door_id, door.json, { entry: true });
+    }
+    const s = salt[door.kind](chain.clinic, ...door.salt_parts);
+    const { doorKey, doorId } = C.deriveDoor(C.passwordBytes(...door.passwords), s, C.checkKdf(door.kdf));
+    eq(doorId, door.door_id, 'door id');
+    eq(C.hex(C.doorAd(chain.clinic, doorId, C.checkKdf(door.kdf), C.b64d(door.note_pk))), door.ad, 'door ad');
+    return C.openDoor(doorKey, chain.clinic, doorId, door.json);
+  };
+  for (const door of chain.doors) {
+    add(`door ${door.kind}: password to payload`, () => {
+      same(walkDoor(door), door.payload, 'payload');
+      const fromBytes = C.openDoor(C.b64d(door.door_key), chain.clinic, door.door_id,
+        new TextEncoder().encode(door.json), { entry: door.entry });
+      same(fromBytes, door.payload, 'payload from bytes');
+    });
+  }
+  const adFor = { bundle: C.bundleAd, index: C.indexAd, diary: C.diaryAd };
+  for (const body of chain.bodies) {
+    add(`body ${body.kind} (${body.deflated_len} deflated bytes) opens`, async () => {
+      const ad = adFor[body.kind](...body.ad_parts);
+      eq(C.hex(ad), body.ad, 'ad');
+      const raw = C.b64d(body.body);
+      eq(C.objectName(raw), body.name, 'object name');
+      same(await C.openBody(C.b64d(body.key, 32), raw, ad), body.value, 'body value');
+    });
+  }
+  add('chain: passwords to bundle, index and diary', async () => {
+    const byName = new Map(chain.bodies.map((x) => [`obj/${x.name}.bin`, x]));
+    const [patient, , entry, account] = chain.doors;
+    for (const door of [patient, entry]) {
+      const p = walkDoor(door);
+      const value = await C.openBody(C.b64d(p.ck, 32), C.b64d(byName.get(p.bundle).body), C.bundleAd(chain.clinic, p.rid));
+      eq(value.rid, p.rid, 'bundle rid');
+    }
+    const a = walkDoor(account);
+    const index = await C.openBody(C.b64d(a.ik, 32), C.b64d(byName.get(a.index).body), C.indexAd(chain.clinic, account.door_id));
+    const db = index.databases[0];
+    const shard = db.diary['2026-11'];
+    const diary = await C.openBody(C.b64d(shard.key, 32), C.b64d(byName.get(shard.obj).body),
+      C.diaryAd(chain.clinic, account.door_id, db.id, '2026-11'));
+    eq(diary.days['2026-11-26'].visits, 2, 'diary visits');
+  });
+  add('note: signed bytes and signature match, the sealed box opens', () => {
+    const n = v['notes.json'];
+    const sealed = C.b64d(n.sealed);
+    const opened = na.crypto_box_seal_open(sealed, C.b64d(n.notes_pk, 32), C.b64d(n.notes_sk, 32));
+    eq(new TextDecoder().decode(opened), n.payload_json, 'opened note');
+    eq(C.canonicalJson(n.payload), n.payload_json, 'payload JSON');
+    const signed = C.noteSignedBytes(n.clinic, n.door, n.ts, sealed);
+    eq(C.hex(signed), n.signed, 'signed bytes');
+    eq(C.b64e(C.signNote(C.b64d(n.note_sk, 64), signed)), n.sig, 'signature');
+  });
+  add('note: a fresh note from makeNote opens and verifies', () => {
+    const n = v['notes.json'];
+    const note = C.makeNote({ clinic: n.clinic, door: n.door, ts: n.ts, payload: n.payload,
+      noteSk: C.b64d(n.note_sk, 64), notesPk: C.b64d(n.notes_pk, 32) });
+    const sealed = C.b64d(note.sealed);
+    eq(note.sealed === n.sealed, false, 'fresh sealed box');
+    const opened = na.crypto_box_seal_open(sealed, C.b64d(n.notes_pk), C.b64d(n.notes_sk));
+    eq(new TextDecoder().decode(opened), n.payload_json, 'opened note');
+    const signed = C.noteSignedBytes(note.clinic, note.door, note.ts, sealed);
+    eq(na.crypto_sign_verify_detached(C.b64d(note.sig, 64), signed, C.b64d(n.note_pk, 32)), true, 'signature');
+  });
+
+  const neg = v['negative.json'];
+  const ERRORS = { format: C.FormatError, auth: C.AuthError };
+  const run = (c) => {
+    switch (c.op) {
+      case 'open_door': return C.openDoor(C.b64d(c.door_key), neg.clinic, c.door_id, c.json, { entry: c.entry });
+      case 'open_body': return C.openBody(C.b64d(c.key), C.b64d(c.body), na.from_hex(c.ad));
+      case 'derive_door': return C.deriveDoor(na.from_hex(c.pw), na.from_hex(c.salt), { ops: c.ops, mem: c.mem });
+      case 'b64d': return C.b64d(c.text);
+      default: throw new CheckFailed(`unknown op ${c.op}`);
+    }
+  };
+  for (const c of neg.cases) {
+    add(`refused (${c.error}): ${c.name}`, () => refused(() => run(c), ERRORS[c.error], c.name));
+  }
+  return out;
+}
