@@ -1,0 +1,316 @@
+"""Publish: queue what changed, run the queue against a target, then delete what is superseded.
+
+Core of ``chartseal publish``; the service calls :func:`run_queue` too.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from exporter import plan
+from exporter.home import Home
+
+from . import deletes, jobs, state
+from .errors import PublishError, TargetError
+from .policy import Policy
+from .targets import Target, open_target
+from .uploader import Outcome, upload_ordered
+
+Progress = Callable[[int, int], None]  # (objects, bytes) just sent
+
+
+@dataclass
+class Report:
+    target: str
+    queued: int = 0            # groups with work at the start
+    total: int = 0             # objects to send at the start
+    uploaded: int = 0
+    sent_bytes: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # group -> last error
+    left: int = 0              # groups still queued at the end
+    deleted: int = 0
+    deletes_waiting: int = 0   # superseded objects kept for the grace period
+    seconds: float = 0.0
+    fatal: TargetError | None = None
+
+
+def connect(home: Home) -> sqlite3.Connection:
+    try:
+        conn = home.connect_state()
+        conn.isolation_level = None  # explicit transactions only (see jobs.immediate)
+        state.ensure_schema(conn)
+    except sqlite3.OperationalError as exc:
+        raise state_error(exc, home.state_path) from exc
+    return conn
+
+
+def state_error(exc: sqlite3.OperationalError, path: Path) -> PublishError:
+    text = str(exc)
+    if "full" in text:
+        return PublishError(f"the disk holding {path} is full",
+                            hint="free some space, then run the command again; the queue is intact")
+    if "locked" in text:
+        return PublishError(f"{path} is busy: {text}", hint="wait a moment and run it again")
+    return PublishError(f"cannot use {path}: {text}", hint="check the clinic home's disk and permissions")
+
+
+def make_target(home: Home, url: str | None, endpoint_url: str | None, region: str | None,
+                policy: Policy) -> Target:
+    return open_target(url or home.target, endpoint_url or home.config.get("endpoint_url") or "",
+                       region or home.config.get("region") or "", policy)
+
+
+def queue_changes(conn: sqlite3.Connection, key: str, resend_all: bool, now: float) -> dict[str, int]:
+    """Queue one job per group whose objects differ from what the target holds."""
+    with jobs.immediate(conn):
+        if resend_all:
+            state.mark_resend(conn, key)
+        groups = state.pending_groups(conn, key)
+        reason = "update all" if resend_all else "changed"
+        jobs.enqueue(conn, key, {g: reason for g in groups}, now)
+    return groups
+
+
+class _Recorder:
+    """Records confirmed uploads in batches: one fsync per batch, not per object."""
+
+    def __init__(self, conn: sqlite3.Connection, key: str, policy: Policy, owner: str,
+                 clock: Callable[[], float], progress: Progress | None) -> None:
+        self.conn, self.key, self.policy, self.owner = conn, key, policy, owner
+        self.clock, self.progress = clock, progress
+        self.open = False
+        self.count = 0
+        self.group_bytes: dict[str, int] = defaultdict(int)
+        self.last_flush = self.last_renew = clock()
+
+    def __call__(self, obj: plan.PlanObject, etag: str, size: int) -> None:
+        if not self.open:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.open = True
+        now = self.clock()
+        state.record_published(self.conn, self.key, obj, etag, now)
+        self.count += 1
+        self.group_bytes[obj.group] += size
+        if self.progress:
+            self.progress(1, size)
+        if self.count % 256 == 0 or now - self.last_flush > 1.0:
+            self.flush()
+        if now - self.last_renew > self.policy.lease_seconds / 3:
+            self.flush()
+            jobs.renew(self.conn, self.key, self.owner, now, self.policy)
+            self.last_renew = now
+
+    def flush(self) -> None:
+        if self.open:
+            self.conn.execute("COMMIT")
+            self.open = False
+        self.last_flush = self.clock()
+
+
+def run_queue(conn: sqlite3.Connection, target: Target, site_dir: Path, policy: Policy,
+              progress: Progress | None = None, clock: Callable[[], float] = time.time,
+              sleep: Callable[[float], None] = time.sleep) -> Report:
+    """Work the target's queue until it is empty or every job left has failed too often."""
+    key = target.state_key
+    started = clock()
+    report = Report(target=target.url)
+    queued = jobs.list_jobs(conn, key)
+    report.queued = len(queued)
+    report.total = len(state.pending(conn, key, [j.grp for j in queued])) if queued else 0
+    owner = jobs.new_owner()
+    skip: set[str] = set()
+    tries: dict[str, int] = defaultdict(int)
+    checked = False
+    try:
+        while True:
+            now = clock()
+            groups = jobs.claim(conn, key, owner, now, policy.batch_groups, skip, policy)
+            if not groups:
+                due = jobs.next_due(conn, key, owner, skip, now)
+                if due is None:
+                    break
+                sleep(max(0.0, min(due - now, policy.backoff_cap)))
+                continue
+            if not checked:
+                _preflight(conn, target, key, clock())
+                checked = True
+            _round(conn, target, site_dir, policy, owner, groups, report, skip, tries, clock, progress)
+            if report.fatal:
+                raise report.fatal
+    finally:
+        jobs.release(conn, key, owner)
+    report.left = len(jobs.list_jobs(conn, key))
+    report.failed = {g: e for g, e in report.failed.items() if g in skip}
+    report.seconds = clock() - started
+    return report
+
+
+def _preflight(conn: sqlite3.Connection, target: Target, key: str, now: float) -> None:
+    """One cheap request before the first upload, so a wrong bucket or key fails clearly."""
+    try:
+        target.check()
+    except TargetError as exc:
+        with jobs.immediate(conn):
+            conn.execute("UPDATE jobs SET last_error = ?, updated_at = ? WHERE target = ?",
+                         (str(exc), now, key))
+        raise
+
+
+def _round(conn: sqlite3.Connection, target: Target, site_dir: Path, policy: Policy, owner: str,
+           groups: list[str], report: Report, skip: set[str], tries: dict[str, int],
+           clock: Callable[[], float], progress: Progress | None) -> None:
+    key = target.state_key
+    items = state.pending(conn, key, groups)
+    names = {o.name for o in items}
+    outside = {r for o in items for r in o.refs if r not in names}
+    status = state.ref_status(conn, key, outside)
+    recorder = _Recorder(conn, key, policy, owner, clock, progress)
+    try:
+        outcome = upload_ordered(target, site_dir, items, lambda r: status.get(r, ("", False))[1],
+                                 policy.workers, recorder)
+    finally:
+        recorder.flush()
+    report.uploaded += len(outcome.done)
+    report.sent_bytes += outcome.sent_bytes
+    if outcome.fatal:
+        report.fatal = outcome.fatal
+    by_group: dict[str, list[str]] = defaultdict(list)
+    for o in items:
+        by_group[o.group].append(o.name)
+    group_of = {o.name: o.group for o in items} | {n: g for n, (g, _ok) in status.items()}
+    now = clock()
+    with jobs.immediate(conn):
+        for grp in groups:
+            _settle(conn, key, grp, by_group.get(grp, []), outcome, group_of, recorder, policy,
+                    report, skip, tries, now)
+
+
+def _settle(conn: sqlite3.Connection, key: str, grp: str, names: list[str], outcome: Outcome,
+            group_of: dict[str, str], recorder: _Recorder, policy: Policy, report: Report,
+            skip: set[str], tries: dict[str, int], now: float) -> None:
+    """Finish, fail or park one group's job after a round."""
+    sent = sum(1 for n in names if n in outcome.done)
+    size = recorder.group_bytes.get(grp, 0)
+    failed = [n for n in names if n in outcome.failed]
+    deferred = [n for n in names if n in outcome.deferred]
+    if not failed and not deferred:
+        jobs.complete(conn, key, grp, sent, size, now)
+        return
+    if failed:
+        error = outcome.failed[failed[0]]
+        if len(failed) > 1:
+            error = f"{len(failed)} of {len(names)} objects failed; first: {error}"
+        _fail(conn, key, grp, error, policy, report, skip, tries, now, sent, size)
+        return
+    if outcome.fatal:
+        jobs.wait(conn, key, grp, "stopped by an error", now, now)
+        return
+    blocking = {r for n in deferred for r in outcome.deferred[n]}
+    unknown = sorted(r for r in blocking if r not in group_of)
+    others = {group_of[r] for r in blocking if r in group_of} - {grp}
+    if unknown or not others:
+        what = f"refers to {unknown[0]}, which is not in the plan" if unknown else \
+            "its objects refer to each other in a circle"
+        _fail(conn, key, grp, f"{deferred[0]} {what}", policy, report, skip, tries, now, sent, size)
+        return
+    # Make sure every group we wait for has a job, then wait until the earliest may run.
+    jobs.enqueue(conn, key, {g: "needed by another group" for g in others}, now)
+    due_at = jobs.job_next_at(conn, key, others)
+    jobs.wait(conn, key, grp, f"waiting for {len(others)} other group(s)",
+              max(now, min(due_at.values(), default=now)), now)
+    if others <= skip:
+        skip.add(grp)
+        report.failed[grp] = f"waiting for uploads that failed ({sorted(others)[0]}, ...)"
+
+
+def _fail(conn: sqlite3.Connection, key: str, grp: str, error: str, policy: Policy,
+          report: Report, skip: set[str], tries: dict[str, int], now: float, sent: int,
+          size: int) -> None:
+    jobs.fail(conn, key, grp, error, now, policy, sent, size)
+    tries[grp] += 1
+    report.failed[grp] = error
+    if tries[grp] >= policy.attempts_per_run:
+        skip.add(grp)
+
+
+@dataclass
+class DryRun:
+    target: str
+    uploads: list[plan.PlanObject]
+    deletes_due: list[str]
+    deletes_waiting: int
+
+
+def publish(home: Home, target_url: str | None = None, endpoint_url: str | None = None,
+            region: str | None = None, resend_all: bool = False, export: bool = True,
+            policy: Policy | None = None, progress: Progress | None = None,
+            on_start: Callable[[Report], None] | None = None) -> Report:
+    """Export (unless told not to), queue what changed, send it, delete what is superseded."""
+    policy = policy or Policy.from_env()
+    target = make_target(home, target_url, endpoint_url, region, policy)
+    if export:
+        run_export(home)
+    conn = connect(home)
+    try:
+        queue_changes(conn, target.state_key, resend_all, time.time())
+        if on_start:
+            on_start(Report(target.url, total=len(state.pending(conn, target.state_key))))
+        report = run_queue(conn, target, home.site_dir, policy, progress)
+        if report.left == 0:
+            report.deleted, report.deletes_waiting = delete_superseded(conn, target, policy)
+        else:
+            report.deletes_waiting = count_superseded(conn, target.state_key)
+        return report
+    except sqlite3.OperationalError as exc:
+        raise state_error(exc, home.state_path) from exc
+    finally:
+        conn.close()
+
+
+def delete_superseded(conn: sqlite3.Connection, target: Target, policy: Policy,
+                      now: float | None = None) -> tuple[int, int]:
+    """Delete what is due (the queue must be empty); return (deleted, still waiting)."""
+    now = time.time() if now is None else now
+    deletes.mark_superseded(conn, target.state_key, now)
+    dplan = deletes.plan_deletes(conn, target.state_key, policy, now)
+    if not dplan.layers:
+        return 0, dplan.waiting
+    return deletes.run_deletes(conn, target, dplan), dplan.waiting
+
+
+def count_superseded(conn: sqlite3.Connection, key: str) -> int:
+    row = conn.execute("SELECT count(*) FROM published WHERE target = ? AND name NOT IN "
+                       "(SELECT name FROM plan)", (key,)).fetchone()
+    return int(row[0])
+
+
+def dry_run(home: Home, target_url: str | None = None, endpoint_url: str | None = None,
+            region: str | None = None, resend_all: bool = False, export: bool = True,
+            policy: Policy | None = None) -> DryRun:
+    """What a publish would send and delete; the target and the queue are left untouched."""
+    policy = policy or Policy.from_env()
+    target = make_target(home, target_url, endpoint_url, region, policy)
+    if export:
+        run_export(home)
+    conn = connect(home)
+    try:
+        key = target.state_key
+        uploads = list(plan.read_plan(conn)) if resend_all else state.pending(conn, key)
+        now = time.time()
+        rows = conn.execute("SELECT name, superseded_at FROM published WHERE target = ? AND name "
+                            "NOT IN (SELECT name FROM plan)", (key,)).fetchall()
+        due = sorted(n for n, sup in rows if sup is not None and sup <= now - policy.grace_seconds)
+        return DryRun(target.url, uploads, due[: policy.delete_cap], len(rows) - len(due[: policy.delete_cap]))
+    finally:
+        conn.close()
+
+
+def run_export(home: Home) -> None:
+    """Bring the site folder and the plan up to date first (only changed patients re-sealed)."""
+    from exporter.site import export_site
+
+    export_site(home)

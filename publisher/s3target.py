@@ -1,0 +1,198 @@
+"""An S3 (or S3-compatible) bucket as a target, through boto3.
+
+Credentials come only from boto3's usual chain (environment, shared files, instance roles);
+chartseal never stores them. An explicit endpoint wins over the clinic config, which wins
+over boto3's own AWS_ENDPOINT_URL handling.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+from typing import Any, Iterator
+
+from .errors import TargetError
+from .policy import Policy
+from .targets import Listed, check_name
+
+CREDENTIAL_CODES = {
+    "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "ExpiredToken",
+    "InvalidToken", "TokenRefreshRequired", "InvalidClientTokenId", "403", "Forbidden",
+}
+BUCKET_CODES = {"NoSuchBucket", "404", "NotFound"}
+CRED_HINT = ("check the S3 credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE "
+             "or ~/.aws/credentials) and that they may write this bucket; nothing queued was lost")
+
+
+class S3Target:
+    def __init__(self, bucket: str, prefix: str, endpoint_url: str, region: str,
+                 policy: Policy) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.policy = policy
+        self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
+            "AWS_ENDPOINT_URL") or ""
+        # The same bucket name behind another endpoint is another store.
+        self.state_key = f"{self.url} at {endpoint}" if endpoint else self.url
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    # -- plumbing ------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        endpoint = (self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3")
+                    or os.environ.get("AWS_ENDPOINT_URL") or "AWS")
+        return f"{self.url} at {endpoint}"
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._make_client()
+            return self._client
+
+    def _make_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        custom = bool(self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3")
+                      or os.environ.get("AWS_ENDPOINT_URL"))
+        config = Config(
+            retries={"max_attempts": self.policy.s3_attempts, "mode": "standard"},
+            max_pool_connections=self.policy.workers + 4,
+            connect_timeout=self.policy.connect_timeout,
+            read_timeout=self.policy.read_timeout,
+            # S3-compatible stores behind an endpoint URL rarely have per-bucket host names.
+            s3={"addressing_style": "path"} if custom else {},
+            # We send Content-MD5 ourselves; trailing checksums cost CPU and some stores
+            # reject them.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        session = boto3.session.Session()
+        return session.client("s3", endpoint_url=self.endpoint_url or None,
+                              region_name=self.region or None, config=config)
+
+    def key(self, name: str) -> str:
+        check_name(name)
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _name(self, key: str) -> str:
+        return key[len(self.prefix) + 1:] if self.prefix else key
+
+    def _error(self, exc: Exception, what: str) -> TargetError:
+        return translate(exc, what, self.where)
+
+    # -- interface -----------------------------------------------------------------------
+    def check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:  # noqa: BLE001 - every failure is translated below
+            err = self._error(exc, f"open the bucket {self.bucket!r}")
+            raise err from exc
+
+    def put(self, name: str, data: bytes, content_type: str, cache_control: str) -> str:
+        md5 = hashlib.md5(data, usedforsecurity=False)
+        try:
+            resp = self.client.put_object(
+                Bucket=self.bucket, Key=self.key(name), Body=data, ContentType=content_type,
+                CacheControl=cache_control,
+                # The store rejects a body damaged on the way instead of storing it.
+                ContentMD5=base64.b64encode(md5.digest()).decode())
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"upload {name}") from exc
+        return str(resp.get("ETag", "")).strip('"') or md5.hexdigest()
+
+    def delete(self, names: list[str]) -> None:
+        for start in range(0, len(names), 1000):
+            chunk = names[start:start + 1000]
+            try:
+                resp = self.client.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": self.key(n)} for n in chunk], "Quiet": True})
+            except Exception as exc:  # noqa: BLE001
+                raise self._error(exc, f"delete {len(chunk)} objects") from exc
+            errors = resp.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise TargetError(f"{self.where}: could not delete {len(errors)} objects, "
+                                  f"e.g. {first.get('Key')}: {first.get('Code')} "
+                                  f"{first.get('Message', '')}".rstrip(), hint=CRED_HINT)
+
+    def list(self, prefix: str) -> Iterator[Listed]:
+        full = self.key(prefix.rstrip("/")) + "/" if prefix else (
+            self.prefix + "/" if self.prefix else "")
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield Listed(self._name(item["Key"]), int(item["Size"]),
+                                 str(item.get("ETag", "")).strip('"'))
+        except TargetError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"list {prefix or 'the site'}") from exc
+
+    def list_root(self) -> tuple[list[Listed], list[str]]:
+        base = self.prefix + "/" if self.prefix else ""
+        files: list[Listed] = []
+        dirs: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=base, Delimiter="/")
+            for page in pages:
+                files += [Listed(self._name(i["Key"]), int(i["Size"]), str(i.get("ETag", "")).strip('"'))
+                          for i in page.get("Contents", [])]
+                dirs += [self._name(p["Prefix"]) for p in page.get("CommonPrefixes", [])]
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, "list the site root") from exc
+        return files, dirs
+
+    def get(self, name: str) -> bytes | None:
+        try:
+            return bytes(self.client.get_object(Bucket=self.bucket, Key=self.key(name))["Body"].read())
+        except Exception as exc:  # noqa: BLE001
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404"):
+                return None
+            raise self._error(exc, f"download {name}") from exc
+
+
+def translate(exc: Exception, what: str, where: str) -> TargetError:
+    """Turn a boto3/botocore failure into a message the clinic can act on."""
+    from botocore import exceptions as bx
+
+    if isinstance(exc, TargetError):
+        return exc
+    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
+        return TargetError(f"no S3 credentials found to {what} ({where})", fatal=True,
+                           hint=CRED_HINT)
+    if isinstance(exc, bx.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        message = err.get("Message") or code
+        if code in CREDENTIAL_CODES:
+            return TargetError(f"the target refused our credentials: cannot {what} ({where}): "
+                               f"{message}", hint=CRED_HINT, fatal=True)
+        if code in BUCKET_CODES and "bucket" in what or code == "NoSuchBucket":
+            return TargetError(f"the bucket does not exist: cannot {what} ({where})", fatal=True,
+                               hint="create the bucket, or fix the target with: "
+                                    "chartseal config set target s3://BUCKET/PREFIX")
+        if code in ("301", "PermanentRedirect", "AuthorizationHeaderMalformed"):
+            return TargetError(f"the bucket is in another region: cannot {what} ({where})",
+                               fatal=True, hint="set it with: chartseal config set region REGION")
+        return TargetError(f"cannot {what} ({where}): {status or ''} {code}: {message}".replace("  ", " "),
+                           hint="it is retried with backoff; see: chartseal log --failed")
+    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError,
+                        bx.ConnectTimeoutError, bx.ReadTimeoutError, bx.HTTPClientError)):
+        return TargetError(f"cannot reach the target to {what} ({where}): {exc}",
+                           hint="check the network and the endpoint URL; nothing queued was "
+                                "lost, run chartseal publish again when it is back")
+    if isinstance(exc, bx.BotoCoreError):
+        return TargetError(f"cannot {what} ({where}): {exc}")
+    raise exc

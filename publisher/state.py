@@ -1,0 +1,127 @@
+"""The publisher's tables in the clinic's state database.
+
+``published``: what we know each target holds (one row per object, per target URL), so a
+publish sends only what changed without listing the target. A row is written only after the
+target confirmed the upload, so after a crash the table may under-state the target (the
+object is sent again) but never over-state it.
+
+``jobs``: the durable upload queue, one row per group (a patient's rid, 'clinic' or 'app')
+that has objects waiting, with its lease, attempt count and next try.
+
+``upload_log``: one row per finished or failed job, what ``chartseal log`` shows.
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import Iterable
+
+from exporter import plan
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS published (
+    target        TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    digest        TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    kind          TEXT NOT NULL,
+    grp           TEXT NOT NULL,
+    refs          TEXT NOT NULL DEFAULT '',
+    etag          TEXT NOT NULL DEFAULT '',   -- as the target reported it, for sync
+    resend        INTEGER NOT NULL DEFAULT 0, -- 1: send again even if unchanged (publish --all)
+    superseded_at REAL,                       -- when it left the plan; deleted after the grace
+    published_at  REAL NOT NULL,
+    PRIMARY KEY (target, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS jobs (
+    target      TEXT NOT NULL,
+    grp         TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     REAL NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until REAL,
+    last_error  TEXT NOT NULL DEFAULT '',
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    PRIMARY KEY (target, grp)
+);
+CREATE TABLE IF NOT EXISTS upload_log (
+    id      INTEGER PRIMARY KEY,
+    ts      REAL NOT NULL,
+    target  TEXT NOT NULL,
+    grp     TEXT NOT NULL,
+    ok      INTEGER NOT NULL,
+    objects INTEGER NOT NULL,
+    bytes   INTEGER NOT NULL,
+    error   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS upload_log_grp ON upload_log (target, grp, id);
+"""
+
+# A plan row needs sending when the target lacks it, holds other bytes, or --all asked.
+PENDING_SQL = """
+SELECT p.name, p.digest, p.size, p.kind, p.grp, p.refs FROM plan p
+LEFT JOIN published q ON q.target = :target AND q.name = p.name
+WHERE (q.name IS NULL OR q.digest != p.digest OR q.resend = 1) {extra}
+ORDER BY p.name
+"""
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    plan.ensure_schema(conn)
+    conn.executescript(SCHEMA)
+
+
+def row_object(row: Iterable) -> plan.PlanObject:
+    name, dig, size, kind, grp, refs = row
+    return plan.PlanObject(name, dig, size, kind, grp, tuple(refs.split()) if refs else ())
+
+
+def pending(conn: sqlite3.Connection, target: str, groups: list[str] | None = None) -> list[plan.PlanObject]:
+    """Plan objects the target still needs, optionally only those of ``groups``."""
+    if groups is None:
+        rows = conn.execute(PENDING_SQL.format(extra=""), {"target": target})
+    else:
+        _temp_names(conn, "want_groups", groups)
+        rows = conn.execute(PENDING_SQL.format(extra="AND p.grp IN (SELECT v FROM want_groups)"),
+                            {"target": target})
+    return [row_object(r) for r in rows]
+
+
+def pending_groups(conn: sqlite3.Connection, target: str) -> dict[str, int]:
+    sql = ("SELECT p.grp, count(*) FROM plan p LEFT JOIN published q "
+           "ON q.target = ? AND q.name = p.name "
+           "WHERE q.name IS NULL OR q.digest != p.digest OR q.resend = 1 GROUP BY p.grp")
+    return dict(conn.execute(sql, (target,)).fetchall())
+
+
+def ref_status(conn: sqlite3.Connection, target: str, names: Iterable[str]) -> dict[str, tuple[str, bool]]:
+    """For each name in the plan: (its group, whether the target holds its planned bytes)."""
+    _temp_names(conn, "want_names", names)
+    rows = conn.execute(
+        "SELECT p.name, p.grp, q.name IS NOT NULL AND q.digest = p.digest AND q.resend = 0 "
+        "FROM want_names w JOIN plan p ON p.name = w.v "
+        "LEFT JOIN published q ON q.target = ? AND q.name = p.name", (target,))
+    return {name: (grp, bool(ok)) for name, grp, ok in rows}
+
+
+def record_published(conn: sqlite3.Connection, target: str, obj: plan.PlanObject, etag: str,
+                     now: float) -> None:
+    conn.execute(
+        "INSERT INTO published (target, name, digest, size, kind, grp, refs, etag, resend, "
+        "superseded_at, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?) "
+        "ON CONFLICT (target, name) DO UPDATE SET digest = excluded.digest, size = excluded.size, "
+        "kind = excluded.kind, grp = excluded.grp, refs = excluded.refs, etag = excluded.etag, "
+        "resend = 0, superseded_at = NULL, published_at = excluded.published_at",
+        (target, obj.name, obj.digest, obj.size, obj.kind, obj.group, " ".join(obj.refs), etag, now))
+
+
+def mark_resend(conn: sqlite3.Connection, target: str) -> None:
+    conn.execute("UPDATE published SET resend = 1 WHERE target = ? AND name IN (SELECT name FROM plan)",
+                 (target,))
+
+
+def _temp_names(conn: sqlite3.Connection, table: str, values: Iterable[str]) -> None:
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (v TEXT PRIMARY KEY)")
+    conn.execute(f"DELETE FROM {table}")
+    conn.executemany(f"INSERT OR IGNORE INTO {table} (v) VALUES (?)", ((v,) for v in values))
