@@ -25,13 +25,21 @@ async function refused(fn, cls, what) {
 
 /** The checks as [{name, run}]; `v` maps each VECTOR_FILES name to its parsed JSON. */
 export function vectorChecks(C, v) {
-  const na = C.sodium();
-  const same = (a, b, what) => eq(C.canonicalJson(a), C.canonicalJson(b), what);
-  const salt = { patient: C.patientSalt, general: C.generalSalt, account: C.accountSalt };
-  const chain = v['chain.json'];
   const out = [];
-  const add = (name, run) => out.push({ name, run });
+  const ctx = {
+    C, v, na: C.sodium(), chain: v['chain.json'],
+    same: (a, b, what) => eq(C.canonicalJson(a), C.canonicalJson(b), what),
+    salt: { patient: C.patientSalt, general: C.generalSalt, account: C.accountSalt },
+    add: (name, run) => out.push({ name, run }),
+  };
+  basicChecks(ctx);
+  chainChecks(ctx);
+  noteChecks(ctx);
+  negativeChecks(ctx);
+  return out;
+}
 
+function basicChecks({ C, v, same, salt, add }) {
   add('labels', () => {
     for (const r of v['labels.json'].labels) eq(C.hex(C.label(r.name, ...r.parts)), r.hex, r.name);
   });
@@ -58,7 +66,9 @@ export function vectorChecks(C, v) {
       eq(doorId, r.door_id, 'door id');
     });
   }
+}
 
+function chainChecks({ C, chain, same, salt, add }) {
   const general = chain.doors.find((d) => d.kind === 'general');
   const walkDoor = (door) => {
     if (door.kind === 'entry') {
@@ -106,6 +116,9 @@ export function vectorChecks(C, v) {
       C.diaryAd(chain.clinic, account.door_id, db.id, '2026-11'));
     eq(diary.days['2026-11-26'].visits, 2, 'diary visits');
   });
+}
+
+function noteChecks({ C, v, na, add }) {
   add('note: signed bytes and signature match, the sealed box opens', () => {
     const n = v['notes.json'];
     const sealed = C.b64d(n.sealed);
@@ -127,7 +140,9 @@ export function vectorChecks(C, v) {
     const signed = C.noteSignedBytes(note.clinic, note.door, note.ts, sealed);
     eq(na.crypto_sign_verify_detached(C.b64d(note.sig, 64), signed, C.b64d(n.note_pk, 32)), true, 'signature');
   });
+}
 
+function negativeChecks({ C, v, na, add }) {
   const neg = v['negative.json'];
   const ERRORS = { format: C.FormatError, auth: C.AuthError };
   const run = (c) => {
@@ -142,5 +157,4 @@ export function vectorChecks(C, v) {
   for (const c of neg.cases) {
     add(`refused (${c.error}): ${c.name}`, () => refused(() => run(c), ERRORS[c.error], c.name));
   }
-  return out;
 }
