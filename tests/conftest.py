@@ -22,7 +22,7 @@ WEAK = KdfParams(ops=1, mem=8192)
 def make_clinic_db(path: Path, rows: list[dict] | None = None) -> Path:
     conn = sqlite3.connect(path)
     conn.executescript(schema_sql())
-    for row in rows or SAMPLE:
+    for row in [dict(r) for r in (rows or _sample())]:
         table = row.pop("_table", "patients")
         cols = ", ".join(row)
         conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in row)})",
@@ -52,8 +52,6 @@ def _sample() -> list[dict]:
              paid=100, start_date="2026-10-01", expired=0),
     ]
 
-
-SAMPLE = _sample()
 
 
 @pytest.fixture
