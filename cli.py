@@ -28,6 +28,8 @@ COMMANDS = {
     "queue": "publisher.cli_publish:queue",
     "log": "publisher.cli_publish:log",
     "sync": "publisher.cli_publish:sync",
+    "notes": "exporter.cli_notes:notes",
+    "notes-endpoint": "exporter.cli_notes:notes_endpoint",
 }
 
 
