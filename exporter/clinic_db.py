@@ -106,8 +106,9 @@ def _columns(conn: sqlite3.Connection, path: Path) -> dict[str, set[str]]:
 
 def _fetch(conn: sqlite3.Connection, table: str, have: set[str]) -> list[Row]:
     cols = ", ".join(f'"{c}"' if c in have else "NULL" for c in COLUMNS[table])
-    order = "id" if table == "patients" else f'patient_id, "{COLUMNS[table][0]}"'
-    sql = f'SELECT {cols} FROM "{table}" ORDER BY {order}'
+    # by row id only: a plain table scan; grouping by patient in Python keeps this order
+    order = COLUMNS[table][0]
+    sql = f'SELECT {cols} FROM "{table}" ORDER BY "{order}"'
     try:
         return conn.execute(sql).fetchall()
     except sqlite3.OperationalError as exc:

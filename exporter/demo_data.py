@@ -145,8 +145,8 @@ class _Generator:
             rows.deals.append((pid, title, total, deduction, tax, paid,
                                self._day(-365, -1).isoformat(), expired, self._stamp()))
         notes = L.VISIT_NOTES_AR if arabic else L.VISIT_NOTES_EN
-        for when in sorted(self._day(-365, -1) for _ in range(rng.choice((0, 1, 2, 3, 4, 5, 6,
-                                                                         7, 8, 10, 12)))):
+        visits = rng.choice((0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16))  # ~7 a patient
+        for when in sorted(self._day(-365, -1) for _ in range(visits)):
             self.visit(pid, when, rng.choice(notes) if rng.random() < 0.3 else None)
         if rng.random() < 0.35:
             for _ in range(rng.choice((1, 1, 2))):

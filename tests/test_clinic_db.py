@@ -400,3 +400,12 @@ def test_digest_matches_crypto_hash(db):
     row = (1, "A", "First1", "Last1") + (None,) * 9
     msg = crypto.label("chartseal/v1/patient-digest") + repr((row, (), (), (), ())).encode()
     assert p.digest == crypto.hash_(16, msg).hex()
+
+
+def test_blob_in_a_text_column(db):
+    path, conn = db
+    add_patient(conn, 1, "A", surname=b"Haddad", notes=b"\xff\xfe")
+    data = read_clinic(path)
+    p = by_card(data)["A"]
+    assert p.surname == "Haddad" and p.other["notes"] == "\ufffd\ufffd"
+    assert [(x.patient, x.field) for x in data.problems] == [("A", "notes")]
