@@ -8,10 +8,13 @@ them, so a crash leaves the previous plan valid and at most some unreferenced fi
 from __future__ import annotations
 
 import fcntl
+import os
+import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Callable, Iterator
 
 from . import access, crypto, doors, keystore, plan, render
@@ -74,11 +77,41 @@ def home_lock(home: Home) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _read_databases(home: Home, result: ExportResult) -> dict[str, list[Patient]]:
+def _snapshot_path(home: Home, name: str) -> Path:
+    return home.root / "snapshots" / f"{name}.sqlite"
+
+
+def _snapshot(home: Home, name: str, source: Path) -> None:
+    """Copy a database whose automatic update is off, as of this manual export."""
+    dest = _snapshot_path(home, name)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".tmp")
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    out = sqlite3.connect(tmp)
+    try:
+        src.backup(out)
+    finally:
+        src.close()
+        out.close()
+    os.replace(tmp, dest)
+
+
+def _source(home: Home, name: str, auto: bool) -> Path:
+    """Where to read a database: automatic publishes read a switched-off one's snapshot."""
+    db = home.databases[name]
+    if auto and not db.auto_update and _snapshot_path(home, name).exists():
+        return _snapshot_path(home, name)
+    return db.path
+
+
+def _read_databases(home: Home, result: ExportResult, auto: bool) -> dict[str, list[Patient]]:
     data: dict[str, list[Patient]] = {}
     for name, db in sorted(home.databases.items()):
         try:
-            clinic = read_clinic(db.path)
+            source = _source(home, name, auto)
+            clinic = read_clinic(source)
+            if not auto and not db.auto_update:
+                _snapshot(home, name, db.path)
         except ClinicDbError as exc:
             raise ExportError(f"database {name!r} ({db.path}): {exc}",
                               hint="fix the path with: chartseal db add NAME PATH --replace, "
@@ -120,15 +153,20 @@ def _check_kdf(conn, home: Home) -> None:
 
 
 def export_site(home: Home, today: date | None = None,
-                progress: Callable[[str, int, int], None] | None = None) -> ExportResult:
-    """Bring ``home.site_dir`` and the plan up to date with the clinic databases."""
+                progress: Callable[[str, int, int], None] | None = None,
+                auto: bool = False) -> ExportResult:
+    """Bring ``home.site_dir`` and the plan up to date with the clinic databases.
+
+    ``auto`` is for the background service: a database whose automatic update is off is
+    read as it was at the last manual export, so its pending edits stay off the site.
+    """
     today = today or date.today()
     result = ExportResult()
     with home_lock(home):
         keys = keystore.connect(home.keys_path)
         state = home.connect_state()
         try:
-            data = _read_databases(home, result)
+            data = _read_databases(home, result, auto)
             result.patients = sum(len(v) for v in data.values())
             _ensure_patient_keys(keys, data)
             known = {db: {p.card for p in ps} for db, ps in data.items()}

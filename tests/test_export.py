@@ -278,3 +278,17 @@ def test_missing_database_fails_cleanly_and_keeps_the_plan(home, clinic_db):
         export(home)
     assert "main" in str(err.value)
     assert plan_map(home) == before
+
+
+def test_auto_export_keeps_a_switched_off_database_as_last_published(home, clinic_db):
+    home.databases["main"].auto_update = False
+    home.save()
+    export(home)  # manual: snapshots the database
+    conn = sqlite3.connect(clinic_db)
+    conn.execute("UPDATE patients SET surname = 'Changed' WHERE id = 1")
+    conn.commit()
+    conn.close()
+    export_site(home, today=TODAY, auto=True)
+    assert "Haddad" in site(home).patient("1001", secret(home, "general_password"))["html"]
+    export(home)  # a manual export publishes it
+    assert "Changed" in site(home).patient("1001", secret(home, "general_password"))["html"]
