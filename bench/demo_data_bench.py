@@ -48,7 +48,8 @@ def main() -> None:
     parser.add_argument("--patients", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'patients':>9} {'related rows':>13} {'generate s':>11} {'read s':>8} {'read cpu s':>11}")
+    header = ("patients", "related rows", "generate s", "read s", "read cpu s")
+    print("{:>9} {:>13} {:>11} {:>8} {:>11}".format(*header))
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.patients:
             rel, gen, wall, cpu = measure(Path(tmp), n, args.repeat)

@@ -409,3 +409,49 @@ def test_blob_in_a_text_column(db):
     p = by_card(data)["A"]
     assert p.surname == "Haddad" and p.other["notes"] == "\ufffd\ufffd"
     assert [(x.patient, x.field) for x in data.problems] == [("A", "notes")]
+
+
+WRITER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT INTO patients (id, card) VALUES (2, 'B')")
+conn.execute("UPDATE patients SET surname = 'Changed' WHERE id = 1")
+print("holding", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+print("committed", flush=True)
+"""
+
+
+def test_wal_writer_in_another_process(db):
+    import subprocess
+    import sys
+
+    path, conn = db
+    conn.execute("PRAGMA journal_mode=WAL")
+    add_patient(conn, 1, "A")
+    conn.close()
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "holding"
+        data = read_clinic(path)
+        assert [(p.card, p.surname) for p in data.patients] == [("A", "Last1")]
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "committed"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    data = read_clinic(path)
+    assert [(p.card, p.surname) for p in data.patients] == [("A", "Changed"), ("B", "")]
+
+
+def test_wal_database_with_no_open_connection(db):
+    path, conn = db
+    conn.execute("PRAGMA journal_mode=WAL")
+    add_patient(conn, 1, "A")
+    conn.close()  # the last close removes -wal and -shm; a read-only open must still work
+    assert [p.card for p in read_clinic(path).patients] == ["A"]
+    assert clinic_db.list_patient_ids(path) == [1]
