@@ -17,6 +17,7 @@ def db(tmp_path):
     """A fresh clinic database with the schema; returns (path, writable connection)."""
     path = tmp_path / "clinic.db"
     conn = sqlite3.connect(path)
+    conn.execute("PRAGMA synchronous=OFF")  # tests commit after every row; skip the fsyncs
     clinic_db.create_clinic(conn)
     yield path, conn
     conn.close()
