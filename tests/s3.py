@@ -450,3 +450,33 @@ def bucket_objects(endpoint: str, bucket: str, prefix: str = "") -> dict[str, by
 def folder_objects(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
             if p.is_file() and not p.name.endswith(".tmp")}
+
+
+# -- fixtures (import them into a test module by name) ---------------------------------
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    for k, v in CREDS.items():
+        monkeypatch.setenv(k, v)
+    for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("CHARTSEAL_TEST_WEAK_KDF", "1")
+
+
+@pytest.fixture
+def fault_proxy(moto_server):
+    proxy = FaultProxy(moto_server.url)
+    yield proxy
+    proxy.close()

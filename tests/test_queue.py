@@ -1,0 +1,116 @@
+"""The durable queue: backoff with jitter, exclusive leases, takeover from a dead worker,
+and jobs that survive the process."""
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+
+import pytest
+
+from s3 import make_home
+
+from publisher import jobs
+from publisher.policy import Policy
+from publisher.publish import connect
+
+POLICY = Policy(backoff_base=1.0, backoff_cap=60.0, lease_seconds=30.0)
+T = "file:///tmp/target"
+
+
+@pytest.fixture
+def conn(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARTSEAL_TEST_WEAK_KDF", "1")
+    home = make_home(tmp_path / "home")
+    c = connect(home)
+    yield c
+    c.close()
+
+
+def test_backoff_grows_is_capped_and_jittered():
+    rng = random.Random(4)
+    for attempts, ceiling in [(1, 1), (2, 2), (3, 4), (6, 32), (7, 60), (30, 60)]:
+        delays = [jobs.backoff(attempts, POLICY, rng) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len({round(d, 6) for d in delays}) > 150  # spread out, not in lockstep
+
+
+def test_policy_from_environment():
+    p = Policy.from_env({"CHARTSEAL_PUBLISH_GRACE_SECONDS": "0", "CHARTSEAL_PUBLISH_DELETE_CAP": "3"})
+    assert p.grace_seconds == 0 and p.delete_cap == 3 and p.workers == Policy().workers
+    with pytest.raises(ValueError, match="expected a number"):
+        Policy.from_env({"CHARTSEAL_PUBLISH_WORKERS": "many"})
+
+
+def test_state_database_is_durable(conn):
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_claim_is_exclusive_and_ordered(conn):
+    with jobs.immediate(conn):
+        jobs.enqueue(conn, T, {"app": "changed", "clinic": "changed", "r1": "changed", "r2": "changed"}, 100.0)
+    a, b = "host:1:a", "host:2:b"
+    got = jobs.claim(conn, T, a, 100.0, 3, set(), POLICY)
+    assert got == ["r1", "r2", "clinic"]  # patients first, app pages last
+    # b may not take what a holds while a's lease runs (a's host is not this machine).
+    assert jobs.claim(conn, T, b, 110.0, 10, set(), POLICY) == ["app"]
+    assert jobs.claim(conn, T, b, 131.0, 10, set(), POLICY) == ["r1", "r2", "clinic", "app"]
+
+
+def test_dead_owner_lease_is_taken_over_at_once(conn):
+    with jobs.immediate(conn):
+        jobs.enqueue(conn, T, {"r1": "changed"}, 100.0)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # reaped: its pid is gone
+    import socket
+
+    dead = f"{socket.gethostname()}:{proc.pid}:x"
+    alive = jobs.new_owner()  # this very process
+    assert jobs.claim(conn, T, dead, 100.0, 10, set(), POLICY) == ["r1"]
+    assert jobs.claim(conn, T, "other", 101.0, 10, set(), POLICY) == ["r1"]
+    assert jobs.claim(conn, T, alive, 102.0, 10, set(), POLICY) == []  # "other" is remote: lease holds
+    jobs.release(conn, T, "other")
+    assert jobs.claim(conn, T, alive, 102.0, 10, set(), POLICY) == ["r1"]
+    assert jobs.claim(conn, T, jobs.new_owner(), 103.0, 10, set(), POLICY) == []  # alive here
+
+
+def test_fail_backs_off_and_keeps_the_error(conn):
+    with jobs.immediate(conn):
+        jobs.enqueue(conn, T, {"r1": "changed"}, 100.0)
+    jobs.claim(conn, T, "w", 100.0, 10, set(), POLICY)
+    with jobs.immediate(conn):
+        due1 = jobs.fail(conn, T, "r1", "503 SlowDown", 100.0, POLICY)
+    assert 100.5 <= due1 <= 101.0
+    assert jobs.claim(conn, T, "w", 100.2, 10, set(), POLICY) == []  # not due yet
+    assert jobs.next_due(conn, T, "w", set(), 100.2) == due1
+    jobs.claim(conn, T, "w", due1, 10, set(), POLICY)
+    with jobs.immediate(conn):
+        due2 = jobs.fail(conn, T, "r1", "reset", due1, POLICY)
+        jobs.enqueue(conn, T, {"r1": "changed"}, due1)  # a new change keeps the backoff
+    assert due1 + 1.0 <= due2 <= due1 + 2.0
+    (job,) = jobs.list_jobs(conn, T)
+    assert (job.attempts, job.last_error, job.next_at, job.lease_owner) == (2, "reset", due2, None)
+    assert job.reason == "retry after error"
+    log = conn.execute("SELECT ok, error FROM upload_log ORDER BY id").fetchall()
+    assert log == [(0, "503 SlowDown"), (0, "reset")]
+
+
+def test_jobs_survive_a_reopened_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARTSEAL_TEST_WEAK_KDF", "1")
+    home = make_home(tmp_path / "home")
+    c = connect(home)
+    with jobs.immediate(c):
+        jobs.enqueue(c, T, {"r1": "update all", "clinic": "changed"}, 1.0)
+    c.close()
+    c = connect(home)
+    assert [(j.grp, j.reason) for j in jobs.list_jobs(c, T)] == [("r1", "update all"), ("clinic", "changed")]
+    c.close()
+
+
+def test_complete_removes_the_job_and_logs(conn):
+    with jobs.immediate(conn):
+        jobs.enqueue(conn, T, {"r1": "changed"}, 1.0)
+        jobs.complete(conn, T, "r1", 3, 1200, 2.0)
+    assert jobs.list_jobs(conn) == []
+    assert conn.execute("SELECT ok, objects, bytes FROM upload_log").fetchall() == [(1, 3, 1200)]
