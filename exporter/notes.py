@@ -182,6 +182,7 @@ def _batch(home: Home, clinic: Clinic, inbox: Any, names: list[str], result: Fet
         done.append(name)
     fetched = _now()
     for db, items in sorted(rows.items()):
+        items.sort(key=lambda r: (r.created_at, r.note_id))  # row ids follow writing order
         stored, dup = store(home.databases[db].path, items, fetched)
         result.stored += stored
         result.duplicates += dup

@@ -47,11 +47,12 @@ class Clinic:
             out.append((self.account["admin"], sorted(self.rid)[0]))
         return out
 
-    def note(self, door: DoorKey, card: str, text: str = "hello", ts: int | None = None,
-             **override: Any) -> dict[str, Any]:
-        """A note as the browser sends it; ``override`` changes payload fields."""
+    def note(self, door: DoorKey, about: str, text: str = "hello", ts: int | None = None,
+             inner_ts: int | None = None, **override: Any) -> dict[str, Any]:
+        """A note as the browser sends it about card ``about``; ``override`` changes payload fields."""
         ts = int(time.time()) if ts is None else ts
-        payload = {"v": 1, "rid": self.rid[card], "card": card, "text": text, "ts": ts,
+        payload = {"v": 1, "rid": self.rid[about], "card": about, "text": text,
+                   "ts": ts if inner_ts is None else inner_ts,
                    "who": door.who, "user": door.user}
         to = override.pop("_notes_pk", self.notes_pk)
         payload.update(override)
