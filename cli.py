@@ -30,6 +30,7 @@ COMMANDS = {
     "sync": "publisher.cli_publish:sync",
     "notes": "exporter.cli_notes:notes",
     "notes-endpoint": "exporter.cli_notes:notes_endpoint",
+    "service": "publisher.cli_service:service",
 }
 
 
