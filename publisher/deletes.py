@@ -1,5 +1,9 @@
 """Deleting superseded objects: only when nothing is queued, after the grace period, capped,
-and always a referring object before the objects it refers to."""
+and always a referring object before the objects it refers to.
+
+Candidates are published objects that left the plan, and objects whose upload started but was
+never confirmed (a killed run) and that left the plan since.
+"""
 from __future__ import annotations
 
 import sqlite3
@@ -25,26 +29,39 @@ def mark_superseded(conn: sqlite3.Connection, key: str, now: float) -> None:
                      "superseded_at IS NOT NULL AND name IN (SELECT name FROM plan)", (key,))
 
 
-def plan_deletes(conn: sqlite3.Connection, key: str, policy: Policy, now: float) -> DeletePlan:
-    rows = conn.execute("SELECT name, refs, superseded_at FROM published WHERE target = ?",
-                        (key,)).fetchall()
+def leftovers(conn: sqlite3.Connection, key: str) -> dict[str, float | None]:
+    """Objects that may be on the target but are not in the plan -> since when."""
+    out: dict[str, float | None] = {}
+    for name, since in conn.execute(
+            "SELECT name, superseded_at FROM published WHERE target = ? AND name NOT IN "
+            "(SELECT name FROM plan) UNION ALL SELECT name, started_at FROM sending WHERE "
+            "target = ? AND name NOT IN (SELECT name FROM plan)", (key, key)):
+        if name not in out or out[name] is None:
+            out[name] = since
+    return out
+
+
+def _references(conn: sqlite3.Connection, key: str) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """How many objects that may be on the target name each object (both tables count)."""
     refcount: dict[str, int] = {}
     refs_of: dict[str, list[str]] = {}
-    due: set[str] = set()
-    superseded = 0
-    for name, refs, sup in rows:
-        refs_of[name] = refs.split() if refs else []
-        for r in refs_of[name]:
-            if r != name:
-                refcount[r] = refcount.get(r, 0) + 1
-        if sup is not None:
-            superseded += 1
-            if sup <= now - policy.grace_seconds:
-                due.add(name)
+    for name, refs in conn.execute(
+            "SELECT name, refs FROM published WHERE target = ? UNION ALL "
+            "SELECT name, refs FROM sending WHERE target = ?", (key, key)):
+        for r in set(refs.split()) - {name} - set(refs_of.get(name, ())):
+            refcount[r] = refcount.get(r, 0) + 1
+            refs_of.setdefault(name, []).append(r)
+    return refcount, refs_of
+
+
+def plan_deletes(conn: sqlite3.Connection, key: str, policy: Policy, now: float) -> DeletePlan:
+    candidates = leftovers(conn, key)
+    due = {n for n, since in candidates.items() if since is not None and since <= now - policy.grace_seconds}
+    refcount, refs_of = _references(conn, key)
     layers: list[list[str]] = []
     taken = 0
-    # Kahn's order over the objects still referred to: a name is deleted only when no
-    # remaining published object names it, so any prefix of the order is safe.
+    # Kahn's order: a name is deleted only when nothing that may remain on the target names
+    # it, so any prefix of the order is safe (that is what makes the cap safe).
     layer = sorted(n for n in due if refcount.get(n, 0) == 0)
     while layer and taken < policy.delete_cap:
         layer = layer[: policy.delete_cap - taken]
@@ -52,14 +69,12 @@ def plan_deletes(conn: sqlite3.Connection, key: str, policy: Policy, now: float)
         taken += len(layer)
         freed = []
         for name in layer:
-            for r in refs_of[name]:
-                if r == name:
-                    continue
+            for r in refs_of.get(name, ()):
                 refcount[r] -= 1
                 if refcount[r] == 0 and r in due:
                     freed.append(r)
         layer = sorted(freed)
-    return DeletePlan(layers, superseded - taken)
+    return DeletePlan(layers, len(candidates) - taken)
 
 
 def run_deletes(conn: sqlite3.Connection, target: Target, dplan: DeletePlan) -> int:
@@ -69,7 +84,8 @@ def run_deletes(conn: sqlite3.Connection, target: Target, dplan: DeletePlan) -> 
             chunk = layer[start:start + 1000]
             target.delete(chunk)
             with immediate(conn):
-                conn.executemany("DELETE FROM published WHERE target = ? AND name = ?",
-                                 [(target.state_key, n) for n in chunk])
+                rows = [(target.state_key, n) for n in chunk]
+                conn.executemany("DELETE FROM published WHERE target = ? AND name = ?", rows)
+                conn.executemany("DELETE FROM sending WHERE target = ? AND name = ?", rows)
             deleted += len(chunk)
     return deleted

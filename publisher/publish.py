@@ -168,6 +168,8 @@ def _round(conn: sqlite3.Connection, target: Target, site_dir: Path, policy: Pol
     names = {o.name for o in items}
     outside = {r for o in items for r in o.refs if r not in names}
     status = state.ref_status(conn, key, outside)
+    with jobs.immediate(conn):
+        state.note_sending(conn, key, items, clock())
     recorder = _Recorder(conn, key, policy, owner, clock, progress)
     try:
         outcome = upload_ordered(target, site_dir, items, lambda r: status.get(r, ("", False))[1],
@@ -283,9 +285,7 @@ def delete_superseded(conn: sqlite3.Connection, target: Target, policy: Policy,
 
 
 def count_superseded(conn: sqlite3.Connection, key: str) -> int:
-    row = conn.execute("SELECT count(*) FROM published WHERE target = ? AND name NOT IN "
-                       "(SELECT name FROM plan)", (key,)).fetchone()
-    return int(row[0])
+    return len(deletes.leftovers(conn, key))
 
 
 def dry_run(home: Home, target_url: str | None = None, endpoint_url: str | None = None,
@@ -301,9 +301,8 @@ def dry_run(home: Home, target_url: str | None = None, endpoint_url: str | None 
         key = target.state_key
         uploads = list(plan.read_plan(conn)) if resend_all else state.pending(conn, key)
         now = time.time()
-        rows = conn.execute("SELECT name, superseded_at FROM published WHERE target = ? AND name "
-                            "NOT IN (SELECT name FROM plan)", (key,)).fetchall()
-        due = sorted(n for n, sup in rows if sup is not None and sup <= now - policy.grace_seconds)
+        rows = deletes.leftovers(conn, key)
+        due = sorted(n for n, sup in rows.items() if sup is not None and sup <= now - policy.grace_seconds)
         return DryRun(target.url, uploads, due[: policy.delete_cap], len(rows) - len(due[: policy.delete_cap]))
     finally:
         conn.close()

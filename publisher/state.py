@@ -5,6 +5,11 @@ publish sends only what changed without listing the target. A row is written onl
 target confirmed the upload, so after a crash the table may under-state the target (the
 object is sent again) but never over-state it.
 
+``sending``: objects whose upload has started but is not confirmed yet, written (and made
+durable) before the first byte is sent. After a kill -9 such an object may or may not be on
+the target; if it has left the plan meanwhile it is deleted like a superseded object, so an
+interrupted publish never leaves strays behind.
+
 ``jobs``: the durable upload queue, one row per group (a patient's rid, 'clinic' or 'app')
 that has objects waiting, with its lease, attempt count and next try.
 
@@ -30,6 +35,13 @@ CREATE TABLE IF NOT EXISTS published (
     resend        INTEGER NOT NULL DEFAULT 0, -- 1: send again even if unchanged (publish --all)
     superseded_at REAL,                       -- when it left the plan; deleted after the grace
     published_at  REAL NOT NULL,
+    PRIMARY KEY (target, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sending (
+    target     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    refs       TEXT NOT NULL DEFAULT '',
+    started_at REAL NOT NULL,
     PRIMARY KEY (target, name)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS jobs (
@@ -114,6 +126,17 @@ def record_published(conn: sqlite3.Connection, target: str, obj: plan.PlanObject
         "kind = excluded.kind, grp = excluded.grp, refs = excluded.refs, etag = excluded.etag, "
         "resend = 0, superseded_at = NULL, published_at = excluded.published_at",
         (target, obj.name, obj.digest, obj.size, obj.kind, obj.group, " ".join(obj.refs), etag, now))
+    conn.execute("DELETE FROM sending WHERE target = ? AND name = ?", (target, obj.name))
+
+
+def note_sending(conn: sqlite3.Connection, target: str, objs: Iterable[plan.PlanObject],
+                 now: float) -> None:
+    """Record intent before uploading (the caller commits, with one fsync, before sending)."""
+    conn.executemany(
+        "INSERT INTO sending (target, name, refs, started_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (target, name) DO UPDATE SET refs = CASE WHEN sending.refs = '' "
+        "THEN excluded.refs ELSE sending.refs || ' ' || excluded.refs END",
+        [(target, o.name, " ".join(o.refs), now) for o in objs])
 
 
 def mark_resend(conn: sqlite3.Connection, target: str) -> None:

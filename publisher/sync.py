@@ -57,6 +57,8 @@ def scan(conn: sqlite3.Connection, target: Target, site_dir: Path, clinic_prefix
     planned = {o.name: o for o in plan.read_plan(conn)}
     published = {row[0]: row[1:] for row in conn.execute(
         "SELECT name, digest, etag FROM published WHERE target = ?", (target.state_key,))}
+    known = set(published) | {n for (n,) in conn.execute(
+        "SELECT name FROM sending WHERE target = ?", (target.state_key,))}
     found = list_scope(target, clinic_prefix, [n for n, o in planned.items() if o.group == "app"])
     report = SyncReport(target.url, planned=len(planned), listed=len(found))
     for name, obj in planned.items():
@@ -72,7 +74,7 @@ def scan(conn: sqlite3.Connection, target: Target, site_dir: Path, clinic_prefix
         else:
             report.damaged.append(name)
     for name in sorted(set(found) - set(planned)):
-        if name in published:
+        if name in known:
             report.superseded += 1
         elif name.startswith(clinic_prefix + "/"):
             report.orphaned.append(name)
