@@ -60,7 +60,7 @@ class KdfParams:
         if not isinstance(obj, dict) or obj.get("alg") != "argon2id13":
             raise CryptoError("unknown key derivation algorithm")
         ops, mem = obj.get("ops"), obj.get("mem")
-        if not isinstance(ops, int) or not isinstance(mem, int):
+        if type(ops) is not int or type(mem) is not int:  # bool is an int subclass
             raise CryptoError("key derivation parameters must be integers")
         return cls(ops=ops, mem=mem).check()
 
@@ -88,6 +88,9 @@ def b64d(text: Any, size: int | None = None) -> bytes:
         data = base64.b64decode(text, validate=True)
     except ValueError as exc:
         raise CryptoError("bad base64") from exc
+    if base64.b64encode(data).decode("ascii") != text:
+        # Non-canonical padding bits would let door text change without detection.
+        raise CryptoError("bad base64")
     if size is not None and len(data) != size:
         raise CryptoError(f"expected {size} bytes, got {len(data)}")
     return data
@@ -206,7 +209,10 @@ def open_body(key: bytes, body: bytes, ad: bytes) -> dict[str, Any]:
         data = zlib.decompress(packed)
     except (ValueError, zlib.error, nacl.exceptions.CryptoError) as exc:
         raise CryptoError("sealed body has bad padding or compression") from exc
-    return _parse_object(data)
+    value = _parse_object(data)
+    if value.get("v") != 1:
+        raise CryptoError(f"unknown sealed body version {value.get('v')!r}")
+    return value
 
 
 # -- doors and entries (FORMAT.md 5.2, 5.3) ---------------------------------------------
@@ -246,7 +252,11 @@ def open_door(door_key: bytes, clinic: str, door_id: str, data: bytes, entry: bo
     else:
         ad = door_ad(clinic, door_id, KdfParams.from_json(obj.get("kdf")), note_pk)
     plain = aead_open(door_key, b64d(obj.get("n"), NONCE_BYTES), b64d(obj.get("ct")), ad)
-    return _parse_object(plain)
+    payload = _parse_object(plain)
+    kinds = ("record",) if entry else ("record", "general", "account")
+    if payload.get("kind") not in kinds:
+        raise CryptoError(f"unknown door kind {payload.get('kind')!r}")
+    return payload
 
 
 # -- signatures and notes (FORMAT.md 9) ------------------------------------------------

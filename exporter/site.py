@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import access, crypto, doors, keystore, plan, render
-from .cache import SealedCache, input_digest
+from .cache import SealedCache
 from .clinic_db import ClinicDbError, read_clinic
 from .errors import ExportError
 from .home import Home

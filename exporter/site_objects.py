@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
