@@ -252,18 +252,22 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
             policy: Policy | None = None, progress: Progress | None = None,
             on_start: Callable[[Report], None] | None = None) -> Report:
     """Export (unless told not to), queue what changed, send it, delete what is superseded."""
+    from exporter.site import home_lock
+
     policy = policy or Policy.from_env()
     target = make_target(home, target_url, endpoint_url, region, policy)
     if export:
         run_export(home)
     conn = connect(home)
     try:
-        queue_changes(conn, target.state_key, resend_all, time.time())
+        with home_lock(home):  # the service exports and queues under the same lock
+            queue_changes(conn, target.state_key, resend_all, time.time())
         if on_start:
             on_start(Report(target.url, total=len(state.pending(conn, target.state_key))))
         report = run_queue(conn, target, home.site_dir, policy, progress)
         if report.left == 0:
-            report.deleted, report.deletes_waiting = delete_superseded(conn, target, policy)
+            with home_lock(home):
+                report.deleted, report.deletes_waiting = delete_superseded(conn, target, policy)
         else:
             report.deletes_waiting = count_superseded(conn, target.state_key)
         return report
