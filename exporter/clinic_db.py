@@ -125,7 +125,8 @@ def _fetch(conn: sqlite3.Connection, table: str, have: set[str]) -> list[Row]:
 
 def _digest(patient: Row, related: dict[str, list[Row]]) -> str:
     """Hash of every column the reader knows, of the patient row and all its related rows."""
-    parts = (patient,) + tuple(tuple(related[t]) for t in RELATED)
+    parts = (patient, related["health"], related["deals"], related["visits"],
+             related["appointments"])
     msg = _DIGEST_LABEL + repr(parts).encode("utf-8", "surrogatepass")
     # BLAKE2b-128, byte for byte crypto.hash_(16, msg) (a test checks it); hashlib because
     # this runs once per patient on every read and the digest never leaves the clinic

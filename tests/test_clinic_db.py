@@ -359,7 +359,7 @@ def test_digest_is_blake2b_128(db):
     add_patient(conn, 1, "A")
     (p,) = read_clinic(path).patients
     row = (1, "A", "First1", "Last1") + (None,) * 9
-    msg = b"chartseal/v1/patient-digest\0" + repr((row, (), (), (), ())).encode()
+    msg = b"chartseal/v1/patient-digest\0" + repr((row, [], [], [], [])).encode()
     assert p.digest == hashlib.blake2b(msg, digest_size=16).hexdigest()
 
 
@@ -399,7 +399,7 @@ def test_digest_matches_crypto_hash(db):
     add_patient(conn, 1, "A")
     (p,) = read_clinic(path).patients
     row = (1, "A", "First1", "Last1") + (None,) * 9
-    msg = crypto.label("chartseal/v1/patient-digest") + repr((row, (), (), (), ())).encode()
+    msg = crypto.label("chartseal/v1/patient-digest") + repr((row, [], [], [], [])).encode()
     assert p.digest == crypto.hash_(16, msg).hex()
 
 
