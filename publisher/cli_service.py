@@ -30,9 +30,7 @@ def run(home_dir: str | None) -> None:
     """
     from .service import run_service
 
-    home = open_home(home_dir)
-    click.echo(f"service running for {home.root}; log: {home.log_dir / 'service.log'}", err=True)
-    run_service(home.root)
+    run_service(open_home(home_dir).root)
 
 
 def _when(ts: float | None, now: float) -> str:

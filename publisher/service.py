@@ -67,7 +67,8 @@ class Service:
 
     def run(self) -> None:
         """Work until stopped. The lock must be held (see :meth:`acquire`)."""
-        log.info("service started for %s (PID %s)", self.root, self.beat.pid)
+        log.info("service started for %s (PID %s); log: %s", self.root, self.beat.pid,
+                 self.root / "logs" / "service.log")
         beat_thread = threading.Thread(target=self._beat_loop, name="service-beat", daemon=True)
         beat_thread.start()
         self.watcher.start()
