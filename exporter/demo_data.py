@@ -105,8 +105,7 @@ class _Generator:
         first = {"M": loc.first_name_male, "F": loc.first_name_female}.get(
             gender or "", loc.first_name)()
         row: list[Any] = [pid, card, first, loc.last_name()] + [None] * 9
-        if name_only:
-            row[5] = None
+        if name_only:  # the clinic program allows a patient with nothing else
             return row
         age = self._age()
         row[4] = (self.today - timedelta(days=age * 365 + rng.randrange(365))).isoformat()
