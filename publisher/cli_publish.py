@@ -85,6 +85,8 @@ def publish(resend_all: bool, dry_run: bool, no_export: bool, target_url: str | 
         bar: dict[str, Any] = {}
 
         def start(info: core.Report) -> None:
+            if not info.total:
+                return
             from tqdm import tqdm
 
             bar["bar"] = tqdm(total=info.total, unit="obj", desc="publishing", disable=None,

@@ -57,6 +57,8 @@ def _references(conn: sqlite3.Connection, key: str) -> tuple[dict[str, int], dic
 def plan_deletes(conn: sqlite3.Connection, key: str, policy: Policy, now: float) -> DeletePlan:
     candidates = leftovers(conn, key)
     due = {n for n, since in candidates.items() if since is not None and since <= now - policy.grace_seconds}
+    if not due:
+        return DeletePlan([], len(candidates))
     refcount, refs_of = _references(conn, key)
     layers: list[list[str]] = []
     taken = 0

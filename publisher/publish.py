@@ -252,21 +252,22 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
             policy: Policy | None = None, progress: Progress | None = None,
             on_start: Callable[[Report], None] | None = None) -> Report:
     """Export (unless told not to), queue what changed, send it, delete what is superseded."""
-    from exporter.site import home_lock
-
     policy = policy or Policy.from_env()
     target = make_target(home, target_url, endpoint_url, region, policy)
     if export:
         run_export(home)
     conn = connect(home)
     try:
-        with home_lock(home):  # the service exports and queues under the same lock
-            queue_changes(conn, target.state_key, resend_all, time.time())
+        # The service exports and queues under the home lock; take it only when there is
+        # something to queue (importing the exporter is the no-op's largest cost).
+        if resend_all or state.pending_groups(conn, target.state_key):
+            with _home_lock(home):
+                queue_changes(conn, target.state_key, resend_all, time.time())
         if on_start:
             on_start(Report(target.url, total=len(state.pending(conn, target.state_key))))
         report = run_queue(conn, target, home.site_dir, policy, progress)
-        if report.left == 0:
-            with home_lock(home):
+        if report.left == 0 and deletes.leftovers(conn, target.state_key):
+            with _home_lock(home):
                 report.deleted, report.deletes_waiting = delete_superseded(conn, target, policy)
         else:
             report.deletes_waiting = count_superseded(conn, target.state_key)
@@ -275,6 +276,12 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
         raise state_error(exc, home.state_path) from exc
     finally:
         conn.close()
+
+
+def _home_lock(home: Home):
+    from exporter.site import home_lock
+
+    return home_lock(home)
 
 
 def delete_superseded(conn: sqlite3.Connection, target: Target, policy: Policy,
