@@ -212,8 +212,11 @@ def app_files(lang: str, connect_src: Sequence[str] = ()) -> dict[str, bytes]:
         def static(name: str, root: str = root) -> str:
             return root + "assets/" + assets.hashed(name)
 
+        def preloads(entry: str, root: str = root) -> list[str]:
+            return [root + "assets/" + name for name in assets.modules(entry)]
+
         html = _render(
-            template, lang, static=static, csp=policy, dir="rtl" if lang in RTL else "ltr",
+            template, lang, static=static, preloads=preloads, csp=policy, dir="rtl" if lang in RTL else "ltr",
             root=root,
         )
         out[path] = (html + "\n").encode("utf-8")

@@ -110,12 +110,26 @@ def strings_module(tables: Mapping[str, Mapping[str, str]]) -> bytes:
 class Assets:
     files: dict[str, bytes] = field(default_factory=dict)  # hashed name -> bytes
     names: dict[str, str] = field(default_factory=dict)  # logical name -> hashed name
+    refs: dict[str, list[str]] = field(default_factory=dict)  # logical name -> names it refers to
 
     def hashed(self, name: str) -> str:
         try:
             return self.names[name]
         except KeyError:
             raise AssetError(f"no static file named {name!r} in site_templates/static") from None
+
+    def modules(self, entry: str) -> list[str]:
+        """Hashed names of every script ``entry`` loads, directly or not (for modulepreload,
+        so the browser fetches the whole graph at once instead of level by level)."""
+        seen: list[str] = []
+        todo = [entry]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.append(name)
+            todo += [r for r in self.refs.get(name, []) if r.endswith((".js", ".mjs"))]
+        return [self.names[n] for n in seen[1:]]
 
 
 def _refs(data: bytes, known: Mapping[str, bytes]) -> list[str]:
@@ -150,6 +164,7 @@ def build_assets(tables: Mapping[str, Mapping[str, str]]) -> Assets:
     assets = Assets()
     for name in _order(sources):
         data = sources[name]
+        assets.refs[name] = sorted(set(_refs(data, sources)) - {name})
         text_like = name.rsplit(".", 1)[-1] in ("js", "mjs", "css", "svg")
         if text_like:
             def swap(m: re.Match[str]) -> str:

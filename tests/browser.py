@@ -1,7 +1,9 @@
 """Shared Playwright fixtures: headless Chromium from the OS packages, a preview server.
 
-Import the fixtures into a test module (``from tests.browser import *``); pytest picks them
-up from the module's namespace. Tests that use them are marked ``@pytest.mark.browser``.
+Import the fixtures into a test module (``from browser import browser, page_watch``); pytest
+picks them up from the module's namespace. Tests that use them are marked
+``@pytest.mark.browser``. The pages forbid eval (CSP), so pass ``wait_for_function`` an
+arrow function (``"() => ..."``), never a bare expression.
 """
 from __future__ import annotations
 
@@ -58,9 +60,9 @@ class PageWatch:
     page_errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
 
-    def foreign(self, origin: str) -> list[str]:
-        """Requests that left ``origin`` (data: and blob: URLs stay in the page)."""
-        want = urlsplit(origin)
+    def foreign(self, origin: str | None = None) -> list[str]:
+        """Requests that left ``origin`` (default: the first page's); data: and blob: stay in the page."""
+        want = urlsplit(origin or (self.requests[0] if self.requests else ""))
         out = []
         for url in self.requests:
             parts = urlsplit(url)

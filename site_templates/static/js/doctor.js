@@ -7,7 +7,7 @@ import { warm } from './kdf.js';
 import { getBytes } from './net.js';
 import { $, busy, errorKey, message, setState, show } from './ui.js';
 import { clinicBase, formatError, loadSite, OBJ_RE, openDoorWith, validClinic } from './clinic.js';
-import { hold, logout, startIdleLock } from './session.js';
+import { hold, logout, startIdleLock, wasLocked } from './session.js';
 import * as views from './doctor_views.js';
 
 const AUTH = 'err.auth_doctor';
@@ -59,7 +59,7 @@ async function onSubmit(event) {
 
 function main() {
   wireSwitch($('lang'));
-  if (location.hash === '#locked') message($('login-info'), 'locked');
+  if (wasLocked()) message($('login-info'), 'locked');
   // A route typed before login means nothing without keys: start from a clean URL.
   if (location.hash) history.replaceState(null, '', location.pathname + location.search);
   const c = validClinic(new URLSearchParams(location.search).get('c') || '');

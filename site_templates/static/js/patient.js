@@ -5,7 +5,7 @@ import { loadCrypto } from './sodium.js';
 import { warm } from './kdf.js';
 import { $, busy, errorKey, focusHeading, insertFragment, message, setState, show } from './ui.js';
 import { authFailed, checkRecordPayload, loadSite, openBundle, openDoorWith, openEntry, validClinic } from './clinic.js';
-import { logout, startIdleLock } from './session.js';
+import { logout, startIdleLock, wasLocked } from './session.js';
 
 const AUTH = 'err.auth';
 
@@ -78,10 +78,7 @@ function main() {
   const c = validClinic(params.get('c') || '');
   if (c) $('clinic').value = c;
   (c ? $('card') : $('clinic')).focus();
-  if (location.hash === '#locked') {
-    message($('login-info'), 'locked');
-    history.replaceState(null, '', location.pathname + location.search);
-  }
+  if (wasLocked()) message($('login-info'), 'locked');
   $('login').addEventListener('submit', onSubmit);
   $('logout').addEventListener('click', () => logout());
   warm();

@@ -18,12 +18,30 @@ export function wipe() {
   held.length = 0;
 }
 
+const LOCKED = 'chartseal.locked'; // a flag for the message after reload, nothing secret
+
 export function logout({ locked = false } = {}) {
   wipe();
   clearTimeout(idleTimer);
   document.body.replaceChildren();
-  // replace(): the logged-in page does not stay in the back history as a live entry.
-  location.replace(location.pathname + location.search + (locked ? '#locked' : ''));
+  try {
+    if (locked) sessionStorage.setItem(LOCKED, '1');
+  } catch { /* storage may be disabled: the message is only a courtesy */ }
+  // A reload drops every decrypted string with the old document; the route in the URL
+  // goes first so the fresh page starts at its login form.
+  history.replaceState(null, '', location.pathname + location.search);
+  location.reload();
+}
+
+/** True once after an idle lock, so the login form can say why it is back. */
+export function wasLocked() {
+  try {
+    const flag = sessionStorage.getItem(LOCKED);
+    sessionStorage.removeItem(LOCKED);
+    return flag === '1';
+  } catch {
+    return false;
+  }
 }
 
 function check() {
