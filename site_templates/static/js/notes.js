@@ -178,26 +178,28 @@ export function mountNoteBox(container, ctx) {
   return { form, area, destroy: () => document.removeEventListener('chartseal:lang', relabel) };
 }
 
+let current = null;
+
 /**
- * Mount a note box on every record the portal shows: the pages announce each one with a
- * `chartseal:record` event whose detail carries the site, the door and its note key.
+ * The portal calls this each time a record is on screen (ui.js `recordShown`, loaded through
+ * features.js). `detail`: {site, clinic, card, rid, door, who, user, noteSk (b64), box}.
  */
-export function wireNoteBoxes({ loadCrypto, t }) {
-  let current = null;
-  document.addEventListener('chartseal:record', async (event) => {
-    const d = event.detail || {};
-    if (!d.box) return;
-    if (current) current.destroy();
-    current = null;
-    if (!d.site || !d.site.notes_url || !d.site.notes_pk || !d.noteSk) {
-      d.box.hidden = true; // notes are off for this clinic, or this door cannot write
-      return;
-    }
-    const C = await loadCrypto();
-    current = mountNoteBox(d.box, {
-      clinic: d.clinic, notesUrl: d.site.notes_url, notesPk: C.b64d(d.site.notes_pk, 32),
-      door: d.door, noteSk: C.b64d(d.noteSk, 64), rid: d.rid, card: d.card, who: d.who,
-      user: d.user || '', crypto: C, t,
-    });
+export async function attach(detail) {
+  const d = detail || {};
+  if (current) current.destroy();
+  current = null;
+  if (!d.box) return null;
+  if (!d.site || !d.site.notes_url || !d.site.notes_pk || !d.noteSk) {
+    d.box.hidden = true; // notes are off for this clinic, or this door cannot write
+    return null;
+  }
+  // Loaded here, not at the top: under Node the rest of this module runs without a page.
+  const [{ loadCrypto }, { t }] = await Promise.all([import('./sodium.js'), import('./i18n.js')]);
+  const C = await loadCrypto();
+  current = mountNoteBox(d.box, {
+    clinic: d.clinic, notesUrl: d.site.notes_url, notesPk: C.b64d(d.site.notes_pk, 32),
+    door: d.door, noteSk: C.b64d(d.noteSk, 64), rid: d.rid, card: d.card, who: d.who,
+    user: d.user || '', crypto: C, t,
   });
+  return current;
 }
