@@ -23,7 +23,7 @@ from typing import Any, Callable
 from exporter.errors import ChartsealError
 from exporter.home import Home, load_home
 
-from . import jobs
+from . import deletes, jobs
 from .policy import Policy
 from .service_status import (Heartbeat, ServiceLock, ServiceSettings, write_heartbeat)
 from .service_watch import Watcher, fingerprint, watched_files
@@ -160,17 +160,18 @@ class Service:
         if not export and (self.queue_due is None or self.queue_due > now):
             return
         target = make_target(home, None, None, None, self.policy)
-        with home_lock(home):
+        conn = connect(home)
+        try:
             if export:
-                self._export(home)
-                self.last_fp, self.export_day, self.export_due = fp, self.today(), float("inf")
-            conn = connect(home)
-            try:
-                if export:
+                # Export and queue under the home lock, as publish does; upload outside it,
+                # so a long drain or an offline target never blocks the CLI.
+                with home_lock(home):
+                    self._export(home)
                     queue_changes(conn, target.state_key, False, time.time())
-                self._drain(home, conn, target)
-            finally:
-                conn.close()
+                self.last_fp, self.export_day, self.export_due = fp, self.today(), float("inf")
+            self._drain(home, conn, target)
+        finally:
+            conn.close()
 
     def _export(self, home: Home) -> None:
         from exporter.site import export_site
@@ -189,6 +190,8 @@ class Service:
             log.warning("database problem: %s %s: %s", p.patient, p.field, p.message)
 
     def _drain(self, home: Home, conn: sqlite3.Connection, target: Any) -> None:
+        from exporter.site import home_lock
+
         from .publish import delete_superseded, run_queue
 
         key = target.state_key
@@ -196,7 +199,7 @@ class Service:
             self._activity("uploading")
 
             def sleep(_seconds: float) -> None:
-                raise _Yield()  # wait outside the home lock, where changes can still be seen
+                raise _Yield()  # wait in the service loop, where changes and stops are seen
 
             def clock() -> float:
                 # Stop only between rounds: never inside the recorder's open transaction.
@@ -204,12 +207,16 @@ class Service:
                     raise _Yield()
                 return time.time()
 
+            started, before = time.monotonic(), self.beat.uploaded
             try:
                 report = run_queue(conn, target, home.site_dir, self.policy, self._sent, clock, sleep)
                 for grp, error in list(report.failed.items())[:1]:
                     self._note_error(f"upload of {grp} failed: {error}")
             except _Yield:
                 pass
+            if self.beat.uploaded > before:
+                log.info("uploaded %d objects to %s in %.2f s", self.beat.uploaded - before,
+                         target.url, time.monotonic() - started)
         left = jobs.list_jobs(conn, key)
         now = time.time()
         if left:
@@ -219,10 +226,14 @@ class Service:
                 self._note_error(errors[0])
             self._activity("waiting to retry", len(left), self.queue_due)
             return
-        deleted, _waiting = delete_superseded(conn, target, self.policy)
-        if deleted:
-            log.info("deleted %d superseded objects", deleted)
         self.queue_due, self.failures = None, 0
+        if deletes.leftovers(conn, key):
+            with home_lock(home):  # an export must not change the plan while we delete
+                deleted, waiting = delete_superseded(conn, target, self.policy)
+            if deleted:
+                log.info("deleted %d superseded objects", deleted)
+            if waiting:  # come back when their grace period may have ended
+                self.queue_due = now + max(1.0, min(self.policy.grace_seconds, 60.0))
         with self.beat_guard:
             self.beat.last_publish = now
         self._activity("idle", 0, None)
