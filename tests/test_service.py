@@ -206,3 +206,28 @@ def test_offline_keeps_the_queue_and_retries_until_the_target_is_back(home, tmp_
     finally:
         svc.stop()
         proxy.close()
+
+
+def test_notes_are_fetched_on_an_interval_and_their_change_published(home, tmp_path):
+    import json as _json
+
+    from notes_endpoint.inbox import FolderInbox
+    from notes_endpoint.wire import note_json, parse_note
+    from notes_kit import export_clinic, server_notes
+
+    home.config["notes_url"] = "http://127.0.0.1:9/v1/notes"  # set: notes are on
+    home.save()
+    clinic = export_clinic(load_home(home.root))
+    svc = ServiceProcess(home.root, tmp_path / "svc.out", {"CHARTSEAL_SERVICE_NOTES_SECONDS": "0.5"})
+    try:
+        wait_for("first publish", lambda: up_to_date(home))
+        note = clinic.note(clinic.patient["1001"], "1001", "please call me back")
+        parsed = parse_note(_json.dumps(note).encode())
+        FolderInbox(home.root / "inbox").put_new(clinic.id, parsed.note_id, note_json(parsed, note["ts"]))
+        rows = wait_for("the note", lambda: server_notes(home.databases["main"].path))
+        assert [(r["card"], r["text"], r["author"]) for r in rows] == [("1001", "please call me back", "patient")]
+        assert list((home.root / "inbox" / clinic.id).glob("*.json")) == []
+        wait_for("publish after the note", lambda: up_to_date(home))
+        assert svc.proc.poll() is None
+    finally:
+        svc.stop()
