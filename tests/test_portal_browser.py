@@ -30,6 +30,9 @@ class Clinic:
 
     def __init__(self, root: Path) -> None:
         db = make_clinic_db(root / "main.sqlite")
+        branch = make_clinic_db(root / "branch.sqlite", [
+            dict(id=1, card="B-7", first_name="Nour", surname="Saleh", birth_date="2012-05-05",
+                 gender="F", mobile="0780000001", modified_at="2026-11-03T08:00:00")])
         home = create_home(root / "home", WEAK)
         conn = keystore.connect(home.keys_path)
         self.secrets = access.init_keys(conn)
@@ -37,6 +40,7 @@ class Clinic:
         access.share(conn, "main", "dr.amal", ["1001", "1003"])
         conn.close()
         home.databases["main"] = Database("main", db)
+        home.databases["branch"] = Database("branch", branch)
         home.save()
         self.home = load_home(home.root)
         export_site(self.home, today=TODAY)
@@ -87,7 +91,7 @@ def patient_login(page, url, clinic_id, card, password):
     return wait_state(page, "ready", "error")
 
 
-def doctor_login(page, url, clinic_id, login, user, password):
+def doctor_login(page, url, clinic_id, login, user, password, db="main"):
     page.goto(f"{url}/doctor/")
     wait_state(page, "login")
     page.get_by_label("Clinic ID").fill(clinic_id)
@@ -95,7 +99,11 @@ def doctor_login(page, url, clinic_id, login, user, password):
     page.get_by_label("User name").fill(user)
     page.get_by_label("User password").fill(password)
     page.get_by_role("button", name="Go to my page").click()
-    return wait_state(page, "ready", "error")
+    state = wait_state(page, "ready", "error")
+    picker = page.locator("#db")
+    if state == "ready" and page.locator("#db-pick").is_visible() and db:
+        picker.select_option(label=db)
+    return state
 
 
 # -- patient page ---------------------------------------------------------------------------
@@ -278,6 +286,23 @@ def test_doctor_patient_page_and_back_forward(page, clinic):
 def test_shared_account_sees_only_its_patients(page, clinic):
     assert doctor_login(page, clinic.url, clinic.id, clinic.login, "dr.amal", "amal-user-pw") == "ready"
     assert sorted(visible_names(page)) == sorted(["Amal Haddad", "سامي الخطيب"])
+    assert page.locator("#db-pick").is_hidden()  # one database shared: no picker
+
+
+def test_database_picker_switches_list(page, clinic):
+    assert doctor_login(page, clinic.url, clinic.id, clinic.login, "admin", clinic.admin, db=None) == "ready"
+    picker = page.get_by_label("Database")
+    assert picker.is_visible()
+    assert page.eval_on_selector_all("#db option", "os => os.map(o => o.textContent)") == ["branch", "main"]
+    picker.select_option(label="main")
+    page.wait_for_function("() => document.querySelectorAll('#list li').length === 3")
+    picker.select_option(label="branch")
+    page.wait_for_function("() => document.querySelectorAll('#list li').length === 1")
+    assert visible_names(page) == ["Nour Saleh"]
+    assert "av-teen g-F" in page.get_attribute("#list li .avatar", "class")  # 14, female
+    page.locator("#list .prow").click()
+    page.wait_for_selector("#view-patient #record h2")
+    assert page.locator("#record h2").inner_text() == "Nour Saleh"
 
 
 @pytest.mark.parametrize("user, password", [("admin", "wrong"), ("nobody", "")])

@@ -268,3 +268,11 @@ def test_wrong_libsodium_version_is_refused(monkeypatch, tmp_path):
 def test_reference_cycle_is_an_error():
     with pytest.raises(build.AssetError, match="cycle"):
         build._order({"a.js": b'import "./b.js";', "b.js": b"import './a.js';"})
+
+
+def test_optional_notes_module_is_loaded_only_when_present():
+    assert b"loadNotes = null" in build.features_module({"app.js": b""})
+    with_notes = build.features_module({"notes.js": b"export function attach() {}"})
+    assert b"import('./notes.js')" in with_notes
+    order = build._order({"features.js": with_notes, "notes.js": b""})
+    assert order == ["notes.js", "features.js"]  # hashed first, so the import is rewritten

@@ -1,7 +1,7 @@
 // The doctor's views after unlock: patient list with search, the diary, a patient page.
 import { apply, formatMoney } from './i18n.js';
 import { getBytes } from './net.js';
-import { $, errorKey, focusHeading, insertFragment, isoToday, message, setState, show } from './ui.js';
+import { $, errorKey, focusHeading, insertFragment, isoToday, message, recordShown, setState, show } from './ui.js';
 import { clinicBase, formatError, OBJ_RE, openBundle } from './clinic.js';
 import { hold } from './session.js';
 
@@ -30,7 +30,7 @@ export function start(session) {
   useDb(0);
   addEventListener('hashchange', route);
   if (!location.hash) history.replaceState(null, '', '#list');
-  route();
+  route().then(() => { if (!$('view-list').hidden) $('search').focus(); });
 }
 
 function useDb(i) {
@@ -117,12 +117,10 @@ async function showPatient(rid) {
   insertFragment(record, bundle.html, apply);
   performance.mark('chartseal:record-shown');
   focusHeading(record);
-  document.dispatchEvent(new CustomEvent('chartseal:record', {
-    detail: {
-      site: S.site, clinic: S.clinic, card: p.card, rid, door: S.doorId, who: 'account',
-      user: S.index.user, noteSk: S.door.note_sk, box: document.getElementById('note-box'),
-    },
-  }));
+  recordShown({
+    site: S.site, clinic: S.clinic, card: p.card, rid, door: S.doorId, who: 'account',
+    user: S.index.user, noteSk: S.door.note_sk, box: document.getElementById('note-box'),
+  });
 }
 
 async function openShard(month) {

@@ -3,7 +3,7 @@
 import { apply, adoptClinicLang, wireSwitch } from './i18n.js';
 import { loadCrypto } from './sodium.js';
 import { warm } from './kdf.js';
-import { $, busy, errorKey, focusHeading, insertFragment, message, setState, show } from './ui.js';
+import { $, busy, errorKey, focusHeading, insertFragment, message, recordShown, setState, show } from './ui.js';
 import { authFailed, checkRecordPayload, loadSite, openBundle, openDoorWith, openEntry, validClinic } from './clinic.js';
 import { logout, startIdleLock, wasLocked } from './session.js';
 
@@ -37,13 +37,10 @@ function showRecord({ site, opened, bundle }, clinic, card) {
   performance.mark('chartseal:record-shown');
   focusHeading($('record'));
   startIdleLock(site.idle_lock_minutes);
-  // The notes feature listens for this to wire the note box (FORMAT.md 9).
-  document.dispatchEvent(new CustomEvent('chartseal:record', {
-    detail: {
-      site, clinic, card, rid: bundle.rid, door: opened.doorId, who: opened.payload.who,
-      user: '', noteSk: opened.payload.note_sk, box: document.getElementById('note-box'),
-    },
-  }));
+  recordShown({
+    site, clinic, card, rid: bundle.rid, door: opened.doorId, who: opened.payload.who,
+    user: '', noteSk: opened.payload.note_sk, box: document.getElementById('note-box'),
+  });
 }
 
 async function onSubmit(event) {

@@ -1,6 +1,7 @@
 // Small DOM helpers shared by the pages: views, the busy indicator, error messages.
 import { t } from './i18n.js';
 import { NetworkError, NotFound } from './net.js';
+import { loadNotes } from './features.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -55,4 +56,17 @@ export function isoToday() {
   const d = new Date();
   const pad = (n) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/**
+ * A record is on screen: tell the notes feature (FORMAT.md 9) through an event and, when
+ * notes.js is part of the build, its `attach(detail)`. `detail` carries the site settings,
+ * clinic, card, rid, door id, who/user and the door's note key, plus the #note-box element.
+ */
+export function recordShown(detail) {
+  document.dispatchEvent(new CustomEvent('chartseal:record', { detail }));
+  if (!loadNotes) return;
+  loadNotes()
+    .then((mod) => (typeof mod.attach === 'function' ? mod.attach(detail) : undefined))
+    .catch((err) => console.warn('chartseal: notes unavailable:', err.message));
 }
