@@ -12,18 +12,19 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, date, datetime
+from typing import Any
 
 from notes_endpoint.inbox import InboxError, open_inbox
 from notes_endpoint.wire import MAX_PAYLOAD, MAX_TEXT, WHO, Note, Refused, parse_stored
 
 from . import access, crypto, keystore
 from .home import Home
-from .notes_store import NoteRow, NotesError, list_notes, ack, store  # noqa: F401 - re-exported
+from .notes_store import NoteRow, NotesError, ack, list_notes, store
 
-__all__ = ["FetchResult", "fetch_notes", "list_notes", "ack", "NotesError", "Reject"]
+__all__ = ["FetchResult", "NotesError", "Reject", "ack", "fetch_notes", "list_notes"]
 BATCH = 500
 PAYLOAD_KEYS = frozenset({"v", "rid", "card", "text", "ts", "who", "user"})
 
@@ -140,7 +141,7 @@ def attribute(clinic: Clinic, note: Note) -> tuple[str, NoteRow]:
         if (db, card) not in clinic.visible(door.owner):
             raise Reject(f"record not shared with {door.owner}")
         author = door.owner
-    created = datetime.fromtimestamp(note.ts, timezone.utc).isoformat(timespec="seconds")
+    created = datetime.fromtimestamp(note.ts, UTC).isoformat(timespec="seconds")
     return db, NoteRow(note.note_id, card, author, clean_text(p["text"]), created)
 
 
@@ -150,7 +151,7 @@ def _rejection(data: bytes, reason: str) -> bytes:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def open_home_inbox(home: Home) -> Any:

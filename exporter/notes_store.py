@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .clinic_db import connect_readonly, schema_sql
 from .errors import ChartsealError
@@ -57,7 +58,7 @@ class StoredNote:
 def _table_sql() -> list[str]:
     """The CREATE statements for server_notes, taken from exporter/schema.sql."""
     sql = schema_sql()
-    table = re.search(r"CREATE TABLE IF NOT EXISTS server_notes \(.*?\n\);", sql, re.S)
+    table = re.search(r"CREATE TABLE IF NOT EXISTS server_notes \(.*?\n\);", sql, re.DOTALL)
     index = re.search(r"CREATE INDEX IF NOT EXISTS server_notes_patient [^;]*;", sql)
     if not table or not index:
         raise NotesError("exporter/schema.sql has no server_notes table")
@@ -133,7 +134,7 @@ def list_notes(home: Home, unread: bool = False, card: str | None = None) -> lis
     for name, db in sorted(home.databases.items()):
         try:
             conn = connect_readonly(db.path)
-        except Exception as exc:  # noqa: BLE001 - the reader's own error type varies
+        except Exception as exc:
             raise NotesError(f"cannot read database {name!r} ({db.path}): {exc}") from exc
         try:
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TABLE,)).fetchone():

@@ -14,8 +14,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 
@@ -79,7 +79,7 @@ class HttpSite:
         url = f"{self.base}/{path}"
         self.fetches += 1
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as res:  # noqa: S310 - operator's URL
+            with urllib.request.urlopen(url, timeout=self.timeout) as res:
                 data: bytes | None = res.read(65536)
         except urllib.error.HTTPError as exc:
             # S3 answers 403 for a missing key when listing is not allowed.

@@ -66,6 +66,7 @@ class Clinic:
 def new_home(root: Path) -> Home:
     """The conftest ``home`` (sample clinic database, admin account), for wider fixture scopes."""
     from conftest import WEAK, _sample, make_clinic_db
+
     from exporter import access
 
     root.mkdir(parents=True, exist_ok=True)
@@ -111,7 +112,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         self.thread.start()
         return self
 

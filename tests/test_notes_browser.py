@@ -6,14 +6,14 @@ import json
 import socket
 
 import pytest
-from click.testing import CliRunner
-
 from browser import browser, page_watch, wait_state  # noqa: F401 - fixtures
+from click.testing import CliRunner
+from notes_kit import TODAY, new_home
+
 from cli import main
 from exporter import access, keystore
 from exporter.site import export_site
 from notes_endpoint.app import make_app
-from notes_kit import TODAY, new_home
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,8 @@ def _free_port() -> int:
 
 class Portal:
     def __init__(self, root) -> None:
-        from publisher.preview import PreviewServer, make_app as preview_app
+        from publisher.preview import PreviewServer
+        from publisher.preview import make_app as preview_app
 
         self.home = new_home(root)
         port = _free_port()

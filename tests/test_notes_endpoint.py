@@ -7,12 +7,12 @@ import json
 import time
 
 import pytest
+from notes_kit import Server, export_clinic, new_home, post
 
 from exporter import crypto
 from notes_endpoint.app import make_app
 from notes_endpoint.inbox import FolderInbox, open_inbox
 from notes_endpoint.wire import MAX_BODY, note_id
-from notes_kit import Server, export_clinic, new_home, post
 
 VEC = json.loads((__import__("pathlib").Path(__file__).parent / "vectors" / "notes.json").read_text())
 

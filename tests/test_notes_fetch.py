@@ -8,15 +8,15 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
+from conftest import keys
+from notes_kit import TODAY, export_clinic, server_notes
 
 from cli import main
-from conftest import keys
 from exporter import access, crypto
 from exporter.notes import fetch_notes
 from exporter.notes_store import NotesError, ack, connect_notes, list_notes
 from notes_endpoint.inbox import FolderInbox
 from notes_endpoint.wire import note_json, parse_note
-from notes_kit import TODAY, export_clinic, server_notes
 
 
 def drop(clinic, note: dict, received: int | None = None) -> str:

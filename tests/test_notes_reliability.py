@@ -17,12 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from notes_kit import TODAY, export_clinic, fast_dir, server_notes, use_inbox
 
 from exporter.notes import fetch_notes
 from notes_endpoint import lambda_handler
 from notes_endpoint.inbox import FolderInbox
 from notes_endpoint.wire import note_json, parse_note
-from notes_kit import TODAY, export_clinic, fast_dir, server_notes, use_inbox
 
 ROOT = Path(__file__).resolve().parents[1]
 CHARTSEAL = str(Path(sys.executable).with_name("chartseal"))
