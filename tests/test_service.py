@@ -11,7 +11,7 @@ from service_kit import (ServiceProcess, admin_index, edit, patient_html, publis
                          quietly, secret, status, uploads_done, wait_for)
 
 from conftest import keys, make_clinic_db
-from exporter import access, plan
+from exporter import access, crypto, plan
 from exporter.demo_data import write_demo_clinic
 from exporter.home import load_home
 from exporter.site import export_site
@@ -49,7 +49,8 @@ def test_each_kind_of_change_reaches_the_target(home, running):
 
     edit(db, "INSERT INTO appointments (id, patient_id, date, time, duration_min, reason) "
              "VALUES (7, 3, '2026-11-27', '09:15', 45, 'Extraction')", keep_open=writers)
-    wait_for("the appointment", quietly(lambda: (diary_day(home, "2026-11-27") or {}).get("appointments") == 1))
+    wait_for("the appointment",
+             quietly(lambda: (diary_day(home, "2026-11-27") or {}).get("appointments") == 1))
 
     edit(db, "DELETE FROM appointments WHERE patient_id = 2", "DELETE FROM patients WHERE id = 2",
          keep_open=writers)
@@ -131,7 +132,7 @@ def test_expired_share_stops_working_on_the_next_publish(home, running):
     wait_for("publish to finish", lambda: up_to_date(home))
     bundle = next(p["bundle"] for p in admin_index(home)["databases"][0]["patients"] if p["card"] == "1003")
     assert bundle != old["bundle"]
-    with pytest.raises(Exception):  # the old content key cannot open what is published now
+    with pytest.raises(crypto.CryptoError):  # the old content key cannot open what is published now
         published(home).open_record({**old, "bundle": bundle})
     conn = keys(home)
     assert access.list_shares(conn) == []
@@ -225,7 +226,8 @@ def test_notes_are_fetched_on_an_interval_and_their_change_published(home, tmp_p
         parsed = parse_note(_json.dumps(note).encode())
         FolderInbox(home.root / "inbox").put_new(clinic.id, parsed.note_id, note_json(parsed, note["ts"]))
         rows = wait_for("the note", lambda: server_notes(home.databases["main"].path))
-        assert [(r["card"], r["text"], r["author"]) for r in rows] == [("1001", "please call me back", "patient")]
+        assert [(r["card"], r["text"], r["author"]) for r in rows] == [
+            ("1001", "please call me back", "patient")]
         assert list((home.root / "inbox" / clinic.id).glob("*.json")) == []
         wait_for("publish after the note", lambda: up_to_date(home))
         assert svc.proc.poll() is None

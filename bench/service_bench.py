@@ -1,0 +1,154 @@
+"""Service benchmark: latency from a committed change to the object on the target, idle CPU.
+
+    .venv/bin/python bench/service_bench.py                      # 10,000 patients, 100 edits, 30 s idle
+    .venv/bin/python bench/service_bench.py --patients 2000 --edits 20 --idle 10
+
+A clinic of N demo patients is exported and published to a folder once; then
+`chartseal service run` is started as a real process and each edit is committed the way a
+clinic program does (WAL mode, its connection kept open). The latency of one edit is from
+the COMMIT returning to the moment the state database records the upload of every object
+the edit changed (rows are written only after the target confirmed them), read every 10 ms.
+Edits are spaced out so they do not overlap. Idle CPU is the service's user+system time over
+a quiet period, from /proc.
+
+Argon2id runs with the weak test parameters (ops=1, mem=8 MiB): derivation is not on the
+path of an edit (doors are derived only for new passwords), but the first export would take
+an hour at the real parameters.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
+
+from exporter import access, crypto, keystore  # noqa: E402
+from exporter.demo_data import write_demo_clinic  # noqa: E402
+from exporter.home import Database, create_home, load_home  # noqa: E402
+from publisher.publish import publish  # noqa: E402
+
+EXE = ROOT / ".venv" / "bin" / "chartseal"
+
+
+def make_home(tmp: Path, patients: int):
+    db = tmp / "main.sqlite"
+    write_demo_clinic(db, patients=patients, seed=11)
+    home = create_home(tmp / "home", crypto.KdfParams(ops=1, mem=8192))
+    conn = keystore.connect(home.keys_path)
+    access.init_keys(conn)
+    conn.close()
+    home.databases["main"] = Database("main", db)
+    home.save()
+    return load_home(home.root), db
+
+
+def wait_idle(root: Path, since: float, patience: float = 600) -> None:
+    """Until the service's heartbeat says it is idle after its startup check."""
+    end = time.time() + patience
+    while time.time() < end:
+        try:
+            beat = json.loads((root / "service.json").read_text())
+        except (OSError, ValueError):
+            beat = {}
+        if beat.get("activity") == "idle" and (beat.get("last_publish") or 0) > since:
+            return
+        time.sleep(0.1)
+    raise SystemExit("error: the service did not become idle")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def state_mark(state: sqlite3.Connection) -> tuple[float, int]:
+    ts = state.execute("SELECT coalesce(max(ts), 0) FROM upload_log WHERE ok = 1").fetchone()[0]
+    return ts, state.execute("SELECT count(*) FROM jobs").fetchone()[0]
+
+
+def wait_published(state: sqlite3.Connection, after: float, patience: float = 120) -> float:
+    end = time.time() + patience
+    while time.time() < end:
+        ts, queued = state_mark(state)
+        if ts > after and queued == 0:
+            return time.time()
+        time.sleep(0.01)
+    raise SystemExit("error: an edit did not reach the target within the patience period")
+
+
+def edits(db: Path, state: sqlite3.Connection, count: int, patients: int) -> list[float]:
+    writer = sqlite3.connect(db)
+    writer.execute("PRAGMA journal_mode=WAL")
+    ids = [r[0] for r in writer.execute("SELECT id FROM patients")]
+    rng = random.Random(5)
+    out = []
+    for i in range(count):
+        pid = rng.choice(ids)
+        with writer:
+            writer.execute("UPDATE patients SET address = ? WHERE id = ?", (f"{i} Bench Street", pid))
+        t0 = time.time()
+        done = wait_published(state, t0)
+        out.append(done - t0)
+        time.sleep(0.3 + rng.random() * 0.4)  # spaced out: each edit measured alone
+    writer.close()
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--patients", type=int, default=10000)
+    ap.add_argument("--edits", type=int, default=100)
+    ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
+    ap.add_argument("--workdir", help="keep the clinic here and reuse it on the next run")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmpname:
+        tmp = Path(args.workdir or tmpname)
+        t = time.perf_counter()
+        if (tmp / "home" / "config.toml").exists():
+            home, db = load_home(tmp / "home"), tmp / "main.sqlite"
+        else:
+            tmp.mkdir(parents=True, exist_ok=True)
+            home, db = make_home(tmp, args.patients)
+        publish(home)  # the service starts on an up-to-date target, as in a clinic
+        patients = sqlite3.connect(db).execute("SELECT count(*) FROM patients").fetchone()[0]
+        print(f"setup: {patients} patients exported and published in {time.perf_counter() - t:.0f} s")
+        log = open(tmp / "service.out", "wb")
+        started = time.time()
+        proc = subprocess.Popen([str(EXE), "service", "run", "--home", str(home.root)],
+                                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        try:
+            state = sqlite3.connect(home.state_path, timeout=30)
+            wait_idle(home.root, started)  # its startup check (one no-op export) has ended
+            time.sleep(1)
+            c0, w0 = cpu_seconds(proc.pid), time.time()
+            time.sleep(args.idle)
+            idle = (cpu_seconds(proc.pid) - c0) / (time.time() - w0) * 100
+            lat = edits(db, state, args.edits, args.patients)
+            print(f"edits: {len(lat)}; latency median {statistics.median(lat):.2f} s, "
+                  f"p95 {pct(lat, 95):.2f} s, max {max(lat):.2f} s, min {min(lat):.2f} s")
+            print(f"idle CPU over {args.idle:.0f} s: {idle:.2f} % of one core")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=120)
+            log.close()
+        print(f"service exit status after SIGTERM: {proc.returncode}")
+
+
+if __name__ == "__main__":
+    main()
