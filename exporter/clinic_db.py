@@ -7,12 +7,14 @@ a clinic program writing at the same time (WAL mode) cannot give a torn view.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import sqlite3
+from contextlib import contextmanager
 from operator import attrgetter
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import quote
 
 from . import clinic_fields as f
@@ -238,9 +240,26 @@ def _read_rows(conn: sqlite3.Connection, path: Path) -> tuple[list[Row], dict[st
     return patients, grouped
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # A read allocates a few hundred thousand acyclic objects (rows, records); without this
+    # the cyclic collector walks them again and again and costs a fifth of the read.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def read_clinic(path: Path) -> ClinicData:
     """Every usable patient of the clinic database at ``path``, with the problems found."""
-    path = Path(path)
+    with _gc_paused():
+        return _read_clinic(Path(path))
+
+
+def _read_clinic(path: Path) -> ClinicData:
     conn = connect_readonly(path)
     try:
         conn.execute("BEGIN")  # one snapshot for all tables, even with a writer in WAL mode
