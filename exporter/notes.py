@@ -71,7 +71,7 @@ class Clinic:
             self.doors[row["door_id"]] = Door("account", bytes(row["note_pk"]), row["name"])
         # Doors retired by a password change still vouch for notes written before it.
         for row in keys.execute("SELECT door_id, kind, owner, note_pk FROM retired_doors"):
-            if row["door_id"] not in self.doors and row["kind"] in ("patient", "account"):
+            if row["door_id"] not in self.doors and row["kind"] in ("patient", "general", "account"):
                 self.doors[row["door_id"]] = Door(row["kind"], bytes(row["note_pk"]), row["owner"])
 
     def visible(self, account: str) -> set[tuple[str, str]]:
