@@ -244,6 +244,12 @@ def set_clinic_password(conn: sqlite3.Connection, which: str, password: str) -> 
             conn.execute("UPDATE accounts SET door_id = NULL, door_key = NULL")
         else:
             # New general and locator keys: the old password's door and entries stop working.
+            # The old entries stay known, so notes written through them before the change
+            # are still accepted when fetched afterwards.
+            old_lk = keystore.get_secret(conn, "lk")
+            for row in conn.execute("SELECT rid, card, entry_note_pk FROM patients").fetchall():
+                retire_door(conn, crypto.entry_id(old_lk, row["card"]), "general", row["rid"],
+                            bytes(row["entry_note_pk"]))
             keystore.put_secret(conn, "gk", crypto.random_key())
             keystore.put_secret(conn, "lk", crypto.random_key())
             conn.execute("DELETE FROM secrets WHERE name IN ('general_door_id', 'general_door_key')")

@@ -207,7 +207,11 @@ def test_general_password_change_needs_one_derivation(home):
     export(home)
     old = secret(home, "general_password")
     conn = keys(home)
+    old_entry = crypto.entry_id(keystore.get_secret(conn, "lk"), "1003")
     access.set_clinic_password(conn, "general", "new-general-password")
+    # The old entry is remembered, so notes written through it can still be attributed.
+    assert conn.execute("SELECT kind FROM retired_doors WHERE door_id = ?",
+                        (old_entry,)).fetchone()[0] == "general"
     conn.close()
     result = export(home)
     assert result.derived == 1
