@@ -16,8 +16,8 @@ from .records import Problem
 
 TEXT_CAP = 20_000  # characters per text field; longer values are cut with a problem
 
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.+\-Z]*)?$")
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?$")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.+\-Z]*)?", re.ASCII)
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?", re.ASCII)
 _GENDERS = {"m": "M", "male": "M", "f": "F", "female": "F"}
 
 
@@ -77,7 +77,7 @@ def day(sink: Sink, who: str, field: str, value: object, skip: str = "") -> date
     ``skip`` names the row that is dropped without a date (a visit, an appointment); it
     makes an empty date a problem too and goes into the message.
     """
-    if type(value) is str and (found := _parse_day(value)) is not None:  # fast, cached
+    if type(value) is str and len(value) <= 32 and (found := _parse_day(value)) is not None:
         return found
     then = f"{skip} skipped" if skip else "left empty"
     if value is None or value == "" or value == b"":
@@ -85,7 +85,7 @@ def day(sink: Sink, who: str, field: str, value: object, skip: str = "") -> date
             sink.add(who, field, f"no date; {then}")
         return None
     raw = text(sink, who, field, value).strip()
-    found = _parse_day(raw)
+    found = _parse_day(raw) if len(raw) <= 32 else None  # the cache keeps short strings only
     if found is not None:
         return found
     sink.add(who, field, f"{_show(raw)} is not a date (expected YYYY-MM-DD); {then}")
@@ -94,7 +94,7 @@ def day(sink: Sink, who: str, field: str, value: object, skip: str = "") -> date
 
 @lru_cache(maxsize=8192)  # a clinic has a few thousand distinct days among 100,000 rows
 def _parse_day(raw: str) -> date | None:
-    match = _DATE.match(raw)
+    match = _DATE.fullmatch(raw)
     if match:
         try:
             return date(int(match[1]), int(match[2]), int(match[3]))
@@ -164,7 +164,7 @@ def clock(sink: Sink, who: str, field: str, value: object) -> str:
     raw = text(sink, who, field, value).strip()
     if not raw:
         return ""
-    match = _TIME.match(raw)
+    match = _TIME.fullmatch(raw)
     if match and int(match[1]) < 24 and int(match[2]) < 60:
         return f"{int(match[1]):02d}:{match[2]}"
     sink.add(who, field, f"{_show(raw)} is not a time (expected HH:MM); left empty")

@@ -456,3 +456,33 @@ def test_wal_database_with_no_open_connection(db):
     conn.close()  # the last close removes -wal and -shm; a read-only open must still work
     assert [p.card for p in read_clinic(path).patients] == ["A"]
     assert clinic_db.list_patient_ids(path) == [1]
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("2024-01-02T10:00:00", date(2024, 1, 2)),
+    ("2024-01-02 10:00", date(2024, 1, 2)),
+    (" 2024-01-02 ", date(2024, 1, 2)),
+    ("2024-1-2", None),
+    ("٢٠٢٤-٠١-٠٢", None),
+    ("2024-01-02\n", date(2024, 1, 2)),
+    ("2024-01-02x", None),
+])
+def test_date_forms(db, raw, expected):
+    path, conn = db
+    add_patient(conn, 1, "A", birth_date=raw)
+    data = read_clinic(path)
+    assert data.patients[0].birth_date == expected
+    assert len(data.problems) == (expected is None)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("9:05", "09:05"), ("09:05:30", "09:05"), ("23:59", "23:59"), ("24:00", ""), ("9h", ""),
+    ("", ""), (None, ""),
+])
+def test_time_forms(db, raw, expected):
+    path, conn = db
+    add_patient(conn, 1, "A")
+    insert(conn, "appointments", id=1, patient_id=1, date="2024-01-01", time=raw)
+    data = read_clinic(path)
+    assert data.patients[0].appointments[0].time == expected
+    assert len(data.problems) == (raw not in ("", None) and expected == "")
