@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-import time
+import threading
+import urllib.parse
 from pathlib import Path
 
 import click
@@ -32,6 +33,10 @@ def _print_info(info: DemoInfo) -> None:
     click.echo(f"published site:    {info.site_dir}")
 
 
+def _folder(url: str) -> Path:
+    return Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
+
+
 @click.command()
 @click.option("--patients", default=150, show_default=True, type=click.IntRange(1, 100000),
               help="Patients in the main demo database (used when it is first created).")
@@ -49,48 +54,53 @@ def demo(patients: int, home_dir: str, port: int, no_serve: bool, json_file: str
          fast_kdf: bool) -> None:
     """Run a demo clinic: create, export, publish to a folder, serve on 127.0.0.1.
 
-    Prints the clinic ID, the portal URLs, the logins and sample patient cards.
+    Prints the clinic ID, the portal URLs, the logins and sample patient cards. While it
+    serves, the background service publishes every change to the demo databases.
     """
+    from notes_endpoint.app import make_app as notes_app
     from publisher.preview import PreviewServer, make_app
+    from publisher.publish import publish
 
     kdf = kdf_params(1, 8192) if fast_kdf else KdfParams()
     root = Path(home_dir).expanduser().resolve()
     click.echo(f"preparing the demo clinic in {root} ...")
     home = setup_demo(root, patients, kdf)
+    public = _folder(home.target)
+    public.mkdir(parents=True, exist_ok=True)
     server = None
-    if not no_serve:
-        public = Path(home.target.removeprefix("file://"))
-        public.mkdir(parents=True, exist_ok=True)
-        server = PreviewServer(make_app(public, _mounts(home)), port=port)
-        url = server.url
-    else:
+    if no_serve:
         url = f"http://127.0.0.1:{port}"
+    else:
+        server = PreviewServer(make_app(public, {"/v1/": notes_app(str(public), home.notes_inbox)}),
+                               port=port)
+        url = server.url
     home.config["notes_url"] = f"{url}/v1/notes"
     home.save()
     report(run_export(str(root)))
-    published = _publish(str(root))
-    info = demo_info(home, published, url)
+    sent = publish(home, export=False)
+    click.echo(f"published {sent.uploaded} objects to {public}")
+    info = demo_info(home, public, url)
     _print_info(info)
     if json_file:
         Path(json_file).write_text(json.dumps(info.to_json(), indent=2, ensure_ascii=False) + "\n")
-    if server is None:
-        return
-    server.start()
-    click.echo("serving on 127.0.0.1; press Ctrl+C to stop")
+    if server is not None:
+        _serve(server, root)
+
+
+def _serve(server: object, root: Path) -> None:
+    from publisher.service import run_in_thread
+
+    stop = threading.Event()
+    thread = run_in_thread(root, stop)
+    server.start()  # type: ignore[attr-defined]
+    click.echo("serving on 127.0.0.1 with the notes endpoint; the background service publishes")
+    click.echo("every change to the demo databases. Press Ctrl+C to stop.")
     try:
-        while True:
-            time.sleep(3600)
+        while thread.is_alive():
+            thread.join(timeout=1.0)
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
-
-
-def _mounts(home: object) -> dict:
-    return {}
-
-
-def _publish(home_dir: str) -> Path:
-    from exporter.cli_util import open_home
-
-    return open_home(home_dir).site_dir
+        stop.set()
+        thread.join(timeout=30)
+        server.stop()  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ def run_export(home_dir: str | None, quiet: bool = False) -> ExportResult:
         if quiet:
             return
         if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=stage, unit="key", leave=False)
+            bar["bar"] = tqdm(total=total, desc=stage, unit="key", leave=False, disable=None)
         bar["bar"].n = done
         bar["bar"].refresh()
 
