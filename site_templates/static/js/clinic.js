@@ -46,10 +46,10 @@ export async function loadSite(clinic) {
 }
 
 /** Derive a door and open it; a missing door is `authFailed()`. */
-export async function openDoorWith(site, pw, salt, expectKind) {
+export async function openDoorWith(site, pw, salt, expectKind, lane = 0) {
   const C = await loadCrypto();
   performance.mark('chartseal:kdf-start');
-  const { doorKey, doorId } = await deriveDoor(pw, salt, site.kdfParams);
+  const { doorKey, doorId } = await deriveDoor(pw, salt, site.kdfParams, lane);
   performance.mark('chartseal:kdf-end');
   hold(doorKey);
   let text;

@@ -28,6 +28,7 @@ async function unlock(clinic, user, loginPw, userPw) {
 
 async function onSubmit(event) {
   event.preventDefault();
+  performance.mark('chartseal:submit');
   message($('login-error'), null);
   message($('login-info'), null);
   const C = await loadCrypto().catch(() => null);

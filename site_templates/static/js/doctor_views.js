@@ -1,7 +1,7 @@
 // The doctor's views after unlock: patient list with search, the diary, a patient page.
 import { apply, formatMoney } from './i18n.js';
 import { getBytes } from './net.js';
-import { $, errorKey, focusHeading, insertFragment, isoToday, message, recordShown, setState, show } from './ui.js';
+import { $, errorKey, focusHeading, insertFragment, isoToday, markPainted, message, recordShown, setState, show } from './ui.js';
 import { clinicBase, formatError, OBJ_RE, openBundle } from './clinic.js';
 import { hold } from './session.js';
 
@@ -48,6 +48,7 @@ function useDb(i) {
   $('search').value = '';
   search();
   performance.mark('chartseal:list-shown');
+  markPainted('chartseal:list-painted');
 }
 
 /** Every word of the query must appear; a query typed without spaces also matches a spaced mobile. */
@@ -116,6 +117,7 @@ async function showPatient(rid) {
   if (location.hash !== `#patient/${rid}`) return; // the user moved on meanwhile
   insertFragment(record, bundle.html, apply);
   performance.mark('chartseal:record-shown');
+  markPainted('chartseal:record-painted');
   focusHeading(record);
   recordShown({
     site: S.site, clinic: S.clinic, card: p.card, rid, door: S.doorId, who: 'account',

@@ -2,8 +2,8 @@
 // with the patient's own password or the clinic's general password.
 import { apply, adoptClinicLang, wireSwitch } from './i18n.js';
 import { loadCrypto } from './sodium.js';
-import { warm } from './kdf.js';
-import { $, busy, errorKey, focusHeading, insertFragment, message, recordShown, setState, show } from './ui.js';
+import { cancel, canRunTwo, warm } from './kdf.js';
+import { $, busy, errorKey, focusHeading, insertFragment, markPainted, message, recordShown, setState, show } from './ui.js';
 import { authFailed, checkRecordPayload, loadSite, openBundle, openDoorWith, openEntry, validClinic } from './clinic.js';
 import { logout, startIdleLock, wasLocked } from './session.js';
 
@@ -14,15 +14,20 @@ async function unlock(clinic, card, password) {
   const site = await loadSite(clinic);
   adoptClinicLang(site.lang);
   if (site.patient_pages === false) throw authFailed();
+  const general = () => openDoorWith(site, C.passwordBytes(password), C.generalSalt(clinic), 'general', 1);
+  // The password may be the patient's own or the clinic's general one. With two cores both
+  // doors are derived at once, so the general password costs no second Argon2id wait.
+  const both = canRunTwo() ? general() : null;
+  both?.catch(() => {}); // settled below, or cancelled
   let opened;
   try {
     opened = await openDoorWith(site, C.passwordBytes(password), C.patientSalt(clinic, card), 'record');
     checkRecordPayload(opened.payload, card);
+    cancel(1);
   } catch (err) {
-    if (err.name !== 'AuthFailed') throw err;
-    // Not this patient's password: it may be the clinic's general password.
-    const general = await openDoorWith(site, C.passwordBytes(password), C.generalSalt(clinic), 'general');
-    opened = await openEntry(site, general.payload, card);
+    if (err.name !== 'AuthFailed') { cancel(1); throw err; }
+    const door = await (both || general());
+    opened = await openEntry(site, door.payload, card);
   }
   const bundle = await openBundle(clinic, opened.payload);
   return { site, opened, bundle };
@@ -35,6 +40,7 @@ function showRecord({ site, opened, bundle }, clinic, card) {
   show($('logout'), true);
   setState('ready');
   performance.mark('chartseal:record-shown');
+  markPainted('chartseal:record-painted');
   focusHeading($('record'));
   startIdleLock(site.idle_lock_minutes);
   recordShown({
@@ -45,6 +51,7 @@ function showRecord({ site, opened, bundle }, clinic, card) {
 
 async function onSubmit(event) {
   event.preventDefault();
+  performance.mark('chartseal:submit');
   message($('login-error'), null);
   message($('login-info'), null);
   const C = await loadCrypto().catch(() => null);

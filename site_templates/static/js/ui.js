@@ -70,3 +70,8 @@ export function recordShown(detail) {
     .then((mod) => (typeof mod.attach === 'function' ? mod.attach(detail) : undefined))
     .catch((err) => console.warn('chartseal: notes unavailable:', err.message));
 }
+
+/** Mark `name` once the browser has painted what was just inserted (benchmarks read it). */
+export function markPainted(name) {
+  requestAnimationFrame(() => setTimeout(() => performance.mark(name), 0));
+}
