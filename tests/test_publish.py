@@ -216,3 +216,37 @@ def test_cli_reports_failed_patients_in_log(clinic, moto_server):
     rows = [json.loads(x) for x in runner.invoke(
         cli.main, ["log", "--failed", "--json", "--home", str(home.root)]).output.splitlines()]
     assert [r["group"] for r in rows] == [bad] and "not in the site folder" in rows[0]["error"]
+
+
+def test_unreachable_target_keeps_the_queue_and_says_so(tmp_path, aws_env):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = make_home(tmp_path / "home", "s3://bucket/site")
+    FakeSite(home, patients=2).write()
+    result = CliRunner().invoke(cli.main, ["publish", "--no-export", "--home", str(home.root),
+                                           "--endpoint-url", f"http://127.0.0.1:{port}"],
+                                env={"CHARTSEAL_PUBLISH_S3_ATTEMPTS": "1"})
+    assert result.exit_code == 1 and "error: cannot reach the target" in result.output
+    assert "hint: check the network" in result.output
+    conn = connect(home)
+    assert len(jobs.list_jobs(conn)) == 4
+    conn.close()
+
+
+def test_log_shows_card_numbers_from_the_keystore(clinic):
+    from exporter import keystore
+
+    home, site, _bucket = clinic
+    run(home)
+    keys = keystore.connect(home.keys_path)
+    with keys:
+        keys.execute("INSERT INTO patients (db, card, rid, ck, password, note_pk, note_sk, "
+                     "entry_note_pk, entry_note_sk) VALUES ('main', 'AB12', ?, x'00', 'pw', x'00', "
+                     "x'00', x'00', x'00')", (site.rids[1],))
+    keys.close()
+    out = CliRunner().invoke(cli.main, ["log", "--patient", " ab 12 ", "--json", "--home", str(home.root)])
+    rows = [json.loads(x) for x in out.output.splitlines()]
+    assert [(r["patient"], r["group"], r["status"]) for r in rows] == [("AB12", site.rids[1], "ok")]

@@ -187,3 +187,26 @@ def test_full_disk_is_fatal_and_clear(tiny_disk):
             t.put(f"c/1/obj/{i:032x}.bin", os.urandom(4096), "application/octet-stream", "x")
     assert err.value.fatal and "is full" in str(err.value)
     assert not [p for p in tiny_disk.rglob("*.tmp")]  # no half-written files left behind
+
+
+def test_full_disk_stops_publish_and_keeps_the_queue(tiny_disk, tmp_path, monkeypatch):
+    from s3 import FakeSite, make_home, folder_objects, snapshot_check
+    from publisher import jobs
+    from publisher.publish import connect, publish
+
+    monkeypatch.setenv("CHARTSEAL_TEST_WEAK_KDF", "1")
+    home = make_home(tmp_path / "home", (tiny_disk / "pub").as_uri())
+    site = FakeSite(home, patients=120)  # about 100 kB: more than the 64 kB disk holds
+    site.write()
+    with pytest.raises(TargetError, match="is full") as err:
+        publish(home, export=False, policy=Policy(workers=2))
+    assert "nothing queued was lost" in err.value.hint
+    conn = connect(home)
+    left = jobs.list_jobs(conn)
+    conn.close()
+    assert left and all(j.lease_owner is None for j in left)  # queued, not stuck leased
+    snapshot_check(folder_objects(tiny_disk / "pub"))  # what did land points nowhere missing
+    # Room again (a bigger disk): the same queue finishes the job.
+    report = publish(home, export=False, target_url=(tmp_path / "big").as_uri())
+    assert report.left == 0
+    assert folder_objects(tmp_path / "big") == {n: d for n, (d, _o) in site.objects().items()}
