@@ -18,6 +18,7 @@ from typing import Any, Iterator
 from urllib.parse import quote
 
 from . import clinic_fields as f
+from .errors import ChartsealError
 from .crypto import label
 from .normalize import normalize_card
 from .records import Appointment, ClinicData, Deal, Health, Patient, Visit
@@ -55,13 +56,8 @@ _PATIENT_TEXT = tuple((i, c) for i, c in enumerate(COLUMNS["patients"])
                       + OTHER_FIELDS)
 
 
-class ClinicDbError(Exception):
+class ClinicDbError(ChartsealError):
     """The file cannot be read as a clinic database at all."""
-
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(f"error: {message}\nhint: {hint}")
-        self.message = message
-        self.hint = hint
 
 
 def schema_sql() -> str:

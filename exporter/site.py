@@ -113,9 +113,9 @@ def _read_databases(home: Home, result: ExportResult, auto: bool) -> dict[str, l
             if not auto and not db.auto_update:
                 _snapshot(home, name, db.path)
         except ClinicDbError as exc:
-            raise ExportError(f"database {name!r} ({db.path}): {exc}",
-                              hint="fix the path with: chartseal db add NAME PATH --replace, "
-                                   "or remove it with: chartseal db remove NAME") from exc
+            raise ExportError(f"database {name!r}: {exc}",
+                              hint=f"{exc.hint}; or point it elsewhere with: chartseal db add "
+                                   f"{name} PATH --replace (or: chartseal db remove {name})") from exc
         data[name] = clinic.patients
         result.problems += [Problem(f"{name}/{p.patient}", p.field, p.message) for p in clinic.problems]
     return data
