@@ -1,13 +1,16 @@
 """The clinic home: config.toml, the keystore, the state database and the site folders."""
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import sqlite3
+import threading
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import platformdirs
 import tomli_w
@@ -168,3 +171,41 @@ def load_home(root: Path) -> Home:
         for name, entry in data.get("databases", {}).items()
     }
     return Home(root=root, clinic_id=clinic_id, config=config, databases=dbs, kdf=kdf)
+
+
+_held: dict[str, int] = {}
+_held_guard = threading.Lock()
+
+
+@contextmanager
+def home_lock(home: Home) -> Iterator[None]:
+    """One export or publish at a time per clinic home (the service and the CLI share it).
+
+    Re-entrant within one thread, so a publish can hold it around its export and upload;
+    other threads and processes wait.
+    """
+    key = f"{home.root}:{threading.get_ident()}"
+    with _held_guard:
+        if _held.get(key):
+            _held[key] += 1
+            nested = True
+        else:
+            nested = False
+    if nested:
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held[key] -= 1
+        return
+    home.root.mkdir(parents=True, exist_ok=True)
+    with open(home.root / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        with _held_guard:
+            _held[key] = 1
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held[key] = 0
+            fcntl.flock(fh, fcntl.LOCK_UN)

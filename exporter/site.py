@@ -7,21 +7,18 @@ them, so a crash leaves the previous plan valid and at most some unreferenced fi
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from . import access, crypto, doors, keystore, plan, render
 from .cache import SealedCache
 from .clinic_db import ClinicDbError, read_clinic
 from .errors import ExportError
-from .home import Home
+from .home import Home, home_lock  # noqa: F401 - home_lock re-exported for callers
 from .records import Patient, Problem
 from site_templates.build import AssetError
 
@@ -37,44 +34,6 @@ class ExportResult:
     removed: int = 0         # local files no longer in the plan
     rotated: int = 0         # records given a new content key (expired shares)
     problems: list[Problem] = field(default_factory=list)
-
-
-_held: dict[str, int] = {}
-_held_guard = threading.Lock()
-
-
-@contextmanager
-def home_lock(home: Home) -> Iterator[None]:
-    """One export or publish at a time per clinic home (the service and the CLI share it).
-
-    Re-entrant within one thread, so a publish can hold it around its export and upload;
-    other threads and processes wait.
-    """
-    key = f"{home.root}:{threading.get_ident()}"
-    with _held_guard:
-        if _held.get(key):
-            _held[key] += 1
-            nested = True
-        else:
-            nested = False
-    if nested:
-        try:
-            yield
-        finally:
-            with _held_guard:
-                _held[key] -= 1
-        return
-    home.root.mkdir(parents=True, exist_ok=True)
-    with open(home.root / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        with _held_guard:
-            _held[key] = 1
-        try:
-            yield
-        finally:
-            with _held_guard:
-                _held[key] = 0
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _snapshot_path(home: Home, name: str) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from exporter import plan
-from exporter.home import Home
+from exporter.home import Home, home_lock
 
 from . import deletes, jobs, state
 from .errors import PublishError, TargetError
@@ -261,13 +261,13 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
         # The service exports and queues under the home lock; take it only when there is
         # something to queue (importing the exporter is the no-op's largest cost).
         if resend_all or state.pending_groups(conn, target.state_key):
-            with _home_lock(home):
+            with home_lock(home):
                 queue_changes(conn, target.state_key, resend_all, time.time())
         if on_start:
             on_start(Report(target.url, total=len(state.pending(conn, target.state_key))))
         report = run_queue(conn, target, home.site_dir, policy, progress)
         if report.left == 0 and deletes.leftovers(conn, target.state_key):
-            with _home_lock(home):
+            with home_lock(home):
                 report.deleted, report.deletes_waiting = delete_superseded(conn, target, policy)
         else:
             report.deletes_waiting = count_superseded(conn, target.state_key)
@@ -276,12 +276,6 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
         raise state_error(exc, home.state_path) from exc
     finally:
         conn.close()
-
-
-def _home_lock(home: Home):
-    from exporter.site import home_lock
-
-    return home_lock(home)
 
 
 def delete_superseded(conn: sqlite3.Connection, target: Target, policy: Policy,
