@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -96,10 +97,13 @@ def edits(db: Path, state: sqlite3.Connection, count: int, patients: int) -> lis
     for i in range(count):
         pid = rng.choice(ids)
         with writer:
-            writer.execute("UPDATE patients SET address = ? WHERE id = ?", (f"{i} Bench Street", pid))
+            # A value never written before: SQLite skips writing a row that is unchanged.
+            writer.execute("UPDATE patients SET address = ? WHERE id = ?",
+                           (f"{i} Bench Street {time.time_ns()}", pid))
         t0 = time.time()
         done = wait_published(state, t0)
         out.append(done - t0)
+        print(f"  edit {i + 1}: {done - t0:.2f} s", flush=True)
         time.sleep(0.3 + rng.random() * 0.4)  # spaced out: each edit measured alone
     writer.close()
     return out
@@ -139,10 +143,10 @@ def main() -> None:
             c0, w0 = cpu_seconds(proc.pid), time.time()
             time.sleep(args.idle)
             idle = (cpu_seconds(proc.pid) - c0) / (time.time() - w0) * 100
+            print(f"idle CPU over {args.idle:.0f} s: {idle:.2f} % of one core", flush=True)
             lat = edits(db, state, args.edits, args.patients)
             print(f"edits: {len(lat)}; latency median {statistics.median(lat):.2f} s, "
                   f"p95 {pct(lat, 95):.2f} s, max {max(lat):.2f} s, min {min(lat):.2f} s")
-            print(f"idle CPU over {args.idle:.0f} s: {idle:.2f} % of one core")
         finally:
             proc.terminate()
             proc.wait(timeout=120)
@@ -151,4 +155,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup: stop the service
     main()

@@ -3,6 +3,7 @@ reaches the target, status, SIGTERM, kill -9, a second instance, offline, expire
 from __future__ import annotations
 
 import signal
+import sqlite3
 from datetime import date, timedelta
 
 import pytest
@@ -84,23 +85,39 @@ def test_second_instance_refuses_naming_the_pid(home, running, tmp_path):
     assert status(home.root)[0] == 3
 
 
-def test_kill_9_while_draining_then_restart_completes(home, tmp_path):
+def leased(home):
+    conn = sqlite3.connect(home.state_path, timeout=30)
+    try:
+        return conn.execute("SELECT count(*) FROM jobs WHERE lease_owner IS NOT NULL").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_sigterm_then_kill_9_while_draining_then_restart_completes(home, tmp_path):
     write_demo_clinic(tmp_path / "big.sqlite", patients=150, seed=3)
     home.databases["main"].path = tmp_path / "big.sqlite"
     home.save()
     slow = {"CHARTSEAL_PUBLISH_WORKERS": "1", "CHARTSEAL_PUBLISH_BATCH_GROUPS": "1"}
     first = ServiceProcess(home.root, tmp_path / "first.out", slow)
     wait_for("some uploads", lambda: uploads_done(home) >= 3 and queue_length(home) > 0)
-    assert first.signal(signal.SIGKILL) == -signal.SIGKILL
+    assert first.signal(signal.SIGTERM) == 0  # stops between rounds
     left = queue_length(home)
-    assert left > 0, "the drain finished before the kill; the test proves nothing"
+    assert left > 0, "the drain finished before the stop; the test proves nothing"
+    assert leased(home) == 0  # every lease released: the next start takes over at once
+    assert "job(s) stay queued for the next start" in first.output()
+
+    second = ServiceProcess(home.root, tmp_path / "second.out", slow)
+    done = uploads_done(home)
+    wait_for("more uploads", lambda: uploads_done(home) >= done + 3 and queue_length(home) > 0)
+    assert second.signal(signal.SIGKILL) == -signal.SIGKILL
+    assert queue_length(home) > 0, "the drain finished before the kill; the test proves nothing"
     assert status(home.root)[0] == 3  # the kernel dropped the lock with the process
 
-    second = ServiceProcess(home.root, tmp_path / "second.out")
+    third = ServiceProcess(home.root, tmp_path / "third.out")
     try:
         wait_for("the queue to finish", lambda: up_to_date(home))
     finally:
-        second.stop()
+        third.stop()
     conn = home.connect_state()
     names = [o.name for o in plan.read_plan(conn)]
     conn.close()
