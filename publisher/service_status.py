@@ -84,9 +84,15 @@ class ServiceLock:
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        # `service status` takes the lock shared for an instant to test it: try a few times.
+        for attempt in range(5):
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt < 4:
+                    time.sleep(0.1)
+        else:
             fh.seek(0)
             pid = fh.read().strip() or "unknown"
             fh.close()
