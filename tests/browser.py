@@ -7,6 +7,7 @@ arrow function (``"() => ..."``), never a bare expression.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -36,19 +37,37 @@ def chromium_missing() -> str | None:
     return None
 
 
+_shared: dict[str, Any] = {}
+
+
+def _stop_shared() -> None:
+    try:
+        _shared.pop("browser").close()
+        _shared.pop("playwright").stop()
+    except Exception:  # the driver may already be gone at interpreter exit
+        pass
+
+
+def shared_browser() -> Any:
+    """One Chromium for the whole run. Each test module that imports the ``browser`` fixture
+    gets its own copy of it, and Playwright's sync API allows one instance per thread, so
+    the copies share this one."""
+    if "browser" not in _shared:
+        from playwright.sync_api import sync_playwright
+
+        pw = sync_playwright().start()
+        _shared["playwright"] = pw
+        _shared["browser"] = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        atexit.register(_stop_shared)
+    return _shared["browser"]
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     reason = chromium_missing()
     if reason:
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    yield shared_browser()
 
 
 @dataclass

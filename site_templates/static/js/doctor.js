@@ -21,7 +21,9 @@ async function unlock(clinic, user, loginPw, userPw) {
   if (!OBJ_RE.test(payload.index)) throw formatError('bad index pointer');
   const ik = hold(C.b64d(payload.ik, 32));
   const body = await getBytes(`${clinicBase(clinic)}${payload.index}`);
+  performance.mark('chartseal:index-fetched');
   const index = await C.openBody(ik, body, C.indexAd(clinic, doorId));
+  performance.mark('chartseal:index-opened');
   if (!Array.isArray(index.databases)) throw formatError('index has no databases');
   return { C, site, clinic, doorId, door: payload, index };
 }

@@ -4,12 +4,11 @@ import { getBytes } from './net.js';
 import { $, errorKey, focusHeading, insertFragment, isoToday, markPainted, message, recordShown, setState, show } from './ui.js';
 import { clinicBase, formatError, OBJ_RE, openBundle } from './clinic.js';
 import { hold } from './session.js';
+import * as list from './list_view.js';
 
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
 let S = null; // session: { C, site, clinic, doorId, door, index }
 let db = null; // the database being viewed
-let rows = []; // <li> of the list, by index
-let haystack = []; // [search, search without spaces] per patient
 const shards = new Map(); // "db/month" -> opened shard (memory only)
 
 export function start(session) {
@@ -19,7 +18,7 @@ export function start(session) {
   pick.replaceChildren(...dbs.map((d, i) => new Option(String(d.name || d.id), String(i))));
   show($('db-pick'), dbs.length > 1);
   pick.addEventListener('change', () => { useDb(Number(pick.value)); route(); });
-  $('search').addEventListener('input', search);
+  list.setup(S.C.normalizeSearch);
   $('list').addEventListener('click', openRow);
   $('back').addEventListener('click', () => history.back());
   $('d-pick').addEventListener('change', () => { if (DAY_RE.test($('d-pick').value)) location.hash = `#diary/${$('d-pick').value}`; });
@@ -38,34 +37,9 @@ function useDb(i) {
   if (!db || typeof db.list_html !== 'string' || !Array.isArray(db.patients)) {
     throw formatError('bad database entry in index');
   }
-  insertFragment($('list'), db.list_html, apply);
-  rows = [];
-  for (const li of $('list').querySelectorAll('li[data-i]')) rows[Number(li.dataset.i)] = li;
-  haystack = db.patients.map((p) => {
-    const s = typeof p.search === 'string' ? p.search : '';
-    return [s, s.replace(/ /g, '')];
-  });
-  $('search').value = '';
-  search();
+  list.load(db);
   performance.mark('chartseal:list-shown');
   markPainted('chartseal:list-painted');
-}
-
-/** Every word of the query must appear; a query typed without spaces also matches a spaced mobile. */
-function search() {
-  const q = S.C.normalizeSearch($('search').value);
-  const words = q ? q.split(' ') : [];
-  const compact = q.replace(/ /g, '');
-  let shown = 0;
-  for (let i = 0; i < haystack.length; i += 1) {
-    const [s, flat] = haystack[i];
-    const hit = !q || words.every((w) => s.includes(w)) || flat.includes(compact);
-    const li = rows[i];
-    if (li && li.hidden === hit) li.hidden = !hit;
-    if (hit) shown += 1;
-  }
-  $('list-count').textContent = `${shown} / ${haystack.length}`;
-  show($('list-empty'), shown === 0 && haystack.length > 0);
 }
 
 function openRow(event) {
