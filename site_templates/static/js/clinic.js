@@ -26,8 +26,22 @@ export function validClinic(text) {
   return CLINIC_RE.test(clinic) ? clinic : null;
 }
 
-/** site.json, checked: format, KDF limits (before any KDF runs). */
-export async function loadSite(clinic) {
+const sites = new Map(); // clinic -> promise of its checked site.json (public data)
+
+/**
+ * site.json, checked: format, KDF limits (before any KDF runs). The patient page asks for
+ * it as soon as ?c= names the clinic; the login then reuses the answer.
+ */
+export function loadSite(clinic) {
+  if (!sites.has(clinic)) {
+    const p = fetchSite(clinic);
+    sites.set(clinic, p);
+    p.catch(() => sites.delete(clinic)); // a failure is retried at the next attempt
+  }
+  return sites.get(clinic);
+}
+
+async function fetchSite(clinic) {
   const C = await loadCrypto();
   let text;
   try {
