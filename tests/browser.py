@@ -133,3 +133,34 @@ def wait_state(page: Any, *states: str) -> str:
     selector = ", ".join(f'body[data-state="{s}"]' for s in states)
     page.wait_for_selector(selector, state="attached", timeout=WAIT_MS)
     return str(page.evaluate("document.body.dataset.state"))
+
+
+# -- portal steps shared by the browser tests ----------------------------------------------
+
+
+def patient_login(page, url, clinic_id, card, password):
+    page.goto(f"{url}/patient/?c={clinic_id}")
+    wait_state(page, "login")
+    page.get_by_label("Card number").fill(card)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Go to my page").click()
+    return wait_state(page, "ready", "error")
+
+
+def doctor_login(page, url, clinic_id, login, user, password, db="main"):
+    page.goto(f"{url}/doctor/")
+    wait_state(page, "login")
+    page.get_by_label("Clinic ID").fill(clinic_id)
+    page.get_by_label("Login password").fill(login)
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("User password").fill(password)
+    page.get_by_role("button", name="Go to my page").click()
+    state = wait_state(page, "ready", "error")
+    picker = page.locator("#db")
+    if state == "ready" and page.locator("#db-pick").is_visible() and db:
+        picker.select_option(label=db)
+    return state
+
+
+def visible_names(page):
+    return page.eval_on_selector_all("#list li:not([hidden]) .pname", "els => els.map(e => e.textContent)")

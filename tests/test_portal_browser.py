@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from browser import PageWatch, browser, page_watch, serve_site, wait_state  # noqa: F401 - fixtures
+from browser import (  # noqa: F401 - fixtures
+    browser, doctor_login, page_watch, patient_login, serve_site, visible_names, wait_state)
 from conftest import WEAK, make_clinic_db
 from exporter import access, keystore
 from exporter.home import Database, create_home, load_home
@@ -80,30 +81,6 @@ def copy_site(clinic, tmp_path, edit=None):
     if edit:
         edit(root)
     return serve_site(root)
-
-
-def patient_login(page, url, clinic_id, card, password):
-    page.goto(f"{url}/patient/?c={clinic_id}")
-    wait_state(page, "login")
-    page.get_by_label("Card number").fill(card)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Go to my page").click()
-    return wait_state(page, "ready", "error")
-
-
-def doctor_login(page, url, clinic_id, login, user, password, db="main"):
-    page.goto(f"{url}/doctor/")
-    wait_state(page, "login")
-    page.get_by_label("Clinic ID").fill(clinic_id)
-    page.get_by_label("Login password").fill(login)
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("User password").fill(password)
-    page.get_by_role("button", name="Go to my page").click()
-    state = wait_state(page, "ready", "error")
-    picker = page.locator("#db")
-    if state == "ready" and page.locator("#db-pick").is_visible() and db:
-        picker.select_option(label=db)
-    return state
 
 
 # -- patient page ---------------------------------------------------------------------------
@@ -218,10 +195,6 @@ def clinic_day(db: Path, day: str) -> tuple[float, int, int]:
     appts = conn.execute("SELECT COUNT(*) FROM appointments WHERE date = ?", (day,)).fetchone()[0]
     conn.close()
     return float(paid), visits, appts
-
-
-def visible_names(page):
-    return page.eval_on_selector_all("#list li:not([hidden]) .pname", "els => els.map(e => e.textContent)")
 
 
 def test_doctor_login_list_and_search(page, clinic):
@@ -364,53 +337,3 @@ def test_phone_width_has_no_horizontal_scroll(browser, clinic):
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
     finally:
         context.close()
-
-
-# -- a long list ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def long_clinic(tmp_path_factory):
-    """250 made-up patients: more than one page of the list (100 rows)."""
-    from exporter.demo_data import write_demo_clinic
-
-    root = tmp_path_factory.mktemp("long")
-    db = root / "main.sqlite"
-    write_demo_clinic(db, patients=250, seed=5)
-    home = create_home(root / "home", WEAK)
-    conn = keystore.connect(home.keys_path)
-    secrets = access.init_keys(conn)
-    conn.close()
-    home.databases["main"] = Database("main", db)
-    home.save()
-    home = load_home(home.root)
-    export_site(home, today=TODAY)
-    conn = keystore.connect(home.keys_path)
-    login = keystore.get_text(conn, "login_password")
-    conn.close()
-    server = serve_site(home.site_dir)
-    yield server, home.clinic_id, login, secrets["admin"], db
-    server.stop()
-
-
-def test_long_list_comes_a_page_at_a_time_and_search_covers_all(page, long_clinic):
-    server, clinic_id, login, admin, db = long_clinic
-    assert doctor_login(page, server.url, clinic_id, login, "admin", admin) == "ready"
-    assert page.locator("#list li").count() == 100
-    assert page.locator("#list-count").inner_text() == "250 / 250"
-    page.locator("#list-more").scroll_into_view_if_needed()
-    page.wait_for_function("() => document.querySelectorAll('#list li').length >= 200")
-    page.get_by_role("button", name="Show more").click()
-    page.wait_for_function("() => document.querySelectorAll('#list li').length === 250")
-    assert page.locator("#list-more").is_hidden()
-    # a patient far down the list is found by surname, and opens
-    conn = sqlite3.connect(db)
-    first, surname, card = conn.execute(
-        "SELECT first_name, surname, card FROM patients ORDER BY id DESC LIMIT 1").fetchone()
-    conn.close()
-    page.get_by_role("searchbox").fill(card)
-    page.wait_for_function("() => document.querySelectorAll('#list li').length >= 1")
-    assert any(surname in n for n in visible_names(page))
-    page.locator("#list .prow", has_text=surname).first.click()
-    page.wait_for_selector("#view-patient #record h2")
-    assert page.locator("#record .card-no").first.inner_text() == card
