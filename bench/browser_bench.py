@@ -83,8 +83,9 @@ def bytes_by_kind(page) -> dict:
         "performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
         ".map(e => [e.name, e.transferSize, e.encodedBodySize])")
     out = {"app": 0, "data": 0, "requests": len(entries)}
-    for name, transfer, body in entries:
-        out["data" if "/c/" in name else "app"] += transfer or body
+    for name, transfer, _body in entries:
+        # transferSize is 0 for a cache hit (the KDF worker's second load of libsodium)
+        out["data" if "/c/" in name else "app"] += transfer
     return out
 
 
