@@ -167,7 +167,7 @@ def test_list_keeps_the_given_order_and_indexes_rows():
     names = re.findall(r'class="pname">([^<]*)<', html)
     assert names == [p.full_name for p in ps]
     assert html.count("g-M") == 2 and html.count("g-F") == 2 and html.count("g-x") == 1
-    assert '<bdi class="pmob">+961 70 123 456</bdi>' in html
+    assert '<bdi class="pmob" dir="ltr">+961 70 123 456</bdi>' in html
     assert render.list_fragment([], TODAY, "en") == '<ol class="plist">\n</ol>'
 
 
