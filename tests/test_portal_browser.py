@@ -127,7 +127,7 @@ def test_hostile_name_shows_as_text_and_runs_nothing(page, clinic):
     assert page.evaluate("document.querySelectorAll('[onerror]').length") == 0
 
 
-def test_tampered_bundle_shows_an_error_and_no_data(page, clinic, tmp_path):
+def test_tampered_objects_show_an_error_and_no_data(page, clinic, tmp_path):
     def flip(root: Path) -> None:
         for path in (root / "c" / clinic.id / "obj").glob("*.bin"):
             data = bytearray(path.read_bytes())
@@ -139,6 +139,11 @@ def test_tampered_bundle_shows_an_error_and_no_data(page, clinic, tmp_path):
         assert patient_login(page, server.url, clinic.id, "1001", clinic.patient_pw) == "error"
         assert "damaged" in page.locator("#login-error").inner_text()
         assert page.locator("#record").inner_html() == ""
+        assert "Haddad" not in page.content()
+        # the doctor's index is damaged too: no list, no partial data
+        assert doctor_login(page, server.url, clinic.id, clinic.login, "admin", clinic.admin) == "error"
+        assert "damaged" in page.locator("#login-error").inner_text()
+        assert page.locator("#app-view").is_hidden() and page.locator("#list").inner_html() == ""
         assert "Haddad" not in page.content()
     finally:
         server.stop()
