@@ -1,26 +1,47 @@
 """`chartseal serve`: preview the exported site on 127.0.0.1."""
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import click
 
 from exporter.cli_util import UserError, home_option, open_home, reports_errors
+from exporter.home import Home
 
 from .preview import make_app
 
 
-def site_folder(home_dir: str | None, site: str | None) -> tuple[Path, str | None]:
-    """The folder to serve and, when it comes from a clinic home, that clinic's id."""
+def site_folder(home_dir: str | None, site: str | None) -> tuple[Path, Home | None]:
+    """The folder to serve and, when it comes from a clinic home, that home.
+
+    With a folder target, what is served is the published folder (what viewers get);
+    otherwise the exported site folder.
+    """
+    home = None
     if site:
-        path, clinic = Path(site).expanduser().resolve(), None
+        path = Path(site).expanduser().resolve()
     else:
         home = open_home(home_dir)
-        path, clinic = home.site_dir, home.clinic_id
+        path = home.site_dir
+        if home.target.startswith("file://"):
+            published = Path(urllib.parse.unquote(urllib.parse.urlparse(home.target).path))
+            if (published / "index.html").is_file():
+                path = published
     if not (path / "index.html").is_file():
         raise UserError(f"no exported site in {path}",
-                        hint="run `chartseal export` first, or pass --site DIR")
-    return path, clinic
+                        hint="run `chartseal publish` (or `chartseal export`) first, or pass --site DIR")
+    return path, home
+
+
+def _mounts(path: Path, home: Home | None) -> dict[str, Any]:
+    """The notes endpoint at /v1/, with the clinic home's private inbox."""
+    if home is None:
+        return {}
+    from notes_endpoint.app import make_app as notes_app
+
+    return {"/v1/": notes_app(str(path), home.notes_inbox)}
 
 
 @click.command()
@@ -31,12 +52,14 @@ def site_folder(home_dir: str | None, site: str | None) -> tuple[Path, str | Non
               help="Serve this site folder instead of the clinic home's.")
 @reports_errors
 def serve(port: int, home_dir: str | None, site: str | None) -> None:
-    """Serve the exported site on 127.0.0.1 for preview (content types, cache headers, CSP)."""
+    """Serve the site on 127.0.0.1 with the notes endpoint (content types, cache headers, CSP)."""
     import waitress.server
 
-    path, clinic = site_folder(home_dir, site)
+    path, home = site_folder(home_dir, site)
+    clinic = home.clinic_id if home else None
     try:
-        server = waitress.server.create_server(make_app(path), host="127.0.0.1", port=port, threads=8)
+        server = waitress.server.create_server(make_app(path, _mounts(path, home)),
+                                               host="127.0.0.1", port=port, threads=8)
     except OSError as exc:
         raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}",
                         hint="pick another port with --port, or --port 0 for any free one") from exc
@@ -45,6 +68,8 @@ def serve(port: int, home_dir: str | None, site: str | None) -> None:
     click.echo(f"serving {path}")
     click.echo(f"  doctor portal: {url}/doctor/{suffix}")
     click.echo(f"  patient page:  {url}/patient/{suffix}")
+    if home is not None:
+        click.echo(f"  notes endpoint: {url}/v1/notes (inbox {home.notes_inbox})")
     click.echo("press Ctrl+C to stop")
     try:
         server.run()

@@ -140,10 +140,12 @@ def make_app(site_dir: Path | str, extra_mounts: Mapping[str, WSGIApp] | None = 
 class PreviewServer:
     """A waitress server on 127.0.0.1 in a background thread (tests, ``chartseal demo``)."""
 
-    def __init__(self, app: WSGIApp, port: int = 0, threads: int = 8) -> None:
+    def __init__(self, app: WSGIApp, port: int = 0, threads: int = 8, **options: Any) -> None:
         import waitress.server
 
-        self.server = waitress.server.create_server(app, host="127.0.0.1", port=port, threads=threads)
+        options.setdefault("asyncore_loop_timeout", 0.1)
+        self.server = waitress.server.create_server(app, host="127.0.0.1", port=port,
+                                                    threads=threads, **options)
         self.port = int(self.server.effective_port)  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.run, name="chartseal-preview", daemon=True)
@@ -153,8 +155,17 @@ class PreviewServer:
         return self
 
     def stop(self) -> None:
-        self.server.close()
-        self._thread.join(timeout=5)
+        from waitress import wasyncore
+
+        if self._thread.is_alive():
+            # Close the sockets from inside the server's own loop: closing them from this
+            # thread races with its select() ("bad file descriptor"). The loop then ends
+            # because its map is empty.
+            self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+            self._thread.join(timeout=5)
+        else:
+            self.server.close()
+        self.server.task_dispatcher.shutdown()
 
     def __enter__(self) -> "PreviewServer":
         return self.start()

@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,6 +15,7 @@ from typing import Any
 from exporter import crypto, keystore
 from exporter.home import Database, Home, create_home, load_home
 from exporter.site import export_site
+from publisher.preview import PreviewServer
 
 TODAY = date(2026, 11, 26)
 
@@ -99,31 +99,12 @@ def export_clinic(home: Home) -> Clinic:
     return clinic
 
 
-class Server:
-    """A WSGI app under waitress on 127.0.0.1, in a thread."""
+class Server(PreviewServer):
+    """A WSGI app under waitress on 127.0.0.1, in a thread, sized for the load tests."""
 
     def __init__(self, app: Any, threads: int = 8, port: int = 0) -> None:
-        import waitress.server
-
-        self.server = waitress.server.create_server(app, host="127.0.0.1", port=port, threads=threads,
-                                                    max_request_body_size=16384, connection_limit=200,
-                                                    asyncore_loop_timeout=0.1)
-        self.port = int(self.server.effective_port)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        from waitress import wasyncore
-
-        # Close the sockets from inside the server's own loop (closing them from here races
-        # with its select() call); the loop then ends because its map is empty.
-        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
-        self.thread.join(timeout=5)
-        self.server.task_dispatcher.shutdown()
+        super().__init__(app, port=port, threads=threads, max_request_body_size=16384,
+                         connection_limit=200)
 
 
 def post(port: int, body: bytes | dict[str, Any], content_type: str = "application/json",

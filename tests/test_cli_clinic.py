@@ -143,3 +143,34 @@ def test_demo_no_serve_writes_json(tmp_path):
     acc = next(a for a in info["accounts"] if a["name"] == "dr.amal")
     _, _, index = site.account(info["login_password"], "dr.amal", acc["password"])
     assert index["databases"][0]["id"] == "main"
+
+
+def test_serve_shows_the_published_folder_with_the_notes_endpoint(cli_home):
+    import http.client
+    import re
+    import time
+
+    home, clinic, _ = cli_home
+    run("publish", "--home", home)
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", "0", "--home", str(home)],
+                            cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert str(home / "public") in lines[0]
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", lines[1]).group(1))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for _ in range(50):
+            try:
+                conn.request("GET", f"/c/{clinic}/site.json")
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.1)
+        first = conn.getresponse()
+        assert first.status == 200 and json.loads(first.read())["clinic"] == clinic
+        conn.request("POST", "/v1/notes", body=b"{}", headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 400 and b"error" in resp.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
