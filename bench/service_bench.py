@@ -11,6 +11,11 @@ the edit changed (rows are written only after the target confirmed them), read e
 Edits are spaced out so they do not overlap. Idle CPU is the service's user+system time over
 a quiet period, from /proc.
 
+Run it from a copy of a commit when others edit the working tree (a template change makes the
+next export re-seal every patient):
+
+    git archive HEAD | tar -x -C /tmp/cs && ln -s $PWD/node_modules /tmp/cs/ && .venv/bin/python /tmp/cs/bench/service_bench.py
+
 Argon2id runs with the weak test parameters (ops=1, mem=8 MiB): derivation is not on the
 path of an edit (doors are derived only for new passwords), but the first export would take
 an hour at the real parameters.
@@ -39,7 +44,6 @@ from exporter.demo_data import write_demo_clinic  # noqa: E402
 from exporter.home import Database, create_home, load_home  # noqa: E402
 from publisher.publish import publish  # noqa: E402
 
-EXE = ROOT / ".venv" / "bin" / "chartseal"
 
 
 def make_home(tmp: Path, patients: int):
@@ -134,8 +138,11 @@ def main() -> None:
         print(f"setup: {patients} patients exported and published in {time.perf_counter() - t:.0f} s")
         log = open(tmp / "service.out", "wb")
         started = time.time()
-        proc = subprocess.Popen([str(EXE), "service", "run", "--home", str(home.root)],
-                                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        # `python -m cli` from this checkout (PYTHONPATH first): the service runs the same
+        # code as this script, even from a copy made with `git archive` for a stable run.
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "service", "run", "--home", str(home.root)],
+                                stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
         try:
             state = sqlite3.connect(home.state_path, timeout=30)
             wait_idle(home.root, started)  # its startup check (one no-op export) has ended
