@@ -205,14 +205,17 @@ def visible_cards(conn: sqlite3.Connection, account: str, known_cards: dict[str,
 
 
 def expire_shares(conn: sqlite3.Connection, known_cards: dict[str, set[str]], today: date) -> int:
-    """End shares whose last day has passed, rotating what their accounts lose."""
+    """End shares whose last day has passed, rotating what their accounts lose.
+
+    What an account loses is computed with the expired shares still counted, however long
+    ago they ended (the clinic computer may have been off for days).
+    """
     expired = conn.execute("SELECT DISTINCT account FROM shares WHERE until != '' AND until < ?",
                            (today.isoformat(),)).fetchall()
     rotated = 0
     with conn:
         for (account,) in expired:
-            yesterday = date.fromordinal(today.toordinal() - 1)
-            before = visible_cards(conn, account, known_cards, yesterday)
+            before = visible_cards(conn, account, known_cards, date.min)
             conn.execute("DELETE FROM shares WHERE account = ? AND until != '' AND until < ?",
                          (account, today.isoformat()))
             rotated += rotate(conn, before - visible_cards(conn, account, known_cards, today))

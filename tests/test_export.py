@@ -181,10 +181,12 @@ def _bundle_of(home, card):
     return next(p["bundle"] for p in index["databases"][0]["patients"] if p["card"] == card)
 
 
-def test_expired_share_is_revoked_on_next_export(home):
+@pytest.mark.parametrize("until", ["2026-11-25", "2026-11-01"])
+def test_expired_share_is_revoked_on_next_export(home, until):
+    export(home)  # the record has keys before the share ends
     conn = keys(home)
     access.create_account(conn, "visitor", "visitor-pass-1")
-    access.share(conn, "main", "visitor", ["1003"], until="2026-11-25")
+    access.share(conn, "main", "visitor", ["1003"], until=until)
     conn.close()
     result = export(home)
     assert result.rotated == 1
