@@ -2,58 +2,78 @@
 
 Sealing uses random nonces, so sealing the same value twice gives different bytes; keeping
 the previous object when its inputs are unchanged is what makes a re-export (and the
-publish after it) touch only the objects that depend on a change.
+publish after it) touch only the objects that depend on a change. The cache also keeps each
+object's digest and size, so an unchanged object is never read back from disk.
 """
 from __future__ import annotations
 
+import hashlib
 import sqlite3
-from typing import Any
-
-from . import crypto
+from typing import Any, NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sealed_cache (
     key    TEXT PRIMARY KEY,   -- what the object is: 'bundle:<rid>', 'door:<id>', ...
     inputs TEXT NOT NULL,      -- digest of everything the object was sealed from
-    name   TEXT NOT NULL       -- its path relative to the site root
+    name   TEXT NOT NULL,      -- its path relative to the site root
+    digest TEXT NOT NULL,      -- plan digest of its bytes
+    size   INTEGER NOT NULL
 );
 """
 
 
+class Entry(NamedTuple):
+    inputs: str
+    name: str
+    digest: str
+    size: int
+
+
 def input_digest(*parts: Any) -> str:
-    return crypto.hash_(16, crypto.canonical_json([_plain(p) for p in parts])).hex()
+    """A digest of plain values (str, bytes, numbers, None, and lists, tuples, dicts of them).
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return crypto.b64e(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
+    repr() is exact and stable for these types, and far cheaper than canonical JSON.
+    """
+    return hashlib.blake2b(repr(parts).encode("utf-8"), digest_size=16).hexdigest()
 
 
 class SealedCache:
     def __init__(self, conn: sqlite3.Connection) -> None:
+        cols = {row[1] for row in conn.execute("PRAGMA table_info(sealed_cache)")}
+        if cols and "digest" not in cols:
+            conn.execute("DROP TABLE sealed_cache")  # an older layout: seal everything once
         conn.executescript(SCHEMA)
         self.conn = conn
-        self._old = {k: (i, n) for k, i, n in conn.execute("SELECT key, inputs, name FROM sealed_cache")}
-        self._new: dict[str, tuple[str, str]] = {}
+        self._old = {row[0]: Entry(*row[1:]) for row in conn.execute(
+            "SELECT key, inputs, name, digest, size FROM sealed_cache")}
+        self._stored = dict(self._old)
+        self._new: dict[str, Entry] = {}
 
-    def lookup(self, key: str, inputs: str) -> str | None:
-        """The object name sealed earlier from exactly these inputs, or None."""
+    def lookup(self, key: str, inputs: str) -> Entry | None:
+        """The object sealed earlier from exactly these inputs, or None."""
         hit = self._old.get(key)
-        if hit and hit[0] == inputs:
-            self._new[key] = hit
-            return hit[1]
+        if hit and hit.inputs == inputs:
+            return hit
         return None
 
-    def store(self, key: str, inputs: str, name: str) -> None:
-        self._new[key] = (inputs, name)
+    def lookup_key(self, key: str) -> Entry | None:
+        return self._old.get(key)
+
+    def rekey(self, key: str, inputs: str) -> None:
+        """Record that an unchanged object now has these (cheap-part-changed) inputs."""
+        self._old[key] = self._old[key]._replace(inputs=inputs)
+
+    def use(self, key: str, entry: Entry) -> None:
+        self._new[key] = entry
+
+    @property
+    def unchanged(self) -> bool:
+        """True when this export used exactly the previous entries."""
+        return self._new == self._stored
 
     def commit(self) -> None:
         """Keep exactly the entries used by this export (inside the caller's transaction)."""
         self.conn.execute("DELETE FROM sealed_cache")
-        self.conn.executemany("INSERT INTO sealed_cache (key, inputs, name) VALUES (?, ?, ?)",
-                              ((k, i, n) for k, (i, n) in self._new.items()))
+        self.conn.executemany(
+            "INSERT INTO sealed_cache (key, inputs, name, digest, size) VALUES (?, ?, ?, ?, ?)",
+            ((k, *e) for k, e in self._new.items()))

@@ -33,12 +33,13 @@ def derive_missing(conn: sqlite3.Connection, clinic: str, params: crypto.KdfPara
     login = keystore.get_text(conn, "login_password")
     jobs: list[tuple[bytes, bytes]] = []
     targets: list[tuple[str, tuple[str, ...]]] = []
-    for db, card in patients:
-        row = conn.execute("SELECT password, door_id FROM patients WHERE db = ? AND card = ?",
-                           (db, card)).fetchone()
-        if row and row["door_id"] is None:
-            jobs.append((crypto.password_bytes(row["password"]), crypto.salt("patient", clinic, card)))
-            targets.append(("patient", (db, card)))
+    wanted = set(patients)
+    for row in conn.execute("SELECT db, card, password FROM patients WHERE door_id IS NULL "
+                            "ORDER BY db, card"):
+        if (row["db"], row["card"]) in wanted:
+            jobs.append((crypto.password_bytes(row["password"]),
+                         crypto.salt("patient", clinic, row["card"])))
+            targets.append(("patient", (row["db"], row["card"])))
     for row in conn.execute("SELECT name, password FROM accounts WHERE door_id IS NULL").fetchall():
         jobs.append((crypto.password_bytes(login, row["password"]),
                      crypto.salt("account", clinic, row["name"])))

@@ -1,29 +1,20 @@
-"""Account indexes and diary shards: what a doctor's login opens (FORMAT.md 6.2, 6.3)."""
+"""Account indexes and diary shards: what a doctor's login opens (FORMAT.md 6.2, 6.3).
+
+A :class:`DbView` is one database as one set of visible patients sees it. Everything it
+renders is rendered lazily and once, so an export whose inputs did not change renders
+nothing, and accounts that see the same patients share the work.
+"""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any, Sequence
 
 from . import render
+from .cache import input_digest
 from .normalize import normalize_search
 from .records import Appointment, Patient, Visit
-
-
-@dataclass
-class DbView:
-    """One database as one account sees it: its patients, in list order."""
-
-    db: str
-    name: str
-    patients: list[Patient]
-    rids: dict[int, str]  # Patient.id -> rid
-
-
-@dataclass
-class MonthDays:
-    days: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def list_order(patients: Sequence[Patient]) -> list[Patient]:
@@ -34,28 +25,78 @@ def search_key(p: Patient) -> str:
     return normalize_search(" ".join(x for x in (p.first_name, p.surname, p.card, p.mobile, p.phone) if x))
 
 
-def diary_months(view: DbView, lang: str) -> dict[str, dict[str, Any]]:
-    """month -> shard value ``{"v", "db", "month", "days"}`` for the patients in ``view``."""
-    visits: dict[date, list[tuple[Patient, Visit]]] = defaultdict(list)
-    appts: dict[date, list[tuple[Patient, Appointment]]] = defaultdict(list)
-    for p in view.patients:
-        for v in p.visits:
-            visits[v.date].append((p, v))
-        for a in p.appointments:
-            appts[a.date].append((p, a))
-    months: dict[str, dict[str, Any]] = {}
-    for day in sorted(set(visits) | set(appts)):
-        vs = sorted(visits.get(day, []), key=lambda pv: (pv[1].id,))
-        aps = appts.get(day, [])
-        month = day.strftime("%Y-%m")
-        shard = months.setdefault(month, {"v": 1, "db": view.db, "month": month, "days": {}})
-        shard["days"][day.isoformat()] = {
-            "paid": round(sum(v.paid for _, v in vs), 2),
-            "visits": len(vs),
-            "appointments": len(aps),
-            "html": render.diary_day_fragment(day, vs, aps, view.rids, lang),
-        }
-    return months
+def _month_name(key: tuple[int, int]) -> str:
+    return f"{key[0]:04d}-{key[1]:02d}"
+
+
+class DbView:
+    def __init__(self, db: str, patients: Sequence[Patient], rids: dict[int, str],
+                 today: date, lang: str, version: str) -> None:
+        self.db = db
+        self.by_card = sorted(patients, key=lambda p: p.card)  # cheap order for digests
+        self.rids = rids
+        self.today = today
+        self.lang = lang
+        self.version = version
+
+    @cached_property
+    def patients(self) -> list[Patient]:
+        """List order (surname, first name), computed only when something is rendered."""
+        return list_order(self.by_card)
+
+    @cached_property
+    def list_html(self) -> str:
+        return render.list_fragment(self.patients, self.today, self.lang)
+
+    @cached_property
+    def search(self) -> list[str]:
+        return [search_key(p) for p in self.patients]
+
+    @cached_property
+    def by_month(self) -> dict[str, list[tuple[Patient, list[Visit], list[Appointment]]]]:
+        """month -> each patient with visits or appointments in it, with those rows."""
+        out: dict[tuple[int, int], dict[int, tuple[Patient, list[Visit], list[Appointment]]]]
+        out = defaultdict(dict)
+        for p in self.by_card:
+            for v in p.visits:
+                out[(v.date.year, v.date.month)].setdefault(p.id, (p, [], []))[1].append(v)
+            for a in p.appointments:
+                out[(a.date.year, a.date.month)].setdefault(p.id, (p, [], []))[2].append(a)
+        return {_month_name(key): list(rows.values()) for key, rows in sorted(out.items())}
+
+    def month_digests(self, month: str) -> str:
+        """Cheap: changes whenever a patient with rows in this month changed at all."""
+        return input_digest(self.db, month, self.version, self.lang,
+                            [(p.digest, self.rids[p.id]) for p, _, _ in self.by_month[month]])
+
+    def month_inputs(self, month: str) -> str:
+        """Exact: everything the month's days show: names, rids, that month's rows only."""
+        # Only the fields the diary shows, as plain tuples (a dataclass repr costs far more).
+        return input_digest(self.db, month, self.version, self.lang, [
+            (self.rids[p.id], p.first_name, p.surname,
+             [(v.id, v.date.day, v.paid, v.action) for v in vs],
+             [(a.id, a.date.day, a.time, a.duration_min, a.reason) for a in aps])
+            for p, vs, aps in self.by_month[month]])
+
+    def month_shard(self, month: str) -> dict[str, Any]:
+        visits: dict[date, list[tuple[Patient, Visit]]] = defaultdict(list)
+        appts: dict[date, list[tuple[Patient, Appointment]]] = defaultdict(list)
+        for p, vs, aps in self.by_month[month]:
+            for v in vs:
+                visits[v.date].append((p, v))
+            for a in aps:
+                appts[a.date].append((p, a))
+        days = {}
+        for day in sorted(set(visits) | set(appts)):
+            vs_day = sorted(visits.get(day, []), key=lambda pv: pv[1].id)
+            aps_day = appts.get(day, [])
+            days[day.isoformat()] = {
+                "paid": round(sum(v.paid for _, v in vs_day), 2),
+                "visits": len(vs_day),
+                "appointments": len(aps_day),
+                "html": render.diary_day_fragment(day, vs_day, aps_day, self.rids, self.lang),
+            }
+        return {"v": 1, "db": self.db, "month": month, "days": days}
 
 
 def index_value(user: str, generated: str, dbs: list[dict[str, Any]]) -> dict[str, Any]:

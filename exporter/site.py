@@ -22,7 +22,8 @@ from .home import Home, home_lock  # noqa: F401 - home_lock re-exported for call
 from .records import Patient, Problem
 from site_templates.build import AssetError
 
-from .site_objects import ObjectWriter, seal_accounts, seal_patients
+from .site_objects import seal_accounts, seal_patients
+from .writer import ObjectWriter
 
 
 @dataclass
@@ -146,9 +147,10 @@ def export_site(home: Home, today: date | None = None,
             _app(ctx)
             result.sealed, result.kept = writer.sealed, writer.kept
             writer.flush()
-            with state:
-                writer.cache.commit()
-                plan.replace_plan(state, writer.objects.values())
+            if writer.sealed or not writer.cache.unchanged or writer.strays:
+                with state:
+                    writer.cache.commit()
+                    plan.replace_plan(state, writer.objects.values())
             result.removed = writer.remove_strays()
         finally:
             keys.close()

@@ -1,18 +1,15 @@
 """Sealing the site's objects: patient bundles, doors, entries, account indexes, diary shards.
 
-Every object goes through :class:`ObjectWriter`, which reuses the previous object when the
-inputs it was sealed from are unchanged and otherwise writes the new bytes atomically.
+Every object goes through :class:`exporter.writer.ObjectWriter`, which reuses the previous
+object when the inputs it was sealed from are unchanged.
 """
 from __future__ import annotations
 
-import os
-import secrets
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from . import access, crypto, plan, render
-from .cache import SealedCache, input_digest
-from .indexes import DbView, diary_months, index_value, list_order, search_key
+from . import access, crypto, render
+from .cache import input_digest
+from .indexes import DbView, index_value
 from .records import Patient
 from site_templates import ROOT as TEMPLATES_ROOT
 
@@ -26,90 +23,6 @@ def _templates_version() -> str:
     return input_digest(parts)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    # No fsync per file: ObjectWriter.flush() syncs once before the plan names the files,
-    # which is as durable and several times faster for thousands of small objects.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
-class ObjectWriter:
-    def __init__(self, site_dir: Path, cache: SealedCache) -> None:
-        self.site_dir = site_dir
-        self.cache = cache
-        self.objects: dict[str, plan.PlanObject] = {}
-        self.sealed = 0
-        self.kept = 0
-
-    def _record(self, name: str, data: bytes, kind: str, group: str, refs: Sequence[str]) -> None:
-        self.objects[name] = plan.PlanObject(name, plan.digest(data), len(data), kind, group, tuple(refs))
-
-    def _keep(self, name: str, kind: str, group: str, refs: Sequence[str]) -> bool:
-        path = self.site_dir / name
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return False
-        self._record(name, data, kind, group, refs)
-        self.kept += 1
-        return True
-
-    def put_plain(self, name: str, data: bytes, kind: str, group: str, refs: Sequence[str] = ()) -> None:
-        """An object whose bytes are deterministic (site.json, app files)."""
-        path = self.site_dir / name
-        try:
-            same = path.read_bytes() == data
-        except OSError:
-            same = False
-        if same:
-            self.kept += 1
-        else:
-            _write_atomic(path, data)
-            self.sealed += 1
-        self._record(name, data, kind, group, refs)
-
-    def sealed_object(self, key: str, inputs: str, prefix: str, build: Callable[[], bytes],
-                      group: str, refs: Sequence[str] = ()) -> str:
-        """An immutable ``obj/`` object; returns its name relative to ``prefix``."""
-        name = self.cache.lookup(key, inputs)
-        if name and self._keep(name, plan.IMMUTABLE, group, refs):
-            return name[len(prefix) + 1:]
-        body = build()
-        name = f"{prefix}/obj/{crypto.object_name(body)}.bin"
-        _write_atomic(self.site_dir / name, body)
-        self._record(name, body, plan.IMMUTABLE, group, refs)
-        self.cache.store(key, inputs, name)
-        self.sealed += 1
-        return name[len(prefix) + 1:]
-
-    def door(self, name: str, inputs: str, build: Callable[[], bytes], group: str,
-             refs: Sequence[str]) -> None:
-        """A pointer object at a fixed name (door or entry), rewritten when its inputs change."""
-        if self.cache.lookup(name, inputs) == name and self._keep(name, plan.POINTER, group, refs):
-            return
-        data = build()
-        _write_atomic(self.site_dir / name, data)
-        self._record(name, data, plan.POINTER, group, refs)
-        self.cache.store(name, inputs, name)
-        self.sealed += 1
-
-    def flush(self) -> None:
-        """Make every written object durable before the plan that names it is committed."""
-        if self.sealed:
-            os.sync()
-
-    def remove_strays(self) -> int:
-        removed = 0
-        for path in self.site_dir.rglob("*"):
-            if path.is_file() and str(path.relative_to(self.site_dir)) not in self.objects:
-                path.unlink()
-                removed += 1
-        return removed
-
-
 def _record_payload(who: str, rid: str, card: str, bundle: str, ck: bytes, note_sk: bytes) -> dict[str, Any]:
     return {"kind": "record", "who": who, "rid": rid, "card": card, "bundle": bundle,
             "ck": crypto.b64e(ck), "note_sk": crypto.b64e(note_sk)}
@@ -117,7 +30,7 @@ def _record_payload(who: str, rid: str, card: str, bundle: str, ck: bytes, note_
 
 def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str, str]]) -> None:
     """Bundles for every patient; a patient door and a general entry where pages are on."""
-    version = _templates_version()
+    ctx.version = version = _templates_version()
     gk, lk = (bytes(ctx.keys.execute("SELECT value FROM secrets WHERE name = ?", (n,)).fetchone()[0])
               for n in ("gk", "lk"))
     ctx.bundles = {}
@@ -168,47 +81,61 @@ def diary_key(ik: bytes, db: str, month: str) -> bytes:
 def seal_accounts(ctx: Any, data: dict[str, list[Patient]], known: dict[str, set[str]]) -> None:
     """The general door, and per account its index, diary shards and door."""
     by_card = {(db, p.card): p for db, ps in data.items() for p in ps}
-    memo: dict[tuple[str, frozenset[str]], tuple[str, dict[str, dict[str, Any]], list[Patient]]] = {}
+    views: dict[tuple[str, frozenset[str]], DbView] = {}
     for acc in ctx.keys.execute("SELECT * FROM accounts ORDER BY name").fetchall():
         visible = access.visible_cards(ctx.keys, acc["name"], known, ctx.today)
-        door_id, ik = acc["door_id"], bytes(acc["ik"])
-        dbs, refs = [], []
+        parts = []
         for db in sorted({d for d, _ in visible}):
             cards = frozenset(c for d, c in visible if d == db)
-            if (db, cards) not in memo:
-                pats = list_order([by_card[(db, c)] for c in cards])
+            if (db, cards) not in views:
+                pats = [by_card[(db, c)] for c in cards]
                 rids = {p.id: ctx.bundles[(db, p.card)][0] for p in pats}
-                view = DbView(db, db, pats, rids)
-                memo[(db, cards)] = (render.list_fragment(pats, ctx.today, ctx.lang),
-                                     diary_months(view, ctx.lang), pats)
-            list_html, months, pats = memo[(db, cards)]
-            diary = {}
-            for month, shard in months.items():
-                key = diary_key(ik, db, month)
-                ad = crypto.label("chartseal/v1/diary", ctx.clinic, door_id, db, month)
-                name = ctx.writer.sealed_object(
-                    f"diary:{acc['name']}:{db}:{month}", input_digest(shard, door_id, key),
-                    ctx.prefix, lambda s=shard, k=key, a=ad: crypto.seal_body(k, s, a), "clinic")
-                diary[month] = {"obj": name, "key": crypto.b64e(key)}
-                refs.append(f"{ctx.prefix}/{name}")
-            entries = []
-            for p in pats:
-                rid, bundle, ck = ctx.bundles[(db, p.card)]
-                entries.append({"rid": rid, "bundle": bundle, "ck": crypto.b64e(ck),
-                                "search": search_key(p), "card": p.card})
-                refs.append(f"{ctx.prefix}/{bundle}")
-            dbs.append({"id": db, "name": db, "list_html": list_html, "patients": entries,
-                        "diary": diary})
-        _account_index_and_door(ctx, acc, dbs, refs)
+                views[(db, cards)] = DbView(db, pats, rids, ctx.today, ctx.lang, ctx.version)
+            parts.append(_account_db(ctx, acc, views[(db, cards)]))
+        _account_index_and_door(ctx, acc, parts)
     _general_door(ctx)
 
 
-def _account_index_and_door(ctx: Any, acc: Any, dbs: list[dict[str, Any]], refs: list[str]) -> None:
+def _account_db(ctx: Any, acc: Any, view: DbView) -> dict[str, Any]:
+    """One database of an account's index: its diary shards sealed, the rest lazily."""
+    door_id, ik = acc["door_id"], bytes(acc["ik"])
+    diary = {}
+    for month in view.by_month:
+        key = diary_key(ik, view.db, month)
+        ad = crypto.label("chartseal/v1/diary", ctx.clinic, door_id, view.db, month)
+        name = ctx.writer.sealed_object(
+            f"diary:{acc['name']}:{view.db}:{month}", input_digest(view.month_digests(month), door_id, key),
+            ctx.prefix, lambda m=month, k=key, a=ad: crypto.seal_body(k, view.month_shard(m), a), "clinic",
+            precise=lambda m=month, k=key: input_digest(view.month_inputs(m), door_id, k))
+        diary[month] = {"obj": name, "key": crypto.b64e(key)}
+    inputs = [(p.digest, render.age(p.birth_date, ctx.today), *ctx.bundles[(view.db, p.card)])
+              for p in view.by_card]
+    return {"view": view, "diary": diary, "inputs": inputs, "bundles": ctx.bundles,
+            "refs": [f"{ctx.prefix}/{bundle}" for _, _, _, bundle, _ in inputs]}
+
+
+def _index_json(part: dict[str, Any]) -> dict[str, Any]:
+    view = part["view"]
+    patients = []
+    for p, search in zip(view.patients, view.search):
+        rid, bundle, ck = part["bundles"][(view.db, p.card)]
+        patients.append({"rid": rid, "bundle": bundle, "ck": crypto.b64e(ck), "search": search,
+                         "card": p.card})
+    return {"id": view.db, "name": view.db, "list_html": view.list_html, "patients": patients,
+            "diary": part["diary"]}
+
+
+def _account_index_and_door(ctx: Any, acc: Any, parts: list[dict[str, Any]]) -> None:
     door_id, ik, user = acc["door_id"], bytes(acc["ik"]), acc["name"]
     ad = crypto.label("chartseal/v1/index", ctx.clinic, door_id)
+    refs = [f"{ctx.prefix}/{x['obj']}" for part in parts for x in part["diary"].values()]
+    refs += [ref for part in parts for ref in part["refs"]]
+    inputs = input_digest(door_id, ik, ctx.version, ctx.lang,
+                          [(part["view"].db, part["inputs"], part["diary"]) for part in parts])
     index = ctx.writer.sealed_object(
-        f"index:{user}", input_digest(dbs, door_id, ik), ctx.prefix,
-        lambda: crypto.seal_body(ik, index_value(user, ctx.generated, dbs), ad), "clinic", refs)
+        f"index:{user}", inputs, ctx.prefix,
+        lambda: crypto.seal_body(ik, index_value(user, ctx.generated, [_index_json(p) for p in parts]), ad),
+        "clinic", refs)
     door_key, note_pk = bytes(acc["door_key"]), bytes(acc["note_pk"])
     payload = {"kind": "account", "user": user, "index": index, "ik": crypto.b64e(ik),
                "note_sk": crypto.b64e(bytes(acc["note_sk"]))}

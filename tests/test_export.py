@@ -298,3 +298,19 @@ def test_auto_export_keeps_a_switched_off_database_as_last_published(home, clini
     assert "Haddad" in site(home).patient("1001", secret(home, "general_password"))["html"]
     export(home)  # a manual export publishes it
     assert "Changed" in site(home).patient("1001", secret(home, "general_password"))["html"]
+
+
+def test_a_change_the_diary_does_not_show_reseals_no_diary_shard(home, clinic_db):
+    export(home)
+    before = plan_map(home)
+    conn = sqlite3.connect(clinic_db)
+    conn.execute("UPDATE patients SET phone = '060000000' WHERE id = 1")  # 1001 has visits
+    conn.commit()
+    conn.close()
+    result = export(home)
+    after = plan_map(home)
+    changed = {n for n in after if n not in before or before[n].digest != after[n].digest}
+    # bundle, patient door, entry, index, account door: the diary month is kept.
+    assert len(changed) == 5, sorted(changed)
+    assert result.sealed == 5
+    assert export(home).sealed == 0  # and the next export needs nothing at all

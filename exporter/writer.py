@@ -1,0 +1,140 @@
+"""ObjectWriter: the site folder as the exporter fills it, with the plan entry of each object.
+
+An object whose inputs are unchanged is kept as it is, known by the digest and size the
+cache recorded, and never read back; a new object is written atomically. What the folder
+holds is listed once at the start, which is also how strays are found at the end.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import crypto, plan
+from .cache import Entry, SealedCache
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    # No fsync per file: ObjectWriter.flush() syncs once before the plan names the files,
+    # which is as durable and several times faster for thousands of small objects.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _list_files(root: Path) -> set[str]:
+    out: set[str] = set()
+    stack = [(str(root), "")]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            name = f"{rel}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, name + "/"))
+            else:
+                out.add(name)
+    return out
+
+
+class ObjectWriter:
+    def __init__(self, site_dir: Path, cache: SealedCache) -> None:
+        self.site_dir = site_dir
+        self.cache = cache
+        self.on_disk = _list_files(site_dir)
+        self.objects: dict[str, plan.PlanObject] = {}
+        self.sealed = 0
+        self.kept = 0
+
+    def _add(self, name: str, digest: str, size: int, kind: str, group: str,
+             refs: Sequence[str]) -> None:
+        self.objects[name] = plan.PlanObject(name, digest, size, kind, group, tuple(refs))
+
+    def _write(self, key: str, inputs: str, name: str, data: bytes, kind: str, group: str,
+               refs: Sequence[str]) -> None:
+        _write_atomic(self.site_dir / name, data)
+        digest = plan.digest(data)
+        self._add(name, digest, len(data), kind, group, refs)
+        self.cache.use(key, Entry(inputs, name, digest, len(data)))
+        self.sealed += 1
+
+    def _kept(self, key: str, inputs: str, kind: str, group: str, refs: Sequence[str]) -> Entry | None:
+        hit = self.cache.lookup(key, inputs)
+        if hit is None or hit.name not in self.on_disk:
+            return None
+        self._add(hit.name, hit.digest, hit.size, kind, group, refs)
+        self.cache.use(key, hit)
+        self.kept += 1
+        return hit
+
+    def put_plain(self, name: str, data: bytes, kind: str, group: str, refs: Sequence[str] = ()) -> None:
+        """An object whose bytes are deterministic (site.json, app files)."""
+        path = self.site_dir / name
+        try:
+            same = name in self.on_disk and path.read_bytes() == data
+        except OSError:
+            same = False
+        if same:
+            self.kept += 1
+        else:
+            _write_atomic(path, data)
+            self.sealed += 1
+        self._add(name, plan.digest(data), len(data), kind, group, refs)
+
+    def sealed_object(self, key: str, inputs: str, prefix: str, build: Callable[[], bytes],
+                      group: str, refs: Sequence[str] = (),
+                      precise: Callable[[], str] | None = None) -> str:
+        """An immutable ``obj/`` object; returns its name relative to ``prefix``.
+
+        With ``precise``, ``inputs`` is a cheap digest that may change when the object does
+        not; only then is the precise digest computed and compared, so the object is
+        neither re-sealed needlessly nor its exact inputs computed on every export.
+        """
+        if precise is not None:
+            inputs = self._two_level(key, inputs, precise)
+        hit = self._kept(key, inputs, plan.IMMUTABLE, group, refs)
+        if hit is None:
+            body = build()
+            name = f"{prefix}/obj/{crypto.object_name(body)}.bin"
+            self._write(key, inputs, name, body, plan.IMMUTABLE, group, refs)
+        else:
+            name = hit.name
+        return name[len(prefix) + 1:]
+
+    def _two_level(self, key: str, fast: str, precise: Callable[[], str]) -> str:
+        old = self.cache.lookup_key(key)
+        if old is not None and old.inputs.split(":")[0] == fast:
+            return old.inputs
+        exact = precise()
+        if old is not None and old.inputs.split(":")[-1] == exact:
+            self.cache.rekey(key, f"{fast}:{exact}")
+        return f"{fast}:{exact}"
+
+    def door(self, name: str, inputs: str, build: Callable[[], bytes], group: str,
+             refs: Sequence[str]) -> None:
+        """A pointer object at a fixed name (door or entry), rewritten when its inputs change."""
+        if self._kept(name, inputs, plan.POINTER, group, refs) is None:
+            self._write(name, inputs, name, build(), plan.POINTER, group, refs)
+
+    def flush(self) -> None:
+        """Make every written object durable before the plan that names it is committed."""
+        if self.sealed:
+            os.sync()
+
+    @property
+    def strays(self) -> set[str]:
+        """Files in the folder that the new plan does not hold."""
+        return self.on_disk - set(self.objects)
+
+    def remove_strays(self) -> int:
+        removed = 0
+        for name in self.strays:
+            (self.site_dir / name).unlink(missing_ok=True)
+            removed += 1
+        return removed
