@@ -140,7 +140,7 @@ def export_site(home: Home, today: date | None = None,
 
             result.derived = doors.derive_missing(keys, home.clinic_id, home.kdf, sorted(pages), tick)
             writer = ObjectWriter(home.site_dir, SealedCache(state))
-            ctx = _Context(home, keys, writer, today)
+            ctx = _Context(home, keys, writer, today, result.problems)
             seal_patients(ctx, data, pages)
             seal_accounts(ctx, data, known)
             _site_json(ctx)
@@ -171,6 +171,7 @@ class _Context:
     keys: object
     writer: ObjectWriter
     today: date
+    problems: list[Problem]
 
     @property
     def clinic(self) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from . import access, crypto, render
 from .cache import input_digest
 from .indexes import DbView, index_value
-from .records import Patient
+from .records import Patient, Problem
 from site_templates import ROOT as TEMPLATES_ROOT
 
 
@@ -51,27 +51,36 @@ def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str
             bundle = ctx.writer.sealed_object(f"bundle:{rid}", inputs, ctx.prefix, build, rid)
             ctx.bundles[(db, p.card)] = (rid, bundle, ck)
             if (db, p.card) in pages:
-                _patient_doors(ctx, row, bundle, gk, lk)
+                _patient_doors(ctx, db, row, bundle, gk, lk)
 
 
-def _patient_doors(ctx: Any, row: Any, bundle: str, gk: bytes, lk: bytes) -> None:
+def _patient_doors(ctx: Any, db: str, row: Any, bundle: str, gk: bytes, lk: bytes) -> None:
     rid, card, ck = row["rid"], row["card"], bytes(row["ck"])
     refs = (f"{ctx.prefix}/{bundle}",)
     door_id, door_key = row["door_id"], bytes(row["door_key"])
     note_pk = bytes(row["note_pk"])
     payload = _record_payload("patient", rid, card, bundle, ck, bytes(row["note_sk"]))
-    ctx.writer.door(
-        f"{ctx.prefix}/door/{door_id}.json", input_digest(payload, door_id, door_key, note_pk,
-                                                          ctx.home.kdf.to_json()),
-        lambda: crypto.seal_door(door_key, ctx.clinic, door_id, ctx.home.kdf, note_pk, payload),
-        rid, refs)
+    if not ctx.writer.door(
+            f"{ctx.prefix}/door/{door_id}.json", input_digest(payload, door_id, door_key, note_pk,
+                                                              ctx.home.kdf.to_json()),
+            lambda: crypto.seal_door(door_key, ctx.clinic, door_id, ctx.home.kdf, note_pk, payload),
+            rid, refs):
+        ctx.problems.append(Problem(f"{db}/{card}", "password",
+                                    "another database has this card with the same password; only "
+                                    "the first patient's page opens with it: set another password "
+                                    f"with `chartseal patient-page password {card} --db {db} --new`"))
     entry = crypto.entry_id(lk, card)
     entry_pk = bytes(row["entry_note_pk"])
     entry_payload = _record_payload("general", rid, card, bundle, ck, bytes(row["entry_note_sk"]))
-    ctx.writer.door(
-        f"{ctx.prefix}/door/{entry}.json", input_digest(entry_payload, entry, gk, entry_pk),
-        lambda: crypto.seal_door(gk, ctx.clinic, entry, None, entry_pk, entry_payload),
-        rid, refs)
+    if not ctx.writer.door(
+            f"{ctx.prefix}/door/{entry}.json", input_digest(entry_payload, entry, gk, entry_pk),
+            lambda: crypto.seal_door(gk, ctx.clinic, entry, None, entry_pk, entry_payload),
+            rid, refs):
+        # The patient page finds a record by card alone, so one card can lead to one record.
+        ctx.problems.append(Problem(f"{db}/{card}", "card",
+                                    "another database has the same card number; the general "
+                                    "password opens only the first one's page (databases in "
+                                    "name order): give one of them another card number"))
 
 
 def diary_key(ik: bytes, db: str, month: str) -> bytes:

@@ -117,10 +117,17 @@ class ObjectWriter:
         return f"{fast}:{exact}"
 
     def door(self, name: str, inputs: str, build: Callable[[], bytes], group: str,
-             refs: Sequence[str]) -> None:
-        """A pointer object at a fixed name (door or entry), rewritten when its inputs change."""
+             refs: Sequence[str]) -> bool:
+        """A pointer object at a fixed name (door or entry), rewritten when its inputs change.
+
+        Returns False, writing nothing, when this export already placed a door at ``name``
+        (two patients with one card and one password): the first one keeps its place.
+        """
+        if name in self.objects:
+            return False
         if self._kept(name, inputs, plan.POINTER, group, refs) is None:
             self._write(name, inputs, name, build(), plan.POINTER, group, refs)
+        return True
 
     def flush(self) -> None:
         """Make every written object durable before the plan that names it is committed."""

@@ -314,3 +314,21 @@ def test_a_change_the_diary_does_not_show_reseals_no_diary_shard(home, clinic_db
     assert len(changed) == 5, sorted(changed)
     assert result.sealed == 5
     assert export(home).sealed == 0  # and the next export needs nothing at all
+
+
+def test_one_card_in_two_databases(home, tmp_path):
+    """The patient page finds a record by card alone: the first database keeps the card."""
+    from exporter.home import Database
+
+    home.databases["zbranch"] = Database("zbranch", make_clinic_db(tmp_path / "branch.sqlite", [
+        dict(id=1, card="1001", first_name="Other", surname="Person")]))
+    result = export(home)
+    assert any(p.patient == "zbranch/1001" and p.field == "card" for p in result.problems)
+    assert "Haddad" in site(home).patient("1001", secret(home, "general_password"))["html"]
+    # Every file the plan names holds the bytes the plan says, and the admin sees both.
+    for name, obj in plan_map(home).items():
+        assert plan.digest((home.site_dir / name).read_bytes()) == obj.digest, name
+    _, _, index = site(home).account(secret(home, "login_password"), "admin",
+                                     secret(home, "admin_password"))
+    assert [d["id"] for d in index["databases"]] == ["main", "zbranch"]
+    assert export(home).sealed == 0
