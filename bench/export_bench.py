@@ -22,12 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exporter import access, crypto, doors, keystore  # noqa: E402
-from exporter.demo_data import write_demo_clinic  # noqa: E402
 from exporter.home import Database, create_home, load_home  # noqa: E402
 from exporter.site import export_site  # noqa: E402
 
 
 def make_home(tmp: Path, patients: int, params: crypto.KdfParams):
+    from exporter.demo_data import write_demo_clinic  # Faker is large: not in the export's process
+
     db = tmp / "main.sqlite"
     write_demo_clinic(db, patients=patients, seed=7)
     home = create_home(tmp / "home", params)
@@ -72,18 +73,27 @@ def full_and_incremental(patients: int, params: crypto.KdfParams) -> None:
     print(f"ratio full / bare Argon2id: {full / bare:.3f} (target <= 1.2)")
 
 
-def memory_child(patients: int) -> None:
+def memory_child(root: str) -> None:
+    """Export an already generated clinic, in a process that did nothing else first."""
+    home = load_home(Path(root))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    result = export_site(home)
+    took = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{result.patients} patients: export {took:.1f} s, {result.sealed} objects, "
+          f"peak RSS {peak / 1024:.0f} MiB (at start {before / 1024:.0f} MiB; "
+          f"Argon2id at 64 MiB adds at most 64 MiB per core)")
+
+
+def memory(patients: int) -> None:
     os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
     with tempfile.TemporaryDirectory() as tmp:
-        home, _ = make_home(Path(tmp), patients, crypto.KdfParams(ops=1, mem=8192))
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        start = time.perf_counter()
-        result = export_site(home)
-        took = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"{patients} patients: export {took:.1f} s, {result.sealed} objects, "
-          f"peak RSS {peak / 1024:.0f} MiB (before export {before / 1024:.0f} MiB; "
-          f"Argon2id at 64 MiB adds at most 64 MiB per core)")
+        # Generate and export in two fresh processes: Linux carries a process's peak RSS
+        # across exec, so the export must not start from the generator's process.
+        subprocess.run([sys.executable, __file__, "--generate", tmp, "--memory", str(patients)],
+                       check=True)
+        subprocess.run([sys.executable, __file__, "--child", str(Path(tmp) / "home")], check=True)
 
 
 def main() -> None:
@@ -91,14 +101,19 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=1000)
     ap.add_argument("--memory", type=int, default=0, help="measure peak memory for N patients")
     ap.add_argument("--weak", action="store_true", help="weak Argon2id (quick smoke run)")
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--generate", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.generate:
+        os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
+        make_home(Path(args.generate), args.memory, crypto.KdfParams(ops=1, mem=8192))
+        return
     if args.child:
-        memory_child(args.memory)
+        os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
+        memory_child(args.child)
         return
     if args.memory:
-        # A fresh process, so the peak RSS is the export's own.
-        subprocess.run([sys.executable, __file__, "--child", "--memory", str(args.memory)], check=True)
+        memory(args.memory)
         return
     if args.weak:
         os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"

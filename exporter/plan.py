@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS plan (
 """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlanObject:
     name: str
     digest: str

@@ -5,14 +5,14 @@ from dataclasses import dataclass, field
 from datetime import date
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Health:
     kind: str  # "condition" | "medication" | "allergy"
     name: str
     detail: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deal:
     id: int
     title: str
@@ -28,7 +28,7 @@ class Deal:
         return round(self.total - self.deduction + self.tax - self.paid, 2)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Visit:
     id: int
     date: date
@@ -39,7 +39,7 @@ class Visit:
     next_duration_min: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Appointment:
     id: int
     date: date
@@ -48,7 +48,7 @@ class Appointment:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Patient:
     id: int
     card: str  # normalized (FORMAT.md 2)
@@ -71,7 +71,7 @@ class Patient:
         return " ".join(p for p in (self.first_name, self.surname) if p)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """Something wrong in one row; the patient (or the one field) is skipped, the rest exported."""
 
