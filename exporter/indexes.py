@@ -39,6 +39,11 @@ class DbView:
         self.lang = lang
         self.version = version
 
+    def release(self) -> None:
+        """Drop what was computed for one account; it is computed again when needed."""
+        for name in ("by_month", "list_html", "search", "patients"):
+            self.__dict__.pop(name, None)
+
     @cached_property
     def patients(self) -> list[Patient]:
         """List order (surname, first name), computed only when something is rendered."""

@@ -102,6 +102,10 @@ def seal_accounts(ctx: Any, data: dict[str, list[Patient]], known: dict[str, set
                 views[(db, cards)] = DbView(db, pats, rids, ctx.today, ctx.lang, ctx.version)
             parts.append(_account_db(ctx, acc, views[(db, cards)]))
         _account_index_and_door(ctx, acc, parts)
+        for part in parts:
+            # Rendered pieces are rebuilt if another account needs them; holding them for
+            # every view at once is what sets the export's peak memory.
+            part["view"].release()
     _general_door(ctx)
 
 
@@ -117,6 +121,7 @@ def _account_db(ctx: Any, acc: Any, view: DbView) -> dict[str, Any]:
             ctx.prefix, lambda m=month, k=key, a=ad: crypto.seal_body(k, view.month_shard(m), a), "clinic",
             precise=lambda m=month, k=key: input_digest(view.month_inputs(m), door_id, k))
         diary[month] = {"obj": name, "key": crypto.b64e(key)}
+    view.__dict__.pop("by_month", None)  # the index does not need it: free it before building one
     inputs = [(p.digest, render.age(p.birth_date, ctx.today), *ctx.bundles[(view.db, p.card)])
               for p in view.by_card]
     return {"view": view, "diary": diary, "inputs": inputs, "bundles": ctx.bundles,
