@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from typing import Any, Mapping
 
 ENV_PREFIX = "CHARTSEAL_PUBLISH_"
 
@@ -37,15 +38,23 @@ class Policy:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Policy":
         """Defaults, overridden by CHARTSEAL_PUBLISH_<FIELD> variables."""
-        env = os.environ if environ is None else environ
-        values = {}
-        for f in fields(cls):
-            text = env.get(ENV_PREFIX + f.name.upper())
-            if text is None:
-                continue
-            kind = int if isinstance(f.default, int) else float
-            try:
-                values[f.name] = kind(text)
-            except ValueError:
-                raise ValueError(f"{ENV_PREFIX}{f.name.upper()}: expected a number, got {text!r}")
-        return cls(**values)
+        return cls(**env_numbers(cls, ENV_PREFIX, environ))
+
+
+def env_numbers(cls: type, prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The numeric fields of dataclass ``cls`` set by ``<prefix><FIELD>`` variables.
+
+    Raises ValueError naming the variable when one is not a number.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        text = env.get(prefix + f.name.upper())
+        if text is None:
+            continue
+        kind = int if isinstance(f.default, int) else float
+        try:
+            values[f.name] = kind(text)
+        except ValueError:
+            raise ValueError(f"{prefix}{f.name.upper()}: expected a number, got {text!r}") from None
+    return values

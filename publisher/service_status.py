@@ -13,11 +13,13 @@ import json
 import os
 import secrets
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from exporter.errors import ChartsealError
+
+from .policy import env_numbers
 
 LOCK_FILE = "service.lock"
 HEARTBEAT_FILE = "service.json"
@@ -53,19 +55,10 @@ class ServiceSettings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "ServiceSettings":
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            text = env.get(ENV_PREFIX + f.name.upper())
-            if text is None:
-                continue
-            kind = int if isinstance(f.default, int) else float
-            try:
-                values[f.name] = kind(text)
-            except ValueError:
-                raise ServiceError(f"{ENV_PREFIX}{f.name.upper()}: expected a number, got {text!r}",
-                                   hint="unset it or give a number") from None
-        return cls(**values)
+        try:
+            return cls(**env_numbers(cls, ENV_PREFIX, environ))
+        except ValueError as exc:
+            raise ServiceError(str(exc), hint="unset it or give a number") from None
 
     @property
     def stale_after(self) -> float:
