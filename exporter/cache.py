@@ -38,15 +38,19 @@ def input_digest(*parts: Any) -> str:
 
 
 class SealedCache:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, stored: dict[str, Entry] | None = None) -> None:
+        """``stored``, when given, must be what the table holds (a process's memo of it)."""
         cols = {row[1] for row in conn.execute("PRAGMA table_info(sealed_cache)")}
         if cols and "digest" not in cols:
             conn.execute("DROP TABLE sealed_cache")  # an older layout: seal everything once
+            stored = None
         conn.executescript(SCHEMA)
         self.conn = conn
-        self._old = {row[0]: Entry(*row[1:]) for row in conn.execute(
-            "SELECT key, inputs, name, digest, size FROM sealed_cache")}
-        self._stored = dict(self._old)
+        if stored is None:
+            stored = {row[0]: Entry(*row[1:]) for row in conn.execute(
+                "SELECT key, inputs, name, digest, size FROM sealed_cache")}
+        self._stored = stored
+        self._old = dict(stored)
         self._new: dict[str, Entry] = {}
 
     def lookup(self, key: str, inputs: str) -> Entry | None:
@@ -71,9 +75,16 @@ class SealedCache:
         """True when this export used exactly the previous entries."""
         return self._new == self._stored
 
+    @property
+    def entries(self) -> dict[str, Entry]:
+        """The entries this export used: what the table holds after :meth:`commit`."""
+        return self._new
+
     def commit(self) -> None:
         """Keep exactly the entries used by this export (inside the caller's transaction)."""
-        self.conn.execute("DELETE FROM sealed_cache")
+        stored = self._stored
+        self.conn.executemany("DELETE FROM sealed_cache WHERE key = ?",
+                              ((k,) for k in stored.keys() - self._new.keys()))
         self.conn.executemany(
-            "INSERT INTO sealed_cache (key, inputs, name, digest, size) VALUES (?, ?, ?, ?, ?)",
-            ((k, *e) for k, e in self._new.items()))
+            "INSERT OR REPLACE INTO sealed_cache (key, inputs, name, digest, size) VALUES (?, ?, ?, ?, ?)",
+            ((k, *e) for k, e in self._new.items() if stored.get(k) != e))

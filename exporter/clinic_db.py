@@ -121,10 +121,8 @@ def _fetch(conn: sqlite3.Connection, table: str, have: set[str]) -> list[Row]:
         conn.text_factory = str
 
 
-def _digest(patient: Row, related: dict[str, list[Row]]) -> str:
+def _digest(parts: tuple[Row, list[Row], list[Row], list[Row], list[Row]]) -> str:
     """Hash of every column the reader knows, of the patient row and all its related rows."""
-    parts = (patient, related["health"], related["deals"], related["visits"],
-             related["appointments"])
     msg = _DIGEST_LABEL + repr(parts).encode("utf-8", "surrogatepass")
     # BLAKE2b-128, byte for byte crypto.hash_(16, msg) (a test checks it); hashlib because
     # this runs once per patient on every read and the digest never leaves the clinic
@@ -207,7 +205,7 @@ def _appointments(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Appointment,
     return tuple(out)
 
 
-def _patient(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]]) -> Patient:
+def _patient(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]], digest: str) -> Patient:
     txt = {c: f.text(sink, card, c, row[i]) for i, c in _PATIENT_TEXT}
     return Patient(
         id=row[0], card=card, first_name=txt["first_name"].strip(),
@@ -220,7 +218,7 @@ def _patient(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]]) -
         deals=_deals(sink, card, related["deals"]),
         visits=_visits(sink, card, related["visits"]),
         appointments=_appointments(sink, card, related["appointments"]),
-        digest=_digest(row, related),
+        digest=digest,
     )
 
 
@@ -237,7 +235,7 @@ def _read_rows(conn: sqlite3.Connection, path: Path) -> tuple[list[Row], dict[st
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     # A read allocates a few hundred thousand acyclic objects (rows, records); without this
     # the cyclic collector walks them again and again and costs a fifth of the read.
     was_enabled = gc.isenabled()
@@ -249,13 +247,18 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def read_clinic(path: Path) -> ClinicData:
-    """Every usable patient of the clinic database at ``path``, with the problems found."""
-    with _gc_paused():
-        return _read_clinic(Path(path))
+def read_clinic(path: Path, reuse: dict[int, Any] | None = None) -> ClinicData:
+    """Every usable patient of the clinic database at ``path``, with the problems found.
+
+    ``reuse`` is what the previous read of this file left (exporter.memo): a patient whose
+    rows are exactly as they were then is not validated, hashed or built again. The dict is
+    refilled with this read's patients.
+    """
+    with gc_paused():
+        return _read_clinic(Path(path), {} if reuse is None else reuse)
 
 
-def _read_clinic(path: Path) -> ClinicData:
+def _read_clinic(path: Path, reuse: dict[int, Any]) -> ClinicData:
     conn = connect_readonly(path)
     try:
         conn.execute("BEGIN")  # one snapshot for all tables, even with a writer in WAL mode
@@ -270,12 +273,25 @@ def _read_clinic(path: Path) -> ClinicData:
     cards = _cards(sink, patients)
     out: list[Patient] = []
     empty: list[Row] = []
+    previous = dict(reuse)
+    reuse.clear()
     for row in patients:
         card = cards.get(row[0])
         if card is None:
             continue
         related = {t: grouped[t].get(row[0], empty) for t in RELATED}
-        out.append(_patient(sink, row, card, related))
+        raw = (row, related["health"], related["deals"], related["visits"], related["appointments"])
+        old = previous.get(row[0])
+        # Comparing the rows themselves is far cheaper than hashing them again.
+        if old is not None and old[0] == raw and old[1].card == card:
+            _, patient, problems = old
+            sink.problems += problems
+        else:
+            start = len(sink.problems)
+            patient = _patient(sink, row, card, related, _digest(raw))
+            problems = sink.problems[start:]
+        reuse[row[0]] = (raw, patient, problems)
+        out.append(patient)
     return ClinicData(patients=out, problems=sink.problems)
 
 

@@ -12,13 +12,14 @@ from functools import cached_property
 from typing import Any, Sequence
 
 from . import render
-from .cache import input_digest
+from .memo import ExportMemo
 from .normalize import normalize_search
 from .records import Appointment, Patient, Visit
 
 
-def list_order(patients: Sequence[Patient]) -> list[Patient]:
-    return sorted(patients, key=lambda p: (normalize_search(p.surname), normalize_search(p.first_name), p.card))
+def sort_key(p: Patient) -> tuple[str, str, str]:
+    """The list's order: surname, first name, card, compared as search compares them."""
+    return normalize_search(p.surname), normalize_search(p.first_name), p.card
 
 
 def search_key(p: Patient) -> str:
@@ -29,15 +30,28 @@ def _month_name(key: tuple[int, int]) -> str:
     return f"{key[0]:04d}-{key[1]:02d}"
 
 
+def _months(p: Patient) -> tuple[tuple[str, tuple[Visit, ...], tuple[Appointment, ...]], ...]:
+    """The patient's visits and appointments grouped by month, months in order."""
+    out: dict[tuple[int, int], tuple[list[Visit], list[Appointment]]] = defaultdict(lambda: ([], []))
+    for v in p.visits:
+        out[(v.date.year, v.date.month)][0].append(v)
+    for a in p.appointments:
+        out[(a.date.year, a.date.month)][1].append(a)
+    return tuple((_month_name(k), tuple(vs), tuple(aps)) for k, (vs, aps) in sorted(out.items()))
+
+
 class DbView:
     def __init__(self, db: str, patients: Sequence[Patient], rids: dict[int, str],
-                 today: date, lang: str, version: str) -> None:
+                 today: date, lang: str, version: str, memo: ExportMemo | None = None) -> None:
         self.db = db
         self.by_card = sorted(patients, key=lambda p: p.card)  # cheap order for digests
         self.rids = rids
         self.today = today
         self.lang = lang
         self.version = version
+        # Per-patient pieces are keyed by the patient's digest, so a process that exports
+        # again (the service) renders only the patients that changed.
+        self.memo = memo or ExportMemo()
 
     def release(self) -> None:
         """Drop what was computed for one account; it is computed again when needed."""
@@ -47,41 +61,52 @@ class DbView:
     @cached_property
     def patients(self) -> list[Patient]:
         """List order (surname, first name), computed only when something is rendered."""
-        return list_order(self.by_card)
+        get = self.memo.table("sort").get
+        return sorted(self.by_card, key=lambda p: get(p.digest, lambda: sort_key(p)))
 
     @cached_property
     def list_html(self) -> str:
-        return render.list_fragment(self.patients, self.today, self.lang)
+        get, today, version = self.memo.table("row").get, self.today, self.version
+
+        def row(p: Patient) -> str:
+            years = render.age(p.birth_date, today)
+            return get((p.digest, years, version), lambda: render.list_row(p, years))
+
+        return render.list_rows([row(p) for p in self.patients])
 
     @cached_property
     def search(self) -> list[str]:
-        return [search_key(p) for p in self.patients]
+        get = self.memo.table("search").get
+        return [get(p.digest, lambda: search_key(p)) for p in self.patients]
 
     @cached_property
-    def by_month(self) -> dict[str, list[tuple[Patient, list[Visit], list[Appointment]]]]:
+    def by_month(self) -> dict[str, list[tuple[Patient, tuple[Visit, ...], tuple[Appointment, ...]]]]:
         """month -> each patient with visits or appointments in it, with those rows."""
-        out: dict[tuple[int, int], dict[int, tuple[Patient, list[Visit], list[Appointment]]]]
-        out = defaultdict(dict)
+        get = self.memo.table("months").get
+        out: dict[str, list[tuple[Patient, tuple[Visit, ...], tuple[Appointment, ...]]]]
+        out = defaultdict(list)
         for p in self.by_card:
-            for v in p.visits:
-                out[(v.date.year, v.date.month)].setdefault(p.id, (p, [], []))[1].append(v)
-            for a in p.appointments:
-                out[(a.date.year, a.date.month)].setdefault(p.id, (p, [], []))[2].append(a)
-        return {_month_name(key): list(rows.values()) for key, rows in sorted(out.items())}
+            for month, vs, aps in get(p.digest, lambda: _months(p)):
+                out[month].append((p, vs, aps))
+        return {month: out[month] for month in sorted(out)}
 
     def month_digests(self, month: str) -> str:
         """Cheap: changes whenever a patient with rows in this month changed at all."""
-        return input_digest(self.db, month, self.version, self.lang,
-                            [(p.digest, self.rids[p.id]) for p, _, _ in self.by_month[month]])
+        return self.memo.digest((self.db, month, self.version, self.lang,
+                                 tuple([(p.digest, self.rids[p.id]) for p, _, _ in self.by_month[month]])))
 
     def month_inputs(self, month: str) -> str:
         """Exact: everything the month's days show: names, rids, that month's rows only."""
         # Only the fields the diary shows, as plain tuples (a dataclass repr costs far more).
-        return input_digest(self.db, month, self.version, self.lang, [
-            (self.rids[p.id], p.first_name, p.surname,
-             [(v.id, v.date.day, v.paid, v.action) for v in vs],
-             [(a.id, a.date.day, a.time, a.duration_min, a.reason) for a in aps])
-            for p, vs, aps in self.by_month[month]])
+        get = self.memo.table("shown").get
+
+        def shown(p: Patient, rid: str, vs: tuple[Visit, ...], aps: tuple[Appointment, ...]) -> tuple:
+            return get((p.digest, rid, month), lambda: (
+                rid, p.first_name, p.surname, tuple((v.id, v.date.day, v.paid, v.action) for v in vs),
+                tuple((a.id, a.date.day, a.time, a.duration_min, a.reason) for a in aps)))
+
+        return self.memo.digest((self.db, month, self.version, self.lang, tuple(
+            [shown(p, self.rids[p.id], vs, aps) for p, vs, aps in self.by_month[month]])))
 
     def month_shard(self, month: str) -> dict[str, Any]:
         visits: dict[date, list[tuple[Patient, Visit]]] = defaultdict(list)

@@ -24,6 +24,9 @@ CREATE TABLE IF NOT EXISTS plan (
     grp    TEXT NOT NULL,      -- rid of the patient it belongs to, 'clinic' or 'app'
     refs   TEXT NOT NULL DEFAULT ''  -- space-separated names this pointer/index leads to
 );
+-- Counts the exports that changed the plan, so a process that remembers the plan it last
+-- committed (exporter.memo) knows whether it is still the one in the table.
+CREATE TABLE IF NOT EXISTS plan_generation (n INTEGER NOT NULL);
 """
 
 
@@ -45,15 +48,34 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
 
 
-def replace_plan(conn: sqlite3.Connection, objects: Iterable[PlanObject]) -> None:
-    """Make the plan table hold exactly ``objects`` (one transaction)."""
+def generation(conn: sqlite3.Connection) -> int:
     ensure_schema(conn)
-    with conn:
+    row = conn.execute("SELECT n FROM plan_generation").fetchone()
+    return row[0] if row else 0
+
+
+def replace_plan(conn: sqlite3.Connection, objects: dict[str, PlanObject],
+                 old: dict[str, PlanObject] | None = None) -> int:
+    """Make the plan table hold exactly ``objects``, inside the caller's transaction.
+
+    ``old``, when given, must be what the table holds now: only the differences are
+    written. Returns the new generation number.
+    """
+    ensure_schema(conn)
+    if old is None:
         conn.execute("DELETE FROM plan")
-        conn.executemany(
-            "INSERT INTO plan (name, digest, size, kind, grp, refs) VALUES (?, ?, ?, ?, ?, ?)",
-            ((o.name, o.digest, o.size, o.kind, o.group, " ".join(o.refs)) for o in objects),
-        )
+        changed: Iterable[PlanObject] = objects.values()
+    else:
+        conn.executemany("DELETE FROM plan WHERE name = ?", ((n,) for n in old.keys() - objects.keys()))
+        changed = [o for name, o in objects.items() if old.get(name) != o]
+    conn.executemany(
+        "INSERT OR REPLACE INTO plan (name, digest, size, kind, grp, refs) VALUES (?, ?, ?, ?, ?, ?)",
+        ((o.name, o.digest, o.size, o.kind, o.group, " ".join(o.refs)) for o in changed),
+    )
+    n = generation(conn) + 1
+    conn.execute("DELETE FROM plan_generation")
+    conn.execute("INSERT INTO plan_generation (n) VALUES (?)", (n,))
+    return n
 
 
 def read_plan(conn: sqlite3.Connection) -> Iterator[PlanObject]:

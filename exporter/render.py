@@ -22,7 +22,7 @@ from site_templates.build import AssetError, build_assets, csp
 
 __all__ = [
     "AssetError", "LANGS", "age", "age_group", "app_files", "csp", "diary_day_fragment",
-    "list_fragment", "patient_fragment", "strings",
+    "list_fragment", "list_row", "list_rows", "patient_fragment", "strings",
 ]
 
 LANGS = ("en", "ar")
@@ -168,10 +168,20 @@ def patient_fragment(p: records.Patient, today: date, lang: str) -> str:
     )
 
 
+def list_row(p: records.Patient, years: int | None) -> str:
+    """One patient's row of the doctor's list (the same in every language)."""
+    return str(environment().get_template("fragments/_list.html").module.row(p, years))
+
+
+def list_rows(rows: Sequence[str]) -> str:
+    """``<ol>`` with one ``<li data-i="i">`` per rendered row, in the given order (FORMAT.md 6.2)."""
+    items = "".join(f'<li data-i="{i}">{row}</li>\n' for i, row in enumerate(rows))
+    return f'<ol class="plist">\n{items}</ol>'
+
+
 def list_fragment(patients: Sequence[records.Patient], today: date, lang: str) -> str:
-    """``<ol>`` with one ``<li data-i="i">`` per patient, in the given order (FORMAT.md 6.2)."""
-    rows = [(p, age(p.birth_date, today)) for p in patients]
-    return _render("fragments/_list.html", lang, rows=rows)
+    """The list of ``patients`` in the given order (``lang``: rows carry no words)."""
+    return list_rows([list_row(p, age(p.birth_date, today)) for p in patients])
 
 
 def diary_day_fragment(

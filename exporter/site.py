@@ -16,9 +16,10 @@ from typing import Callable
 
 from . import access, crypto, doors, keystore, plan, render
 from .cache import SealedCache
-from .clinic_db import ClinicDbError, read_clinic
+from .clinic_db import ClinicDbError, gc_paused, read_clinic
 from .errors import ExportError
 from .home import Home, home_lock  # noqa: F401 - home_lock re-exported for callers
+from .memo import ExportMemo
 from .records import Patient, Problem
 from site_templates.build import AssetError
 
@@ -64,12 +65,13 @@ def _source(home: Home, name: str, auto: bool) -> Path:
     return db.path
 
 
-def _read_databases(home: Home, result: ExportResult, auto: bool) -> dict[str, list[Patient]]:
+def _read_databases(home: Home, result: ExportResult, auto: bool,
+                    memo: ExportMemo) -> dict[str, list[Patient]]:
     data: dict[str, list[Patient]] = {}
     for name, db in sorted(home.databases.items()):
         try:
             source = _source(home, name, auto)
-            clinic = read_clinic(source)
+            clinic = read_clinic(source, memo.reads.setdefault(str(source), {}))
             if not auto and not db.auto_update:
                 _snapshot(home, name, db.path)
         except ClinicDbError as exc:
@@ -82,7 +84,7 @@ def _read_databases(home: Home, result: ExportResult, auto: bool) -> dict[str, l
 
 
 def _ensure_patient_keys(conn, data: dict[str, list[Patient]]) -> None:
-    known = {(db, card) for db, card in conn.execute("SELECT db, card FROM patients")}
+    known = set(keystore.tuples(conn, "SELECT db, card FROM patients"))
     with conn:
         for db, patients in data.items():
             for p in patients:
@@ -114,19 +116,24 @@ def _check_kdf(conn, home: Home) -> None:
 
 def export_site(home: Home, today: date | None = None,
                 progress: Callable[[str, int, int], None] | None = None,
-                auto: bool = False) -> ExportResult:
+                auto: bool = False, memo: ExportMemo | None = None) -> ExportResult:
     """Bring ``home.site_dir`` and the plan up to date with the clinic databases.
 
     ``auto`` is for the background service: a database whose automatic update is off is
     read as it was at the last manual export, so its pending edits stay off the site.
+    ``memo`` is for a process that exports again and again (the service): what the last
+    export computed is reused, so an edit costs work in proportion to what it changed.
     """
     today = today or date.today()
+    memo = memo or ExportMemo()
     result = ExportResult()
-    with home_lock(home):
+    # An export allocates hundreds of thousands of acyclic objects; with the cyclic collector
+    # on it would walk them (and a memo's millions) again and again.
+    with home_lock(home), gc_paused():
         keys = keystore.connect(home.keys_path)
         state = home.connect_state()
         try:
-            data = _read_databases(home, result, auto)
+            data = _read_databases(home, result, auto, memo)
             result.patients = sum(len(v) for v in data.values())
             _ensure_patient_keys(keys, data)
             known = {db: {p.card for p in ps} for db, ps in data.items()}
@@ -139,8 +146,12 @@ def export_site(home: Home, today: date | None = None,
                     progress("deriving keys", done, total)
 
             result.derived = doors.derive_missing(keys, home.clinic_id, home.kdf, sorted(pages), tick)
-            writer = ObjectWriter(home.site_dir, SealedCache(state))
-            ctx = _Context(home, keys, writer, today, result.problems)
+            # What this process committed last time, if no other export has committed since.
+            generation = plan.generation(state)
+            last = memo.state if memo.state and memo.state[0] == generation else None
+            memo.state = None  # until this export has committed
+            writer = ObjectWriter(home.site_dir, SealedCache(state, last[1] if last else None))
+            ctx = _Context(home, keys, writer, today, result.problems, memo)
             seal_patients(ctx, data, pages)
             seal_accounts(ctx, data, known)
             _site_json(ctx)
@@ -150,8 +161,10 @@ def export_site(home: Home, today: date | None = None,
             if writer.sealed or not writer.cache.unchanged or writer.strays:
                 with state:
                     writer.cache.commit()
-                    plan.replace_plan(state, writer.objects.values())
+                    generation = plan.replace_plan(state, writer.objects, last[2] if last else None)
             result.removed = writer.remove_strays()
+            memo.state = (generation, writer.cache.entries, writer.objects)
+            memo.end_export()
         finally:
             keys.close()
             state.close()
@@ -161,7 +174,7 @@ def export_site(home: Home, today: date | None = None,
 def _pages_on(conn, home: Home, data: dict[str, list[Patient]]) -> set[tuple[str, str]]:
     if not home.config["patient_pages"]:
         return set()
-    off = {(db, c) for db, c in conn.execute("SELECT db, card FROM patients WHERE page_enabled = 0")}
+    off = set(keystore.tuples(conn, "SELECT db, card FROM patients WHERE page_enabled = 0"))
     return {(db, p.card) for db, ps in data.items() for p in ps} - off
 
 
@@ -172,6 +185,7 @@ class _Context:
     writer: ObjectWriter
     today: date
     problems: list[Problem]
+    memo: ExportMemo
 
     @property
     def clinic(self) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import access, crypto, render
+from . import access, crypto, keystore, render
 from .cache import input_digest
 from .indexes import DbView, index_value
 from .records import Patient, Problem
@@ -33,25 +33,52 @@ def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str
     ctx.version = version = _templates_version()
     gk, lk = (bytes(ctx.keys.execute("SELECT value FROM secrets WHERE name = ?", (n,)).fetchone()[0])
               for n in ("gk", "lk"))
+    common = (ctx.clinic, ctx.prefix, version, ctx.lang, gk, lk, repr(ctx.home.kdf.to_json()))
     ctx.bundles = {}
+    memo = ctx.memo.table("patient")
     for db, patients in data.items():
-        rows = {r["card"]: r for r in ctx.keys.execute("SELECT * FROM patients WHERE db = ?", (db,))}
+        cur = keystore.tuples(ctx.keys, "SELECT * FROM patients WHERE db = ?", (db,))
+        cols = [d[0] for d in cur.description]
+        at = cols.index("card")
+        rows = {r[at]: r for r in cur}
         for p in patients:
             row = rows[p.card]
-            rid, ck = row["rid"], bytes(row["ck"])
             years = render.age(p.birth_date, ctx.today)
-            inputs = input_digest(p.digest, ck, version, years, ctx.lang)
+            on_page = (db, p.card) in pages
+            # Everything this patient's objects are sealed from: when it is as it was at the
+            # last export in this process, the objects are kept without digesting anything.
+            memo_key = (db, p.digest, row, years, on_page, common)
+            done = memo.peek(memo_key)
+            if done is not None and ctx.writer.replay(done[1]):
+                memo.put(memo_key, done)
+                ctx.bundles[(db, p.card)] = done[0]
+                continue
+            problems = len(ctx.problems)
+            ctx.writer.start_trace()
+            try:
+                ctx.bundles[(db, p.card)] = _seal_patient(ctx, db, p, dict(zip(cols, row)), years,
+                                                          on_page, gk, lk)
+            finally:
+                trace = ctx.writer.end_trace()
+            if len(ctx.problems) == problems:  # a collision is worked out again each time
+                memo.put(memo_key, (ctx.bundles[(db, p.card)], trace))
 
-            def build(p: Patient = p, rid: str = rid, ck: bytes = ck) -> bytes:
-                value = {"v": 1, "rid": rid, "card": p.card, "title": p.full_name,
-                         "updated": p.modified_at,
-                         "html": render.patient_fragment(p, ctx.today, ctx.lang)}
-                return crypto.seal_body(ck, value, crypto.label("chartseal/v1/bundle", ctx.clinic, rid))
 
-            bundle = ctx.writer.sealed_object(f"bundle:{rid}", inputs, ctx.prefix, build, rid)
-            ctx.bundles[(db, p.card)] = (rid, bundle, ck)
-            if (db, p.card) in pages:
-                _patient_doors(ctx, db, row, bundle, gk, lk)
+def _seal_patient(ctx: Any, db: str, p: Patient, row: Any, years: int | None, on_page: bool,
+                  gk: bytes, lk: bytes) -> tuple[str, str, bytes]:
+    rid, ck = row["rid"], bytes(row["ck"])
+    inputs = input_digest(p.digest, ck, ctx.version, years, ctx.lang)
+
+    def build() -> bytes:
+        value = {"v": 1, "rid": rid, "card": p.card, "title": p.full_name,
+                 "updated": p.modified_at,
+                 "html": render.patient_fragment(p, ctx.today, ctx.lang)}
+        return crypto.seal_body(ck, value, crypto.label("chartseal/v1/bundle", ctx.clinic, rid))
+
+    bundle = ctx.writer.sealed_object(f"bundle:{rid}", inputs, ctx.prefix, build, rid)
+    if on_page:
+        _patient_doors(ctx, db, row, bundle, gk, lk)
+    return rid, bundle, ck
 
 
 def _patient_doors(ctx: Any, db: str, row: Any, bundle: str, gk: bytes, lk: bytes) -> None:
@@ -99,7 +126,7 @@ def seal_accounts(ctx: Any, data: dict[str, list[Patient]], known: dict[str, set
             if (db, cards) not in views:
                 pats = [by_card[(db, c)] for c in cards]
                 rids = {p.id: ctx.bundles[(db, p.card)][0] for p in pats}
-                views[(db, cards)] = DbView(db, pats, rids, ctx.today, ctx.lang, ctx.version)
+                views[(db, cards)] = DbView(db, pats, rids, ctx.today, ctx.lang, ctx.version, ctx.memo)
             parts.append(_account_db(ctx, acc, views[(db, cards)]))
         _account_index_and_door(ctx, acc, parts)
         for part in parts:
@@ -122,19 +149,20 @@ def _account_db(ctx: Any, acc: Any, view: DbView) -> dict[str, Any]:
             precise=lambda m=month, k=key: input_digest(view.month_inputs(m), door_id, k))
         diary[month] = {"obj": name, "key": crypto.b64e(key)}
     view.__dict__.pop("by_month", None)  # the index does not need it: free it before building one
-    inputs = [(p.digest, render.age(p.birth_date, ctx.today), *ctx.bundles[(view.db, p.card)])
-              for p in view.by_card]
-    return {"view": view, "diary": diary, "inputs": inputs, "bundles": ctx.bundles,
-            "refs": [f"{ctx.prefix}/{bundle}" for _, _, _, bundle, _ in inputs]}
+    bundles = [ctx.bundles[(view.db, p.card)] for p in view.by_card]
+    inputs = ctx.memo.digest((view.db, tuple([(p.digest, render.age(p.birth_date, ctx.today), *b)
+                                              for p, b in zip(view.by_card, bundles)])))
+    return {"view": view, "diary": diary, "inputs": inputs, "memo": ctx.memo, "bundles": ctx.bundles,
+            "refs": [f"{ctx.prefix}/{bundle}" for _, bundle, _ in bundles]}
 
 
 def _index_json(part: dict[str, Any]) -> dict[str, Any]:
-    view = part["view"]
+    view, get = part["view"], part["memo"].table("entry").get
     patients = []
     for p, search in zip(view.patients, view.search):
         rid, bundle, ck = part["bundles"][(view.db, p.card)]
-        patients.append({"rid": rid, "bundle": bundle, "ck": crypto.b64e(ck), "search": search,
-                         "card": p.card})
+        patients.append(get((rid, bundle, ck, search, p.card), lambda: {
+            "rid": rid, "bundle": bundle, "ck": crypto.b64e(ck), "search": search, "card": p.card}))
     return {"id": view.db, "name": view.db, "list_html": view.list_html, "patients": patients,
             "diary": part["diary"]}
 

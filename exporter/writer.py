@@ -51,25 +51,55 @@ class ObjectWriter:
         self.objects: dict[str, plan.PlanObject] = {}
         self.sealed = 0
         self.kept = 0
+        self.trace: list[tuple[str, Entry, plan.PlanObject]] | None = None
 
     def _add(self, name: str, digest: str, size: int, kind: str, group: str,
-             refs: Sequence[str]) -> None:
-        self.objects[name] = plan.PlanObject(name, digest, size, kind, group, tuple(refs))
+             refs: Sequence[str]) -> plan.PlanObject:
+        obj = self.objects[name] = plan.PlanObject(name, digest, size, kind, group, tuple(refs))
+        return obj
+
+    def _use(self, key: str, entry: Entry, obj: plan.PlanObject) -> None:
+        self.cache.use(key, entry)
+        if self.trace is not None:
+            self.trace.append((key, entry, obj))
+
+    def start_trace(self) -> None:
+        """Record each sealed object and door from now on, for :meth:`replay`."""
+        self.trace = []
+
+    def end_trace(self) -> list[tuple[str, Entry, plan.PlanObject]]:
+        trace, self.trace = self.trace or [], None
+        return trace
+
+    def replay(self, trace: list[tuple[str, Entry, plan.PlanObject]]) -> bool:
+        """Keep every object of an earlier trace, if each is still exactly as cached.
+
+        For a caller that knows the inputs are unchanged without computing them again. All
+        or nothing: False (and nothing added) when any object would be sealed or collides.
+        """
+        for key, entry, obj in trace:
+            if (self.cache.lookup(key, entry.inputs) != entry or obj.name not in self.on_disk
+                    or obj.name in self.objects):
+                return False
+        for key, entry, obj in trace:
+            self.objects[obj.name] = obj
+            self.cache.use(key, entry)
+        self.kept += len(trace)
+        return True
 
     def _write(self, key: str, inputs: str, name: str, data: bytes, kind: str, group: str,
                refs: Sequence[str]) -> None:
         _write_atomic(self.site_dir / name, data)
         digest = plan.digest(data)
-        self._add(name, digest, len(data), kind, group, refs)
-        self.cache.use(key, Entry(inputs, name, digest, len(data)))
+        obj = self._add(name, digest, len(data), kind, group, refs)
+        self._use(key, Entry(inputs, name, digest, len(data)), obj)
         self.sealed += 1
 
     def _kept(self, key: str, inputs: str, kind: str, group: str, refs: Sequence[str]) -> Entry | None:
         hit = self.cache.lookup(key, inputs)
         if hit is None or hit.name not in self.on_disk:
             return None
-        self._add(hit.name, hit.digest, hit.size, kind, group, refs)
-        self.cache.use(key, hit)
+        self._use(key, hit, self._add(hit.name, hit.digest, hit.size, kind, group, refs))
         self.kept += 1
         return hit
 

@@ -9,7 +9,7 @@ blocked by a retry. SIGTERM/Ctrl-C stop the queue between rounds; nothing queued
 """
 from __future__ import annotations
 
-import inspect
+import gc
 import logging
 import logging.handlers
 import signal
@@ -55,6 +55,7 @@ class Service:
         self.queue_due: float | None = 0.0  # None: queue empty
         self.notes_due = 0.0
         self.failures = 0                   # consecutive failed cycles, for the backoff
+        self.memo: Any = None               # exporter.memo.ExportMemo, once exporting
 
     # -- lifecycle --------------------------------------------------------------------
     def acquire(self) -> None:
@@ -146,9 +147,9 @@ class Service:
         self._write_beat()
 
     def _cycle(self, home: Home) -> None:
-        from exporter.site import home_lock
+        from exporter.clinic_db import gc_paused
 
-        from .publish import connect, make_target, queue_changes
+        from .publish import connect, make_target
 
         now = time.time()
         if self.today() != self.export_day:
@@ -161,28 +162,43 @@ class Service:
             return
         target = make_target(home, None, None, None, self.policy)
         conn = connect(home)
+        # The cyclic collector is kept off an edit's path; what the cycle left behind is
+        # collected after the upload, and what survives (mostly the export memo) is frozen,
+        # so later collections do not walk it again.
         try:
-            if export:
-                # Export and queue under the home lock, as publish does; upload outside it,
-                # so a long drain or an offline target never blocks the CLI.
-                with home_lock(home):
-                    self._export(home)
-                    queue_changes(conn, target.state_key, False, time.time())
-                self.last_fp, self.export_day, self.export_due = fp, self.today(), float("inf")
-            self._drain(home, conn, target)
+            with gc_paused():
+                self._export_and_drain(home, conn, target, export, fp)
         finally:
             conn.close()
+        if export:
+            gc.collect()
+            gc.freeze()
+
+    def _export_and_drain(self, home: Home, conn: sqlite3.Connection, target: Any, export: bool,
+                          fp: object) -> None:
+        from exporter.site import home_lock
+
+        from .publish import queue_changes
+
+        if export:
+            # Export and queue under the home lock, as publish does; upload outside it,
+            # so a long drain or an offline target never blocks the CLI.
+            with home_lock(home):
+                self._export(home)
+                queue_changes(conn, target.state_key, False, time.time())
+            self.last_fp, self.export_day, self.export_due = fp, self.today(), float("inf")
+        self._drain(home, conn, target)
 
     def _export(self, home: Home) -> None:
+        from exporter.memo import ExportMemo
         from exporter.site import export_site
 
         self._activity("exporting")
         started = time.monotonic()
-        # Databases with automatic update off are read as of their last manual export.
-        if "auto" in inspect.signature(export_site).parameters:
-            result = export_site(home, auto=True)
-        else:
-            result = export_site(home)
+        self.memo = self.memo or ExportMemo()
+        # Databases with automatic update off are read as of their last manual export; the
+        # memo keeps what this export computed, so the next one redoes only what changed.
+        result = export_site(home, auto=True, memo=self.memo)
         if result.sealed or result.rotated or result.removed:
             log.info("exported %d patients: %d objects sealed, %d records given new keys, in %.2f s",
                      result.patients, result.sealed, result.rotated, time.monotonic() - started)

@@ -364,7 +364,8 @@ class FakeSite:
             path.write_bytes(data)
         conn = self.home.connect_state()
         try:
-            plan.replace_plan(conn, [o for _d, o in objs.values()])
+            with conn:
+                plan.replace_plan(conn, {o.name: o for _d, o in objs.values()})
         finally:
             conn.close()
         return objs

@@ -111,7 +111,8 @@ def test_stale_pointers_are_told_apart_from_damage(published):
 def test_repair_refuses_an_empty_plan(published):
     home, _site, _bucket = published
     conn = home.connect_state()
-    plan.replace_plan(conn, [])  # a lost state database: no plan, nothing known as published
+    with conn:
+        plan.replace_plan(conn, {})  # a lost state database: no plan, nothing known as published
     with conn:
         conn.execute("DELETE FROM published")
     conn.close()

@@ -1,0 +1,66 @@
+"""ExportMemo: what a long-running process keeps from one export to the next.
+
+The background service exports after every change; without a memo each export would read,
+render and digest every patient again. Every entry here is keyed by all the inputs it was
+computed from, so an entry can be missed but never wrong: a one-off ``chartseal export`` runs
+the very same code with an empty memo. Entries not used by an export are dropped at its
+end, so the memo holds one export's worth of values, never more.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Hashable, TypeVar
+
+from .cache import input_digest
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+class Table:
+    """One kind of memoized value (rows, search keys, ...), keyed by what it is computed from."""
+
+    __slots__ = ("old", "new")
+
+    def __init__(self, old: dict[Hashable, Any]) -> None:
+        self.old = old
+        self.new: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The value computed for ``key`` by this or the previous export, else ``compute()``."""
+        value = self.new.get(key, _MISSING)
+        if value is _MISSING:
+            value = self.old.get(key, _MISSING)
+            if value is _MISSING:
+                value = compute()
+            self.new[key] = value
+        return value  # type: ignore[return-value]
+
+    def peek(self, key: Hashable) -> Any:
+        """The previous export's value for ``key``, or None (it is kept only if put again)."""
+        return self.old.get(key)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self.new[key] = value
+
+
+class ExportMemo:
+    def __init__(self) -> None:
+        self._tables: dict[str, Table] = {}
+        # Per clinic database source: row id -> (raw rows, Patient, problems); see clinic_db.
+        self.reads: dict[str, dict[int, Any]] = {}
+        # The state tables as the last export committed them (exporter.cache, exporter.plan).
+        self.state: Any = None
+
+    def table(self, kind: str) -> Table:
+        table = self._tables.get(kind)
+        if table is None:
+            table = self._tables[kind] = Table({})
+        return table
+
+    def digest(self, parts: tuple) -> str:
+        """``input_digest(*parts)``, computed once for equal parts (hashing a tuple is cheap)."""
+        return self.table("digest").get(parts, lambda: input_digest(*parts))
+
+    def end_export(self) -> None:
+        """Keep what this export used; drop the rest."""
+        self._tables = {kind: Table(t.new) for kind, t in self._tables.items()}

@@ -1,0 +1,220 @@
+"""The export memo (what the service keeps between exports) never changes what is exported.
+
+Each test exports with a memo, edits the clinic database, exports again with the same memo,
+and checks the site against what is rendered from scratch, then that an export without a
+memo finds nothing to do.
+"""
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+
+import pytest
+
+from conftest import keys, make_clinic_db
+from exporter import access, keystore, plan, render
+from exporter.cache import Entry
+from exporter.clinic_db import read_clinic
+from exporter.home import Database
+from exporter.indexes import DbView
+from exporter.memo import ExportMemo
+from exporter.site import export_site
+from exporter.site_objects import _templates_version
+from exporter.writer import ObjectWriter
+from siteread import Site
+
+TODAY = date(2026, 11, 26)
+
+EDITS = {
+    "visit paid": ["UPDATE visits SET paid = 31 WHERE id = 2"],
+    "visit added": ["INSERT INTO visits (id, patient_id, date, paid, action) "
+                    "VALUES (9, 2, '2026-10-20', 10, 'X-ray')"],
+    "appointment moved": ["UPDATE appointments SET date = '2026-12-01' WHERE id = 1"],
+    "deal paid": ["UPDATE deals SET paid = 200 WHERE id = 1"],
+    "health removed": ["DELETE FROM health"],
+    "renamed to the top of the list": ["UPDATE patients SET surname = 'Aaron' WHERE id = 3"],
+    "birth date (age)": ["UPDATE patients SET birth_date = '2001-01-01' WHERE id = 2"],
+    "new patient": ["INSERT INTO patients (id, card, first_name, surname) VALUES (4, '1004', 'Nour', 'Bek')",
+                    "INSERT INTO visits (id, patient_id, date, paid, action) "
+                    "VALUES (10, 4, '2026-11-26', 5, 'Exam')"],
+    "deleted patient": ["DELETE FROM appointments WHERE patient_id = 2",
+                        "DELETE FROM patients WHERE id = 2"],
+    "impossible date": ["UPDATE visits SET date = '2026-02-30' WHERE id = 1"],
+}
+
+
+def edit(db, statements):
+    conn = sqlite3.connect(db)
+    with conn:
+        for sql in statements:
+            conn.execute(sql)
+    conn.close()
+
+
+def secret(home, name):
+    conn = keys(home)
+    try:
+        return keystore.get_text(conn, name)
+    finally:
+        conn.close()
+
+
+def plan_map(home):
+    conn = home.connect_state()
+    try:
+        return {o.name: o for o in plan.read_plan(conn)}
+    finally:
+        conn.close()
+
+
+def assert_site_matches_a_fresh_rendering(home, clinic_db):
+    """The admin index, every diary shard and every bundle hold what is rendered from scratch."""
+    patients = read_clinic(clinic_db).patients
+    conn = keys(home)
+    rids = {r["card"]: r["rid"] for r in conn.execute("SELECT card, rid FROM patients")}
+    conn.close()
+    view = DbView("main", patients, {p.id: rids[p.card] for p in patients}, TODAY, "en",
+                  _templates_version())
+    site = Site(home.site_dir, home.clinic_id)
+    door_id, _, index = site.account(secret(home, "login_password"), "admin", secret(home, "admin_password"))
+    (db,) = index["databases"]
+    assert db["list_html"] == view.list_html
+    assert [p["search"] for p in db["patients"]] == view.search
+    assert [p["card"] for p in db["patients"]] == [p.card for p in view.patients]
+    assert sorted(db["diary"]) == sorted(view.by_month)
+    for month in view.by_month:
+        assert site.diary(door_id, db, month) == view.month_shard(month), month
+    general = secret(home, "general_password")
+    for p in patients:
+        assert site.patient(p.card, general)["html"] == render.patient_fragment(p, TODAY, "en"), p.card
+
+
+@pytest.mark.parametrize("what", sorted(EDITS))
+def test_an_edit_exported_with_the_memo_is_exported_exactly(home, clinic_db, what):
+    memo = ExportMemo()
+    first = export_site(home, today=TODAY, memo=memo)
+    assert export_site(home, today=TODAY, memo=memo).sealed == 0
+    edit(clinic_db, EDITS[what])
+    result = export_site(home, today=TODAY, memo=memo)
+    assert result.sealed > 0
+    assert_site_matches_a_fresh_rendering(home, clinic_db)
+    before = plan_map(home)
+    fresh = export_site(home, today=TODAY)  # no memo: everything computed again
+    assert fresh.sealed == 0 and fresh.removed == 0
+    assert plan_map(home) == before
+    assert sorted(map(str, fresh.problems)) == sorted(map(str, result.problems))
+    assert len(first.problems) <= len(result.problems) or what != "impossible date"
+    on_disk = {str(p.relative_to(home.site_dir)) for p in home.site_dir.rglob("*") if p.is_file()}
+    assert on_disk == set(before)
+
+
+def test_problems_of_unchanged_patients_are_reported_every_time(home, clinic_db):
+    edit(clinic_db, EDITS["impossible date"])
+    memo = ExportMemo()
+    first = export_site(home, today=TODAY, memo=memo)
+    edit(clinic_db, EDITS["deal paid"])  # another patient... and then the same patient
+    second = export_site(home, today=TODAY, memo=memo)
+    assert [str(p) for p in first.problems] == [str(p) for p in second.problems]
+    assert any("visits.date" in str(p) for p in second.problems)
+
+
+def test_an_export_by_another_process_between_two_is_noticed(home, clinic_db):
+    """The memo's copy of the plan is used only while no other export has committed."""
+    memo = ExportMemo()
+    export_site(home, today=TODAY, memo=memo)
+    edit(clinic_db, EDITS["visit paid"])
+    export_site(home, today=TODAY)  # the CLI, without the service's memo
+    edit(clinic_db, EDITS["renamed to the top of the list"])
+    export_site(home, today=TODAY, memo=memo)
+    assert_site_matches_a_fresh_rendering(home, clinic_db)
+    before = plan_map(home)
+    assert export_site(home, today=TODAY).sealed == 0
+    assert plan_map(home) == before
+    on_disk = {str(p.relative_to(home.site_dir)) for p in home.site_dir.rglob("*") if p.is_file()}
+    assert on_disk == set(before)
+
+
+def test_key_rotation_and_new_shares_are_seen_through_the_memo(home, clinic_db):
+    memo = ExportMemo()
+    conn = keys(home)
+    access.create_account(conn, "dr.sami", "sami-password-1")
+    access.share(conn, "main", "dr.sami", ["1001", "1003"])
+    conn.close()
+    export_site(home, today=TODAY, memo=memo)
+    login = secret(home, "login_password")
+    _, _, index = Site(home.site_dir, home.clinic_id).account(login, "dr.sami", "sami-password-1")
+    assert sorted(p["card"] for p in index["databases"][0]["patients"]) == ["1001", "1003"]
+    conn = keys(home)
+    access.unshare(conn, "main", "dr.sami", ["1003"], access.known_cards(conn))  # rotates 1003's content key
+    conn.close()
+    result = export_site(home, today=TODAY, memo=memo)
+    assert result.sealed > 0
+    _, _, index = Site(home.site_dir, home.clinic_id).account(login, "dr.sami", "sami-password-1")
+    assert [p["card"] for p in index["databases"][0]["patients"]] == ["1001"]
+    assert_site_matches_a_fresh_rendering(home, clinic_db)
+    assert export_site(home, today=TODAY).sealed == 0
+
+
+def test_two_databases_with_one_card_keep_reporting_the_collision(home, tmp_path):
+    home.databases["zbranch"] = Database("zbranch", make_clinic_db(tmp_path / "branch.sqlite", [
+        dict(id=1, card="1001", first_name="Other", surname="Person")]))
+    memo = ExportMemo()
+    for _ in range(3):
+        result = export_site(home, today=TODAY, memo=memo)
+        assert any(p.patient == "zbranch/1001" and p.field == "card" for p in result.problems)
+    assert "Haddad" in Site(home.site_dir, home.clinic_id).patient("1001", secret(home, "general_password"))["html"]
+
+
+def test_the_reader_reuses_unchanged_patients_and_rebuilds_changed_ones(clinic_db):
+    reuse: dict = {}
+    first = {p.card: p for p in read_clinic(clinic_db, reuse).patients}
+    edit(clinic_db, EDITS["visit paid"])  # patient 3
+    second = {p.card: p for p in read_clinic(clinic_db, reuse).patients}
+    assert second["1001"] is first["1001"] and second["1002"] is first["1002"]
+    assert second["1003"] is not first["1003"]
+    assert second["1003"].digest != first["1003"].digest
+    assert second["1003"] == read_clinic(clinic_db).patients[2]
+    edit(clinic_db, EDITS["deleted patient"])
+    assert sorted(p.card for p in read_clinic(clinic_db, reuse).patients) == ["1001", "1003"]
+    assert sorted(reuse) == [1, 3]  # a deleted patient is not kept
+
+
+def test_replay_is_all_or_nothing(home, tmp_path):
+    from exporter.cache import SealedCache
+
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / "a.bin").write_bytes(b"a")
+    conn = home.connect_state()
+    cache = SealedCache(conn)
+    writer = ObjectWriter(site_dir, cache)
+    writer.start_trace()
+    writer.sealed_object("k:a", "in-a", "c", lambda: b"A", "g")
+    writer.door("c/door/x.json", "in-x", lambda: b"X", "g", ())
+    trace = writer.end_trace()
+    assert [key for key, _, _ in trace] == ["k:a", "c/door/x.json"]
+    with conn:
+        cache.commit()
+    # A new export: the same objects are kept by replaying the trace...
+    again = ObjectWriter(site_dir, SealedCache(conn))
+    assert again.replay(trace) and again.kept == 2 and set(again.objects) == {o.name for _, _, o in trace}
+    # ...but not when one object is gone from the folder, and then nothing is added.
+    (site_dir / "c/door/x.json").unlink()
+    gone = ObjectWriter(site_dir, SealedCache(conn))
+    assert not gone.replay(trace) and gone.objects == {} and gone.kept == 0
+    # ...nor when the cache holds other inputs for a key.
+    stale = [(trace[0][0], Entry("other", *trace[0][1][1:]), trace[0][2])]
+    assert not ObjectWriter(site_dir, SealedCache(conn)).replay(stale)
+    conn.close()
+
+
+def test_the_memo_keeps_one_exports_worth_of_values():
+    memo = ExportMemo()
+    rows = memo.table("row")
+    assert rows.get("a", lambda: 1) == 1
+    assert rows.get("a", lambda: 2) == 1  # computed once per export
+    memo.end_export()
+    assert memo.table("row").get("a", lambda: 3) == 1  # the previous export's value
+    memo.end_export()
+    memo.end_export()  # an export that did not use "a" drops it
+    assert memo.table("row").get("a", lambda: 4) == 4
