@@ -22,7 +22,7 @@ from site_templates.build import AssetError, build_assets, csp
 
 __all__ = [
     "AssetError", "LANGS", "age", "age_group", "app_files", "csp", "diary_day_fragment",
-    "list_fragment", "list_row", "list_rows", "patient_fragment", "strings",
+    "list_fragment", "list_row", "list_rows", "patient_fragment", "patient_today", "strings",
 ]
 
 LANGS = ("en", "ar")
@@ -153,6 +153,11 @@ def _render(template: str, lang: str, **context: Any) -> str:
 
 def _visits_newest_first(p: records.Patient) -> list[records.Visit]:
     return sorted(p.visits, key=lambda v: (v.date, v.id), reverse=True)
+
+
+def patient_today(p: records.Patient, today: date) -> tuple[int | None, tuple[int, ...]]:
+    """What of ``today`` the record view shows: the age and which appointments are upcoming."""
+    return age(p.birth_date, today), tuple(a.id for a in p.appointments if a.date >= today)
 
 
 def patient_fragment(p: records.Patient, today: date, lang: str) -> str:

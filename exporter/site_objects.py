@@ -43,11 +43,11 @@ def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str
         rows = {r[at]: r for r in cur}
         for p in patients:
             row = rows[p.card]
-            years = render.age(p.birth_date, ctx.today)
+            shown_today = render.patient_today(p, ctx.today)
             on_page = (db, p.card) in pages
             # Everything this patient's objects are sealed from: when it is as it was at the
             # last export in this process, the objects are kept without digesting anything.
-            memo_key = (db, p.digest, row, years, on_page, common)
+            memo_key = (db, p.digest, row, shown_today, on_page, common)
             done = memo.peek(memo_key)
             if done is not None and ctx.writer.replay(done[1]):
                 memo.put(memo_key, done)
@@ -56,18 +56,20 @@ def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str
             problems = len(ctx.problems)
             ctx.writer.start_trace()
             try:
-                ctx.bundles[(db, p.card)] = _seal_patient(ctx, db, p, dict(zip(cols, row)), years,
-                                                          on_page, gk, lk)
+                ctx.bundles[(db, p.card)] = _seal_patient(ctx, db, p, dict(zip(cols, row)),
+                                                          shown_today, on_page, gk, lk)
             finally:
                 trace = ctx.writer.end_trace()
             if len(ctx.problems) == problems:  # a collision is worked out again each time
                 memo.put(memo_key, (ctx.bundles[(db, p.card)], trace))
 
 
-def _seal_patient(ctx: Any, db: str, p: Patient, row: Any, years: int | None, on_page: bool,
+def _seal_patient(ctx: Any, db: str, p: Patient, row: Any, shown_today: tuple, on_page: bool,
                   gk: bytes, lk: bytes) -> tuple[str, str, bytes]:
     rid, ck = row["rid"], bytes(row["ck"])
-    inputs = input_digest(p.digest, ck, ctx.version, years, ctx.lang)
+    # Not today itself: the record is sealed again when the age or the upcoming
+    # appointments it shows change, not every day.
+    inputs = input_digest(p.digest, ck, ctx.version, shown_today, ctx.lang)
 
     def build() -> bytes:
         value = {"v": 1, "rid": rid, "card": p.card, "title": p.full_name,

@@ -338,3 +338,15 @@ def test_one_card_in_two_databases(home, tmp_path):
                                      secret(home, "admin_password"))
     assert [d["id"] for d in index["databases"]] == ["main", "zbranch"]
     assert export(home).sealed == 0
+
+
+def test_an_appointment_that_has_passed_leaves_the_record_the_next_day(home):
+    """The record shows upcoming appointments: it is sealed again when one has passed."""
+    general = secret(home, "general_password")
+    export_site(home, today=date(2026, 11, 25))
+    assert "Checkup" in site(home).patient("1002", general)["html"]
+    result = export_site(home, today=date(2026, 11, 27))
+    assert "Checkup" not in site(home).patient("1002", general)["html"]
+    assert result.sealed > 0
+    # Only records whose age or upcoming appointments changed are sealed again.
+    assert export_site(home, today=date(2026, 11, 28)).sealed == 0
