@@ -279,7 +279,8 @@ def _read_clinic(path: Path, reuse: dict[int, Any]) -> ClinicData:
         card = cards.get(row[0])
         if card is None:
             continue
-        related = {t: grouped[t].get(row[0], empty) for t in RELATED}
+        # popped: each patient's raw rows are freed as soon as it is built
+        related = {t: grouped[t].pop(row[0], empty) for t in RELATED}
         raw = (row, related["health"], related["deals"], related["visits"], related["appointments"])
         old = previous.get(row[0])
         # Comparing the rows themselves is far cheaper than hashing them again.

@@ -12,7 +12,7 @@ import math
 import unicodedata
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 import nacl.bindings as _b
 import nacl.exceptions
@@ -199,7 +199,18 @@ def pad_block(length: int) -> int:
 
 
 def seal_body(key: bytes, value: dict[str, Any], ad: bytes, nonce: bytes | None = None) -> bytes:
-    packed = zlib.compress(canonical_json(value), 6)
+    return seal_body_text(key, [canonical_json(value)], ad, nonce)
+
+
+def seal_body_text(key: bytes, pieces: Iterable[str | bytes], ad: bytes,
+                   nonce: bytes | None = None) -> bytes:
+    """A body from its JSON text given piece by piece, compressed as it comes: a large
+    index is never held in memory as one text."""
+    deflate = zlib.compressobj(6)
+    out = [deflate.compress(piece if isinstance(piece, bytes) else piece.encode()) for piece in pieces]
+    out.append(deflate.flush())
+    packed = b"".join(out)
+    del out
     plain = _b.sodium_pad(packed, pad_block(len(packed)))
     nonce, ct = aead_seal(key, plain, ad, nonce)
     return nonce + ct

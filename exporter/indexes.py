@@ -6,10 +6,11 @@ nothing, and accounts that see the same patients share the work.
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from . import render
 from .memo import ExportMemo
@@ -55,7 +56,7 @@ class DbView:
 
     def release(self) -> None:
         """Drop what was computed for one account; it is computed again when needed."""
-        for name in ("by_month", "list_html", "search", "patients"):
+        for name in ("by_month", "patients"):
             self.__dict__.pop(name, None)
 
     @cached_property
@@ -64,20 +65,24 @@ class DbView:
         get = self.memo.table("sort").get
         return sorted(self.by_card, key=lambda p: get(p.digest, lambda: sort_key(p)))
 
-    @cached_property
-    def list_html(self) -> str:
+    def rows(self) -> Iterator[str]:
+        """Each patient's row of the list, in list order, rendered only when not memoized."""
         get, today, version = self.memo.table("row").get, self.today, self.version
-
-        def row(p: Patient) -> str:
+        for p in self.patients:
             years = render.age(p.birth_date, today)
-            return get((p.digest, years, version), lambda: render.list_row(p, years))
+            yield get((p.digest, years, version), lambda: render.list_row(p, years))
 
-        return render.list_rows([row(p) for p in self.patients])
+    @property
+    def list_html(self) -> str:
+        return render.list_rows(self.rows())
 
-    @cached_property
-    def search(self) -> list[str]:
+    def search_keys(self) -> Iterator[str]:
         get = self.memo.table("search").get
-        return [get(p.digest, lambda: search_key(p)) for p in self.patients]
+        return (get(p.digest, lambda: search_key(p)) for p in self.patients)
+
+    @property
+    def search(self) -> list[str]:
+        return list(self.search_keys())
 
     @cached_property
     def by_month(self) -> dict[str, list[tuple[Patient, tuple[Visit, ...], tuple[Appointment, ...]]]]:
@@ -131,3 +136,30 @@ class DbView:
 
 def index_value(user: str, generated: str, dbs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"v": 1, "user": user, "generated": generated, "databases": dbs}
+
+
+# The account index is the one large body: at 50,000 patients its text is tens of megabytes,
+# so it is written piece by piece, straight into the compressor (crypto.seal_body_text). The
+# pieces make exactly crypto.canonical_json(index_value(...)): keys sorted, no spaces, and a
+# JSON string escaped piece by piece is the same as escaped whole.
+_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def index_pieces(user: str, generated: str, dbs: Iterable[Iterator[str]]) -> Iterator[str]:
+    yield '{"databases":['
+    for i, db in enumerate(dbs):
+        if i:
+            yield ","
+        yield from db
+    yield f'],"generated":{_json(generated)},"user":{_json(user)},"v":1}}'
+
+
+def db_pieces(view: DbView, diary: dict[str, Any], entries: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """One database of an index; ``entries`` are its ``patients``, in list order."""
+    yield f'{{"diary":{_json(diary)},"id":{_json(view.db)},"list_html":"'
+    for piece in render.list_pieces(view.rows()):
+        yield _json(piece)[1:-1]
+    yield f'","name":{_json(view.db)},"patients":['
+    for i, entry in enumerate(entries):
+        yield f",{_json(entry)}" if i else _json(entry)
+    yield "]}"

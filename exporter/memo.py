@@ -43,8 +43,22 @@ class Table:
         self.new[key] = value
 
 
+class _Forgetful(Table):
+    """A table that keeps nothing: a one-off export must not hold every value to the end."""
+
+    __slots__ = ()
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        return compute()
+
+    def put(self, key: Hashable, value: Any) -> None:
+        pass
+
+
 class ExportMemo:
-    def __init__(self) -> None:
+    def __init__(self, remember: bool = True) -> None:
+        """``remember=False``: nothing is kept (an export in a process that exits after it)."""
+        self.remember = remember
         self._tables: dict[str, Table] = {}
         # Per clinic database source: row id -> (raw rows, Patient, problems); see clinic_db.
         self.reads: dict[str, dict[int, Any]] = {}
@@ -54,7 +68,7 @@ class ExportMemo:
     def table(self, kind: str) -> Table:
         table = self._tables.get(kind)
         if table is None:
-            table = self._tables[kind] = Table({})
+            table = self._tables[kind] = Table({}) if self.remember else _Forgetful({})
         return table
 
     def digest(self, parts: tuple) -> str:

@@ -1,7 +1,7 @@
 """Typed rows of a clinic database, as the exporter reads them (docs/CLINIC_DB.md)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 
@@ -69,6 +69,14 @@ class Patient:
     @property
     def full_name(self) -> str:
         return " ".join(p for p in (self.first_name, self.surname) if p)
+
+    def for_lists(self) -> Patient:
+        """This patient without what only the record view shows (health, deals, other data,
+        visit notes): what the doctor's list and the diary need, in less memory."""
+        visits = self.visits
+        if any(v.notes or v.next_date for v in visits):
+            visits = tuple(replace(v, notes="", next_date=None, next_duration_min=None) for v in visits)
+        return replace(self, other={}, health=(), deals=(), visits=visits)
 
 
 @dataclass(frozen=True, slots=True)

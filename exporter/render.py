@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from datetime import date
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import jinja2
 from markupsafe import Markup
@@ -22,7 +22,7 @@ from site_templates.build import AssetError, build_assets, csp
 
 __all__ = [
     "AssetError", "LANGS", "age", "age_group", "app_files", "csp", "diary_day_fragment",
-    "list_fragment", "list_row", "list_rows", "patient_fragment", "patient_today", "strings",
+    "list_fragment", "list_pieces", "list_row", "list_rows", "patient_fragment", "patient_today", "strings",
 ]
 
 LANGS = ("en", "ar")
@@ -178,10 +178,17 @@ def list_row(p: records.Patient, years: int | None) -> str:
     return str(environment().get_template("fragments/_list.html").module.row(p, years))
 
 
-def list_rows(rows: Sequence[str]) -> str:
-    """``<ol>`` with one ``<li data-i="i">`` per rendered row, in the given order (FORMAT.md 6.2)."""
-    items = "".join(f'<li data-i="{i}">{row}</li>\n' for i, row in enumerate(rows))
-    return f'<ol class="plist">\n{items}</ol>'
+def list_pieces(rows: Iterable[str]) -> Iterator[str]:
+    """``<ol>`` with one ``<li data-i="i">`` per rendered row, in the given order (FORMAT.md
+    6.2), piece by piece."""
+    yield '<ol class="plist">\n'
+    for i, row in enumerate(rows):
+        yield f'<li data-i="{i}">{row}</li>\n'
+    yield "</ol>"
+
+
+def list_rows(rows: Iterable[str]) -> str:
+    return "".join(list_pieces(rows))
 
 
 def list_fragment(patients: Sequence[records.Patient], today: date, lang: str) -> str:

@@ -71,7 +71,7 @@ def _read_databases(home: Home, result: ExportResult, auto: bool,
     for name, db in sorted(home.databases.items()):
         try:
             source = _source(home, name, auto)
-            clinic = read_clinic(source, memo.reads.setdefault(str(source), {}))
+            clinic = read_clinic(source, memo.reads.setdefault(str(source), {}) if memo.remember else None)
             if not auto and not db.auto_update:
                 _snapshot(home, name, db.path)
         except ClinicDbError as exc:
@@ -125,7 +125,7 @@ def export_site(home: Home, today: date | None = None,
     export computed is reused, so an edit costs work in proportion to what it changed.
     """
     today = today or date.today()
-    memo = memo or ExportMemo()
+    memo = memo or ExportMemo(remember=False)
     result = ExportResult()
     # An export allocates hundreds of thousands of acyclic objects; with the cyclic collector
     # on it would walk them (and a memo's millions) again and again.
@@ -163,8 +163,9 @@ def export_site(home: Home, today: date | None = None,
                     writer.cache.commit()
                     generation = plan.replace_plan(state, writer.objects, last[2] if last else None)
             result.removed = writer.remove_strays()
-            memo.state = (generation, writer.cache.entries, writer.objects)
-            memo.end_export()
+            if memo.remember:
+                memo.state = (generation, writer.cache.entries, writer.objects)
+                memo.end_export()
         finally:
             keys.close()
             state.close()

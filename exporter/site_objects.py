@@ -5,11 +5,11 @@ object when the inputs it was sealed from are unchanged.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from . import access, crypto, keystore, render
 from .cache import input_digest
-from .indexes import DbView, index_value
+from .indexes import DbView, db_pieces, index_pieces
 from .records import Patient, Problem
 from site_templates import ROOT as TEMPLATES_ROOT
 
@@ -41,10 +41,17 @@ def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str
         cols = [d[0] for d in cur.description]
         at = cols.index("card")
         rows = {r[at]: r for r in cur}
-        for p in patients:
+        for i, p in enumerate(patients):
             row = rows[p.card]
             shown_today = render.patient_today(p, ctx.today)
             on_page = (db, p.card) in pages
+            if not ctx.memo.remember:
+                ctx.bundles[(db, p.card)] = _seal_patient(ctx, db, p, dict(zip(cols, row)),
+                                                          shown_today, on_page, gk, lk)
+                # Once its bundle is sealed, a one-off export needs no more than the list and
+                # the diary show: the rest is let go, which sets a large clinic's peak memory.
+                patients[i] = p.for_lists()
+                continue
             # Everything this patient's objects are sealed from: when it is as it was at the
             # last export in this process, the objects are kept without digesting anything.
             memo_key = (db, p.digest, row, shown_today, on_page, common)
@@ -158,15 +165,16 @@ def _account_db(ctx: Any, acc: Any, view: DbView) -> dict[str, Any]:
             "refs": [f"{ctx.prefix}/{bundle}" for _, bundle, _ in bundles]}
 
 
-def _index_json(part: dict[str, Any]) -> dict[str, Any]:
-    view, get = part["view"], part["memo"].table("entry").get
-    patients = []
-    for p, search in zip(view.patients, view.search):
-        rid, bundle, ck = part["bundles"][(view.db, p.card)]
-        patients.append(get((rid, bundle, ck, search, p.card), lambda: {
-            "rid": rid, "bundle": bundle, "ck": crypto.b64e(ck), "search": search, "card": p.card}))
-    return {"id": view.db, "name": view.db, "list_html": view.list_html, "patients": patients,
-            "diary": part["diary"]}
+def _db_pieces(part: dict[str, Any]) -> Iterator[str]:
+    view, get, bundles = part["view"], part["memo"].table("entry").get, part["bundles"]
+
+    def entries() -> Iterator[dict[str, Any]]:
+        for p, search in zip(view.patients, view.search_keys()):
+            rid, bundle, ck = bundles[(view.db, p.card)]
+            yield get((rid, bundle, ck, search, p.card), lambda: {
+                "rid": rid, "bundle": bundle, "ck": crypto.b64e(ck), "search": search, "card": p.card})
+
+    return db_pieces(view, part["diary"], entries())
 
 
 def _account_index_and_door(ctx: Any, acc: Any, parts: list[dict[str, Any]]) -> None:
@@ -178,7 +186,7 @@ def _account_index_and_door(ctx: Any, acc: Any, parts: list[dict[str, Any]]) -> 
                           [(part["view"].db, part["inputs"], part["diary"]) for part in parts])
     index = ctx.writer.sealed_object(
         f"index:{user}", inputs, ctx.prefix,
-        lambda: crypto.seal_body(ik, index_value(user, ctx.generated, [_index_json(p) for p in parts]), ad),
+        lambda: crypto.seal_body_text(ik, index_pieces(user, ctx.generated, [_db_pieces(p) for p in parts]), ad),
         "clinic", refs)
     door_key, note_pk = bytes(acc["door_key"]), bytes(acc["note_pk"])
     payload = {"kind": "account", "user": user, "index": index, "ik": crypto.b64e(ik),

@@ -15,11 +15,13 @@ from . import crypto, plan
 from .cache import Entry, SealedCache
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: str, data: bytes) -> None:
     # No fsync per file: ObjectWriter.flush() syncs once before the plan names the files,
     # which is as durable and several times faster for thousands of small objects.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # Plain strings, not pathlib: pathlib interns every part, and object names are unique.
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
     os.replace(tmp, path)
@@ -89,7 +91,7 @@ class ObjectWriter:
 
     def _write(self, key: str, inputs: str, name: str, data: bytes, kind: str, group: str,
                refs: Sequence[str]) -> None:
-        _write_atomic(self.site_dir / name, data)
+        _write_atomic(os.path.join(self.site_dir, name), data)
         digest = plan.digest(data)
         obj = self._add(name, digest, len(data), kind, group, refs)
         self._use(key, Entry(inputs, name, digest, len(data)), obj)
@@ -113,7 +115,7 @@ class ObjectWriter:
         if same:
             self.kept += 1
         else:
-            _write_atomic(path, data)
+            _write_atomic(str(path), data)
             self.sealed += 1
         self._add(name, plan.digest(data), len(data), kind, group, refs)
 
@@ -172,6 +174,9 @@ class ObjectWriter:
     def remove_strays(self) -> int:
         removed = 0
         for name in self.strays:
-            (self.site_dir / name).unlink(missing_ok=True)
+            try:
+                os.unlink(os.path.join(self.site_dir, name))
+            except FileNotFoundError:
+                pass
             removed += 1
         return removed

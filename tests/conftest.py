@@ -73,3 +73,27 @@ def home(tmp_path: Path, clinic_db: Path) -> Home:
 
 def keys(home: Home) -> sqlite3.Connection:
     return keystore.connect(home.keys_path)
+
+
+def secret(home: Home, name: str) -> str:
+    """A clinic password from the keystore ('login_password', 'general_password', ...)."""
+    conn = keys(home)
+    try:
+        return keystore.get_text(conn, name)
+    finally:
+        conn.close()
+
+
+def plan_map(home: Home) -> dict:
+    """The plan as the last export committed it: name -> PlanObject."""
+    from exporter import plan
+
+    conn = home.connect_state()
+    try:
+        return {o.name: o for o in plan.read_plan(conn)}
+    finally:
+        conn.close()
+
+
+def files_on_disk(home: Home) -> set[str]:
+    return {str(p.relative_to(home.site_dir)) for p in home.site_dir.rglob("*") if p.is_file()}

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from conftest import keys, make_clinic_db
+from conftest import keys, make_clinic_db, plan_map, secret
 from exporter import access, crypto, keystore, plan
 from exporter.errors import ExportError
 from exporter.site import export_site
@@ -22,22 +22,6 @@ def export(home):
 
 def site(home) -> Site:
     return Site(home.site_dir, home.clinic_id)
-
-
-def secret(home, name):
-    conn = keys(home)
-    try:
-        return keystore.get_text(conn, name)
-    finally:
-        conn.close()
-
-
-def plan_map(home):
-    conn = home.connect_state()
-    try:
-        return {o.name: o for o in plan.read_plan(conn)}
-    finally:
-        conn.close()
 
 
 def test_patient_opens_with_own_and_general_password(home):
@@ -350,3 +334,29 @@ def test_an_appointment_that_has_passed_leaves_the_record_the_next_day(home):
     assert result.sealed > 0
     # Only records whose age or upcoming appointments changed are sealed again.
     assert export_site(home, today=date(2026, 11, 28)).sealed == 0
+
+
+def test_the_index_text_written_piece_by_piece_is_its_canonical_json(tmp_path):
+    """The account index is streamed into the compressor; its text must be exactly the
+    canonical JSON of the index value, whatever the names hold."""
+    from exporter import render
+    from exporter.clinic_db import read_clinic
+    from exporter.indexes import DbView, db_pieces, index_pieces, index_value
+
+    odd = ['"quoted" \\ back', "tab\there\nnew line", "</script><b>", "emoji 🦷 and \u2028 sep",
+           "سامي الخطيب", "\x01control"]
+    rows = [dict(id=i + 1, card=f"C{i}", first_name=name, surname=name[::-1], mobile="+1 555")
+            for i, name in enumerate(odd)]
+    rows.append(dict(_table="visits", id=1, patient_id=1, date="2026-11-26", paid=5, action=odd[0]))
+    patients = read_clinic(make_clinic_db(tmp_path / "odd.sqlite", rows)).patients
+    view = DbView("main", patients, {p.id: f"{p.id:032x}" for p in patients}, TODAY, "en", "v")
+    diary = {"2026-11": {"obj": "obj/" + "a" * 32 + ".bin", "key": "k=="}}
+    entries = [{"rid": f"{p.id:032x}", "card": p.card, "search": s} for p, s in zip(view.patients, view.search)]
+    text = "".join(index_pieces("dr.ödd \"x\"", "2026-11-26T10:00:00+00:00",
+                                [db_pieces(view, diary, iter(entries))] * 1))
+    whole = index_value("dr.ödd \"x\"", "2026-11-26T10:00:00+00:00", [
+        {"diary": diary, "id": "main", "name": "main", "list_html": view.list_html, "patients": entries}])
+    assert text.encode() == crypto.canonical_json(whole)
+    assert view.list_html == render.list_fragment(view.patients, TODAY, "en")
+    key = crypto.random_key()
+    assert crypto.open_body(key, crypto.seal_body_text(key, [text[:7], text[7:].encode()], b"ad"), b"ad") == whole

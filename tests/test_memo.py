@@ -11,8 +11,8 @@ from datetime import date
 
 import pytest
 
-from conftest import keys, make_clinic_db
-from exporter import access, keystore, plan, render
+from conftest import files_on_disk, keys, make_clinic_db, plan_map, secret
+from exporter import access, render
 from exporter.cache import Entry
 from exporter.clinic_db import read_clinic
 from exporter.home import Database
@@ -49,22 +49,6 @@ def edit(db, statements):
         for sql in statements:
             conn.execute(sql)
     conn.close()
-
-
-def secret(home, name):
-    conn = keys(home)
-    try:
-        return keystore.get_text(conn, name)
-    finally:
-        conn.close()
-
-
-def plan_map(home):
-    conn = home.connect_state()
-    try:
-        return {o.name: o for o in plan.read_plan(conn)}
-    finally:
-        conn.close()
 
 
 def assert_site_matches_a_fresh_rendering(home, clinic_db):
@@ -104,8 +88,7 @@ def test_an_edit_exported_with_the_memo_is_exported_exactly(home, clinic_db, wha
     assert plan_map(home) == before
     assert sorted(map(str, fresh.problems)) == sorted(map(str, result.problems))
     assert len(first.problems) <= len(result.problems) or what != "impossible date"
-    on_disk = {str(p.relative_to(home.site_dir)) for p in home.site_dir.rglob("*") if p.is_file()}
-    assert on_disk == set(before)
+    assert files_on_disk(home) == set(before)
 
 
 def test_problems_of_unchanged_patients_are_reported_every_time(home, clinic_db):
@@ -130,8 +113,7 @@ def test_an_export_by_another_process_between_two_is_noticed(home, clinic_db):
     before = plan_map(home)
     assert export_site(home, today=TODAY).sealed == 0
     assert plan_map(home) == before
-    on_disk = {str(p.relative_to(home.site_dir)) for p in home.site_dir.rglob("*") if p.is_file()}
-    assert on_disk == set(before)
+    assert files_on_disk(home) == set(before)
 
 
 def test_key_rotation_and_new_shares_are_seen_through_the_memo(home, clinic_db):
@@ -218,3 +200,12 @@ def test_the_memo_keeps_one_exports_worth_of_values():
     memo.end_export()
     memo.end_export()  # an export that did not use "a" drops it
     assert memo.table("row").get("a", lambda: 4) == 4
+
+
+def test_a_one_off_export_lets_record_details_go_and_still_exports_exactly(home, clinic_db):
+    """Without a memo, records are slimmed once sealed; the list and diary must not notice."""
+    edit(clinic_db, ["UPDATE visits SET notes = 'a long note', next_date = '2026-12-01' WHERE id = 2"])
+    export_site(home, today=TODAY)
+    assert_site_matches_a_fresh_rendering(home, clinic_db)
+    assert "a long note" in Site(home.site_dir, home.clinic_id).patient(
+        "1003", secret(home, "general_password"))["html"]

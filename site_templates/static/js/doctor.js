@@ -5,7 +5,8 @@ import { adoptClinicLang, wireSwitch } from './i18n.js';
 import { loadCrypto } from './sodium.js';
 import { warm } from './kdf.js';
 import { getBytes } from './net.js';
-import { $, busy, errorKey, message, setState, show } from './ui.js';
+import { $, busy, message, setState, show } from './ui.js';
+import { beginLogin, fieldsReady, loginFailed } from './login.js';
 import { clinicBase, formatError, loadSite, OBJ_RE, openDoorWith, validClinic } from './clinic.js';
 import { hold, logout, startIdleLock, wasLocked } from './session.js';
 import * as views from './doctor_views.js';
@@ -29,17 +30,12 @@ async function unlock(clinic, user, loginPw, userPw) {
 }
 
 async function onSubmit(event) {
-  event.preventDefault();
-  performance.mark('chartseal:submit');
-  message($('login-error'), null);
-  message($('login-info'), null);
-  const C = await loadCrypto().catch(() => null);
-  if (!C) { message($('login-error'), 'err.unsupported'); return; }
+  const C = await beginLogin(event);
+  if (!C) return;
   const clinic = validClinic($('clinic').value);
   const user = C.normalizeUser($('user').value);
   const loginPw = $('login-password').value;
-  if (!$('clinic').value.trim() || !user || !loginPw) { message($('login-error'), 'err.required'); return; }
-  if (!clinic) { message($('login-error'), 'err.clinic'); return; }
+  if (!fieldsReady(clinic, [user, loginPw])) return;
   busy(true);
   try {
     const session = await unlock(clinic, user, loginPw, $('user-password').value);
@@ -52,9 +48,7 @@ async function onSubmit(event) {
     views.start(session);
     setState('ready');
   } catch (err) {
-    setState('error');
-    message($('login-error'), err.name === 'NoClinic' ? 'err.clinic' : errorKey(err, AUTH));
-    console.warn('chartseal:', err.name, err.message);
+    loginFailed(err, AUTH);
   } finally {
     busy(false);
   }

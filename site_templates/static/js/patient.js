@@ -3,7 +3,8 @@
 import { apply, adoptClinicLang, wireSwitch } from './i18n.js';
 import { loadCrypto } from './sodium.js';
 import { cancel, canRunTwo, warm } from './kdf.js';
-import { $, busy, errorKey, focusHeading, insertFragment, markPainted, message, recordShown, setState, show } from './ui.js';
+import { $, busy, focusHeading, insertFragment, markPainted, message, recordShown, setState, show } from './ui.js';
+import { beginLogin, fieldsReady, loginFailed } from './login.js';
 import { authFailed, checkRecordPayload, loadSite, openBundle, openDoorWith, openEntry, validClinic } from './clinic.js';
 import { logout, startIdleLock, wasLocked } from './session.js';
 
@@ -50,26 +51,19 @@ function showRecord({ site, opened, bundle }, clinic, card) {
 }
 
 async function onSubmit(event) {
-  event.preventDefault();
-  performance.mark('chartseal:submit');
-  message($('login-error'), null);
-  message($('login-info'), null);
-  const C = await loadCrypto().catch(() => null);
-  if (!C) { message($('login-error'), 'err.unsupported'); return; }
+  const C = await beginLogin(event);
+  if (!C) return;
   const clinic = validClinic($('clinic').value);
   const card = C.normalizeCard($('card').value);
   const password = $('password').value;
-  if (!$('clinic').value.trim() || !card || !password) { message($('login-error'), 'err.required'); return; }
-  if (!clinic) { message($('login-error'), 'err.clinic'); return; }
+  if (!fieldsReady(clinic, [card, password])) return;
   busy(true);
   try {
     const result = await unlock(clinic, card, password);
     $('password').value = '';
     showRecord(result, clinic, card);
   } catch (err) {
-    setState('error');
-    message($('login-error'), err.name === 'NoClinic' ? 'err.clinic' : errorKey(err, AUTH));
-    console.warn('chartseal:', err.name, err.message);
+    loginFailed(err, AUTH);
     $('password').select();
   } finally {
     busy(false);
