@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any, Iterable, Iterator, Sequence
 
 from . import render
+from .cache import input_digest
 from .memo import ExportMemo
 from .normalize import normalize_search
 from .records import Appointment, Patient, Visit
@@ -72,6 +73,12 @@ class DbView:
             years = render.age(p.birth_date, today)
             yield get((p.digest, years, version), lambda: render.list_row(p, years))
 
+    def rows_as_json(self) -> Iterator[str]:
+        """:meth:`rows` escaped as JSON string content (kept too: the index is JSON)."""
+        get, today, version = self.memo.table("row-json").get, self.today, self.version
+        for p, row in zip(self.patients, self.rows()):
+            yield get((p.digest, render.age(p.birth_date, today), version), lambda: _json(row)[1:-1])
+
     @property
     def list_html(self) -> str:
         return render.list_rows(self.rows())
@@ -97,21 +104,23 @@ class DbView:
 
     def month_digests(self, month: str) -> str:
         """Cheap: changes whenever a patient with rows in this month changed at all."""
-        return self.memo.digest((self.db, month, self.version, self.lang,
-                                 tuple([(p.digest, self.rids[p.id]) for p, _, _ in self.by_month[month]])))
+        # One text of fixed-size hex parts, hashed once: far cheaper than a repr of tuples.
+        return input_digest(self.db, month, self.version, self.lang,
+                            "".join([p.digest + self.rids[p.id] for p, _, _ in self.by_month[month]]))
 
     def month_inputs(self, month: str) -> str:
         """Exact: everything the month's days show: names, rids, that month's rows only."""
-        # Only the fields the diary shows, as plain tuples (a dataclass repr costs far more).
+        # Only the fields the diary shows, as plain tuples (a dataclass repr costs far more),
+        # digested per patient and kept: a change re-digests only that patient's part.
         get = self.memo.table("shown").get
 
-        def shown(p: Patient, rid: str, vs: tuple[Visit, ...], aps: tuple[Appointment, ...]) -> tuple:
-            return get((p.digest, rid, month), lambda: (
-                rid, p.first_name, p.surname, tuple((v.id, v.date.day, v.paid, v.action) for v in vs),
-                tuple((a.id, a.date.day, a.time, a.duration_min, a.reason) for a in aps)))
+        def shown(p: Patient, rid: str, vs: tuple[Visit, ...], aps: tuple[Appointment, ...]) -> str:
+            return get((p.digest, rid, month), lambda: input_digest(
+                rid, p.first_name, p.surname, [(v.id, v.date.day, v.paid, v.action) for v in vs],
+                [(a.id, a.date.day, a.time, a.duration_min, a.reason) for a in aps]))
 
-        return self.memo.digest((self.db, month, self.version, self.lang, tuple(
-            [shown(p, self.rids[p.id], vs, aps) for p, vs, aps in self.by_month[month]])))
+        return input_digest(self.db, month, self.version, self.lang, "".join(
+            [shown(p, self.rids[p.id], vs, aps) for p, vs, aps in self.by_month[month]]))
 
     def month_shard(self, month: str) -> dict[str, Any]:
         visits: dict[date, list[tuple[Patient, Visit]]] = defaultdict(list)
@@ -154,12 +163,15 @@ def index_pieces(user: str, generated: str, dbs: Iterable[Iterator[str]]) -> Ite
     yield f'],"generated":{_json(generated)},"user":{_json(user)},"v":1}}'
 
 
-def db_pieces(view: DbView, diary: dict[str, Any], entries: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """One database of an index; ``entries`` are its ``patients``, in list order."""
+def db_pieces(view: DbView, diary: dict[str, Any], entries: Iterable[str]) -> Iterator[str]:
+    """One database of an index; ``entries`` are its ``patients`` as JSON texts, in list order."""
     yield f'{{"diary":{_json(diary)},"id":{_json(view.db)},"list_html":"'
-    for piece in render.list_pieces(view.rows()):
-        yield _json(piece)[1:-1]
+    # render.list_pieces, escaped: only the row (kept per patient) needs escaping work.
+    yield _json('<ol class="plist">\n')[1:-1]
+    for i, row in enumerate(view.rows_as_json()):
+        yield f'<li data-i=\\"{i}\\">{row}</li>\\n'
+    yield _json("</ol>")[1:-1]
     yield f'","name":{_json(view.db)},"patients":['
     for i, entry in enumerate(entries):
-        yield f",{_json(entry)}" if i else _json(entry)
+        yield f",{entry}" if i else entry
     yield "]}"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable, TypeVar
 
-from .cache import input_digest
-
 T = TypeVar("T")
 _MISSING = object()
 
@@ -70,10 +68,6 @@ class ExportMemo:
         if table is None:
             table = self._tables[kind] = Table({}) if self.remember else _Forgetful({})
         return table
-
-    def digest(self, parts: tuple) -> str:
-        """``input_digest(*parts)``, computed once for equal parts (hashing a tuple is cheap)."""
-        return self.table("digest").get(parts, lambda: input_digest(*parts))
 
     def end_export(self) -> None:
         """Keep what this export used; drop the rest."""

@@ -159,8 +159,10 @@ def _account_db(ctx: Any, acc: Any, view: DbView) -> dict[str, Any]:
         diary[month] = {"obj": name, "key": crypto.b64e(key)}
     view.__dict__.pop("by_month", None)  # the index does not need it: free it before building one
     bundles = [ctx.bundles[(view.db, p.card)] for p in view.by_card]
-    inputs = ctx.memo.digest((view.db, tuple([(p.digest, render.age(p.birth_date, ctx.today), *b)
-                                              for p, b in zip(view.by_card, bundles)])))
+    # What the index shows of each patient, as one text of fixed-size parts, hashed once.
+    inputs = input_digest(view.db, "".join([
+        f"{p.digest}{render.age(p.birth_date, ctx.today)}:{rid}{bundle}{ck.hex()}"
+        for p, (rid, bundle, ck) in zip(view.by_card, bundles)]))
     return {"view": view, "diary": diary, "inputs": inputs, "memo": ctx.memo, "bundles": ctx.bundles,
             "refs": [f"{ctx.prefix}/{bundle}" for _, bundle, _ in bundles]}
 
@@ -168,11 +170,12 @@ def _account_db(ctx: Any, acc: Any, view: DbView) -> dict[str, Any]:
 def _db_pieces(part: dict[str, Any]) -> Iterator[str]:
     view, get, bundles = part["view"], part["memo"].table("entry").get, part["bundles"]
 
-    def entries() -> Iterator[dict[str, Any]]:
+    def entries() -> Iterator[str]:
         for p, search in zip(view.patients, view.search_keys()):
             rid, bundle, ck = bundles[(view.db, p.card)]
-            yield get((rid, bundle, ck, search, p.card), lambda: {
-                "rid": rid, "bundle": bundle, "ck": crypto.b64e(ck), "search": search, "card": p.card})
+            yield get((rid, bundle, ck, search, p.card), lambda: crypto.canonical_json({
+                "rid": rid, "bundle": bundle, "ck": crypto.b64e(ck), "search": search,
+                "card": p.card}).decode())
 
     return db_pieces(view, part["diary"], entries())
 

@@ -108,13 +108,20 @@ def pending_groups(conn: sqlite3.Connection, target: str) -> dict[str, int]:
 
 
 def ref_status(conn: sqlite3.Connection, target: str, names: Iterable[str]) -> dict[str, tuple[str, bool]]:
-    """For each name in the plan: (its group, whether the target holds its planned bytes)."""
-    _temp_names(conn, "want_names", names)
-    rows = conn.execute(
-        "SELECT p.name, p.grp, q.name IS NOT NULL AND q.digest = p.digest AND q.resend = 0 "
-        "FROM want_names w JOIN plan p ON p.name = w.v "
-        "LEFT JOIN published q ON q.target = ? AND q.name = p.name", (target,))
-    return {name: (grp, bool(ok)) for name, grp, ok in rows}
+    """For each name in the plan: (its group, whether the target holds its planned bytes).
+
+    The group is given for the names the target lacks, the only ones a job can wait for.
+    An index refers to every bundle it lists, so ``names`` may be thousands: two scans of
+    the plan are far cheaper than a join per name.
+    """
+    wanted = set(names)
+    if not wanted:
+        return {}
+    lacking = {name: grp for name, grp in conn.execute(
+        "SELECT p.name, p.grp FROM plan p LEFT JOIN published q ON q.target = ? AND q.name = p.name "
+        "WHERE q.name IS NULL OR q.digest != p.digest OR q.resend = 1", (target,)) if name in wanted}
+    return {name: (lacking[name], False) if name in lacking else ("", True)
+            for (name,) in conn.execute("SELECT name FROM plan") if name in wanted}
 
 
 def record_published(conn: sqlite3.Connection, target: str, obj: plan.PlanObject, etag: str,

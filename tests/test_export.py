@@ -353,7 +353,7 @@ def test_the_index_text_written_piece_by_piece_is_its_canonical_json(tmp_path):
     diary = {"2026-11": {"obj": "obj/" + "a" * 32 + ".bin", "key": "k=="}}
     entries = [{"rid": f"{p.id:032x}", "card": p.card, "search": s} for p, s in zip(view.patients, view.search)]
     text = "".join(index_pieces("dr.ödd \"x\"", "2026-11-26T10:00:00+00:00",
-                                [db_pieces(view, diary, iter(entries))] * 1))
+                                [db_pieces(view, diary, (crypto.canonical_json(e).decode() for e in entries))]))
     whole = index_value("dr.ödd \"x\"", "2026-11-26T10:00:00+00:00", [
         {"diary": diary, "id": "main", "name": "main", "list_html": view.list_html, "patients": entries}])
     assert text.encode() == crypto.canonical_json(whole)
