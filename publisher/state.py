@@ -22,7 +22,11 @@ from typing import Iterable
 
 from exporter import plan
 
-SCHEMA = """
+# `published` and `sending` are ordinary (rowid) tables: an account index refers to every
+# bundle it lists, so a row's refs can be half a megabyte, and in a WITHOUT ROWID table such a
+# row can become a key in the interior pages, which every lookup then reads whole.
+TABLES = {
+    "published": """
 CREATE TABLE IF NOT EXISTS published (
     target        TEXT NOT NULL,
     name          TEXT NOT NULL,
@@ -36,14 +40,19 @@ CREATE TABLE IF NOT EXISTS published (
     superseded_at REAL,                       -- when it left the plan; deleted after the grace
     published_at  REAL NOT NULL,
     PRIMARY KEY (target, name)
-) WITHOUT ROWID;
+)
+""",
+    "sending": """
 CREATE TABLE IF NOT EXISTS sending (
     target     TEXT NOT NULL,
     name       TEXT NOT NULL,
     refs       TEXT NOT NULL DEFAULT '',
     started_at REAL NOT NULL,
     PRIMARY KEY (target, name)
-) WITHOUT ROWID;
+)
+""",
+}
+SCHEMA = TABLES["published"] + ";\n" + TABLES["sending"] + """;
 CREATE TABLE IF NOT EXISTS jobs (
     target      TEXT NOT NULL,
     grp         TEXT NOT NULL,
@@ -81,7 +90,28 @@ ORDER BY p.name
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
     plan.ensure_schema(conn)
+    _rebuild_without_rowid_tables(conn)
     conn.executescript(SCHEMA)
+
+
+def _rebuild_without_rowid_tables(conn: sqlite3.Connection) -> None:
+    """State databases made before these tables were rowid tables are rebuilt once, rows kept."""
+    old = [name for name, sql in conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ('published', 'sending')")
+        if "WITHOUT ROWID" in sql.upper()]
+    if not old:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for name in old:
+            conn.execute(f"ALTER TABLE {name} RENAME TO {name}_without_rowid")
+            conn.execute(TABLES[name])
+            conn.execute(f"INSERT INTO {name} SELECT * FROM {name}_without_rowid")
+            conn.execute(f"DROP TABLE {name}_without_rowid")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def row_object(row: Iterable) -> plan.PlanObject:

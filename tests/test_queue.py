@@ -114,3 +114,38 @@ def test_complete_removes_the_job_and_logs(conn):
         jobs.complete(conn, T, "r1", 3, 1200, 2.0)
     assert jobs.list_jobs(conn) == []
     assert conn.execute("SELECT ok, objects, bytes FROM upload_log").fetchall() == [(1, 3, 1200)]
+
+
+def test_state_tables_of_an_older_layout_are_rebuilt_with_their_rows(tmp_path):
+    """`published` and `sending` were WITHOUT ROWID tables; an index's half-megabyte refs in
+    such a table slowed every lookup down, so an older state database is rebuilt once."""
+    import sqlite3
+
+    from publisher import state
+
+    path = tmp_path / "state.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE published (target TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, "
+        "size INTEGER NOT NULL, kind TEXT NOT NULL, grp TEXT NOT NULL, refs TEXT NOT NULL DEFAULT '', "
+        "etag TEXT NOT NULL DEFAULT '', resend INTEGER NOT NULL DEFAULT 0, superseded_at REAL, "
+        "published_at REAL NOT NULL, PRIMARY KEY (target, name)) WITHOUT ROWID;"
+        "CREATE TABLE sending (target TEXT NOT NULL, name TEXT NOT NULL, refs TEXT NOT NULL DEFAULT '', "
+        "started_at REAL NOT NULL, PRIMARY KEY (target, name)) WITHOUT ROWID;")
+    big = " ".join(f"c/1/obj/{i:032x}.bin" for i in range(20000))
+    old.execute("INSERT INTO published VALUES ('t', 'c/1/obj/i.bin', 'd', 1, 'immutable', 'clinic', ?, "
+                "'e', 0, NULL, 5.0)", (big,))
+    old.execute("INSERT INTO sending VALUES ('t', 'c/1/door/x.json', 'c/1/obj/i.bin', 6.0)")
+    old.commit()
+    old.close()
+    conn = sqlite3.connect(path)
+    state.ensure_schema(conn)
+    state.ensure_schema(conn)  # once is enough; the second call changes nothing
+    sql = " ".join(r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name IN ('published', 'sending')"))
+    assert "WITHOUT ROWID" not in sql.upper() and "PRIMARY KEY (target, name)" in sql
+    assert conn.execute("SELECT name, refs, published_at FROM published").fetchall() == [
+        ("c/1/obj/i.bin", big, 5.0)]
+    assert conn.execute("SELECT * FROM sending").fetchall() == [("t", "c/1/door/x.json", "c/1/obj/i.bin", 6.0)]
+    assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%without_rowid%'")] == []
+    conn.close()
