@@ -60,13 +60,6 @@ class SealedCache:
             return hit
         return None
 
-    def lookup_key(self, key: str) -> Entry | None:
-        return self._old.get(key)
-
-    def rekey(self, key: str, inputs: str) -> None:
-        """Record that an unchanged object now has these (cheap-part-changed) inputs."""
-        self._old[key] = self._old[key]._replace(inputs=inputs)
-
     def use(self, key: str, entry: Entry) -> None:
         self._new[key] = entry
 

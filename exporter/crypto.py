@@ -203,10 +203,10 @@ def seal_body(key: bytes, value: dict[str, Any], ad: bytes, nonce: bytes | None 
 
 
 def seal_body_text(key: bytes, pieces: Iterable[str | bytes], ad: bytes,
-                   nonce: bytes | None = None) -> bytes:
+                   nonce: bytes | None = None, level: int = 6) -> bytes:
     """A body from its JSON text given piece by piece, compressed as it comes: a large
-    index is never held in memory as one text."""
-    deflate = zlib.compressobj(6)
+    index is never held in memory as one text. Any zlib ``level`` gives a valid body."""
+    deflate = zlib.compressobj(level)
     out = [deflate.compress(piece if isinstance(piece, bytes) else piece.encode()) for piece in pieces]
     out.append(deflate.flush())
     packed = b"".join(out)

@@ -32,14 +32,23 @@ def _month_name(key: tuple[int, int]) -> str:
     return f"{key[0]:04d}-{key[1]:02d}"
 
 
-def _months(p: Patient) -> tuple[tuple[str, tuple[Visit, ...], tuple[Appointment, ...]], ...]:
-    """The patient's visits and appointments grouped by month, months in order."""
+# One patient's part of one month of the diary: its visits and appointments in that month,
+# and the digest of everything the diary shows of them.
+MonthPart = tuple[Patient, tuple[Visit, ...], tuple[Appointment, ...], str]
+
+
+def _months(p: Patient, rid: str) -> tuple[tuple[str, tuple[Visit, ...], tuple[Appointment, ...], str], ...]:
+    """The patient's visits and appointments grouped by month, months in order, each with
+    the digest of what the diary shows of them (names, rid, amounts, times, reasons)."""
     out: dict[tuple[int, int], tuple[list[Visit], list[Appointment]]] = defaultdict(lambda: ([], []))
     for v in p.visits:
         out[(v.date.year, v.date.month)][0].append(v)
     for a in p.appointments:
         out[(a.date.year, a.date.month)][1].append(a)
-    return tuple((_month_name(k), tuple(vs), tuple(aps)) for k, (vs, aps) in sorted(out.items()))
+    return tuple((_month_name(k), tuple(vs), tuple(aps), input_digest(
+        rid, p.first_name, p.surname, [(v.id, v.date.day, v.paid, v.action) for v in vs],
+        [(a.id, a.date.day, a.time, a.duration_min, a.reason) for a in aps]))
+        for k, (vs, aps) in sorted(out.items()))
 
 
 class DbView:
@@ -92,40 +101,30 @@ class DbView:
         return list(self.search_keys())
 
     @cached_property
-    def by_month(self) -> dict[str, list[tuple[Patient, tuple[Visit, ...], tuple[Appointment, ...]]]]:
-        """month -> each patient with visits or appointments in it, with those rows."""
+    def by_month(self) -> dict[str, list[MonthPart]]:
+        """month -> each patient with visits or appointments in it, with those rows.
+
+        Kept per patient in the memo, so a process that exports again groups and digests
+        only the patients that changed.
+        """
         get = self.memo.table("months").get
-        out: dict[str, list[tuple[Patient, tuple[Visit, ...], tuple[Appointment, ...]]]]
-        out = defaultdict(list)
+        out: dict[str, list[MonthPart]] = defaultdict(list)
         for p in self.by_card:
-            for month, vs, aps in get(p.digest, lambda: _months(p)):
-                out[month].append((p, vs, aps))
+            rid = self.rids[p.id]
+            for month, vs, aps, digest in get((p.digest, rid), lambda: _months(p, rid)):
+                out[month].append((p, vs, aps, digest))
         return {month: out[month] for month in sorted(out)}
 
-    def month_digests(self, month: str) -> str:
-        """Cheap: changes whenever a patient with rows in this month changed at all."""
-        # One text of fixed-size hex parts, hashed once: far cheaper than a repr of tuples.
+    def month_digest(self, month: str) -> str:
+        """Everything the month's days show: names, rids and that month's rows only, so a
+        change the diary does not show (an address, a visit's notes) re-seals no shard."""
         return input_digest(self.db, month, self.version, self.lang,
-                            "".join([p.digest + self.rids[p.id] for p, _, _ in self.by_month[month]]))
-
-    def month_inputs(self, month: str) -> str:
-        """Exact: everything the month's days show: names, rids, that month's rows only."""
-        # Only the fields the diary shows, as plain tuples (a dataclass repr costs far more),
-        # digested per patient and kept: a change re-digests only that patient's part.
-        get = self.memo.table("shown").get
-
-        def shown(p: Patient, rid: str, vs: tuple[Visit, ...], aps: tuple[Appointment, ...]) -> str:
-            return get((p.digest, rid, month), lambda: input_digest(
-                rid, p.first_name, p.surname, [(v.id, v.date.day, v.paid, v.action) for v in vs],
-                [(a.id, a.date.day, a.time, a.duration_min, a.reason) for a in aps]))
-
-        return input_digest(self.db, month, self.version, self.lang, "".join(
-            [shown(p, self.rids[p.id], vs, aps) for p, vs, aps in self.by_month[month]]))
+                            "".join([part[3] for part in self.by_month[month]]))
 
     def month_shard(self, month: str) -> dict[str, Any]:
         visits: dict[date, list[tuple[Patient, Visit]]] = defaultdict(list)
         appts: dict[date, list[tuple[Patient, Appointment]]] = defaultdict(list)
-        for p, vs, aps in self.by_month[month]:
+        for p, vs, aps, _ in self.by_month[month]:
             for v in vs:
                 visits[v.date].append((p, v))
             for a in aps:

@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS plan (
     grp    TEXT NOT NULL,      -- rid of the patient it belongs to, 'clinic' or 'app'
     refs   TEXT NOT NULL DEFAULT ''  -- space-separated names this pointer/index leads to
 );
+-- The publisher reads one job's objects by group.
+CREATE INDEX IF NOT EXISTS plan_grp ON plan (grp);
 -- Counts the exports that changed the plan, so a process that remembers the plan it last
 -- committed (exporter.memo) knows whether it is still the one in the table.
 CREATE TABLE IF NOT EXISTS plan_generation (n INTEGER NOT NULL);

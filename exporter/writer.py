@@ -132,16 +132,8 @@ class ObjectWriter:
         self._add(name, plan.digest(data), len(data), kind, group, refs)
 
     def sealed_object(self, key: str, inputs: str, prefix: str, build: Callable[[], bytes],
-                      group: str, refs: Sequence[str] = (),
-                      precise: Callable[[], str] | None = None) -> str:
-        """An immutable ``obj/`` object; returns its name relative to ``prefix``.
-
-        With ``precise``, ``inputs`` is a cheap digest that may change when the object does
-        not; only then is the precise digest computed and compared, so the object is
-        neither re-sealed needlessly nor its exact inputs computed on every export.
-        """
-        if precise is not None:
-            inputs = self._two_level(key, inputs, precise)
+                      group: str, refs: Sequence[str] = ()) -> str:
+        """An immutable ``obj/`` object; returns its name relative to ``prefix``."""
         hit = self._kept(key, inputs, plan.IMMUTABLE, group, refs)
         if hit is None:
             body = build()
@@ -150,15 +142,6 @@ class ObjectWriter:
         else:
             name = hit.name
         return name[len(prefix) + 1:]
-
-    def _two_level(self, key: str, fast: str, precise: Callable[[], str]) -> str:
-        old = self.cache.lookup_key(key)
-        if old is not None and old.inputs.split(":")[0] == fast:
-            return old.inputs
-        exact = precise()
-        if old is not None and old.inputs.split(":")[-1] == exact:
-            self.cache.rekey(key, f"{fast}:{exact}")
-        return f"{fast}:{exact}"
 
     def door(self, name: str, inputs: str, build: Callable[[], bytes], group: str,
              refs: Sequence[str]) -> bool:

@@ -43,6 +43,8 @@ def fingerprint(files: list[Path]) -> tuple[tuple[str, int, int, int], ...]:
     return tuple(out)
 
 
+STEP_MS = 50  # watchfiles yields changes once the files have been quiet this long
+
 class _Either:
     """A stop event for watchfiles that fires on service stop or when the folders change."""
 
@@ -90,7 +92,8 @@ class Watcher:
         s = self.settings
         while not stop.is_set():
             now = time.monotonic()
-            quiet_at = self.last_event + s.debounce_seconds
+            # watchfiles reports a change only after STEP_MS of quiet: count that in.
+            quiet_at = self.last_event + max(0.0, s.debounce_seconds - STEP_MS / 1000)
             cap_at = self.first_event + s.debounce_max_seconds
             if now >= quiet_at or now >= cap_at:
                 break
@@ -121,7 +124,7 @@ class Watcher:
             try:
                 for _changes in watchfiles.watch(
                         *dirs, watch_filter=wanted, debounce=int(self.settings.debounce_seconds * 1000),
-                        step=50, stop_event=_Either(self.stop, self.rewatch), recursive=False,
+                        step=STEP_MS, stop_event=_Either(self.stop, self.rewatch), recursive=False,
                         raise_interrupt=False):
                     self._event()
             except Exception as exc:  # a folder vanished, too many watches: retry shortly
