@@ -37,18 +37,23 @@ def _month_name(key: tuple[int, int]) -> str:
 MonthPart = tuple[Patient, tuple[Visit, ...], tuple[Appointment, ...], str]
 
 
-def _months(p: Patient, rid: str) -> tuple[tuple[str, tuple[Visit, ...], tuple[Appointment, ...], str], ...]:
+def _months(p: Patient, rid: str, digests: bool) -> tuple[tuple[str, tuple[Visit, ...], tuple[Appointment, ...], str], ...]:
     """The patient's visits and appointments grouped by month, months in order, each with
-    the digest of what the diary shows of them (names, rid, amounts, times, reasons)."""
+    the digest of what the diary shows of them when ``digests`` (else "": it is computed
+    when asked for, see DbView.month_digest)."""
     out: dict[tuple[int, int], tuple[list[Visit], list[Appointment]]] = defaultdict(lambda: ([], []))
     for v in p.visits:
         out[(v.date.year, v.date.month)][0].append(v)
     for a in p.appointments:
         out[(a.date.year, a.date.month)][1].append(a)
-    return tuple((_month_name(k), tuple(vs), tuple(aps), input_digest(
-        rid, p.first_name, p.surname, [(v.id, v.date.day, v.paid, v.action) for v in vs],
-        [(a.id, a.date.day, a.time, a.duration_min, a.reason) for a in aps]))
-        for k, (vs, aps) in sorted(out.items()))
+    return tuple((_month_name(k), tuple(vs), tuple(aps), _shown(p, rid, vs, aps) if digests else "")
+                 for k, (vs, aps) in sorted(out.items()))
+
+
+def _shown(p: Patient, rid: str, vs: Sequence[Visit], aps: Sequence[Appointment]) -> str:
+    """Digest of what the diary shows of one patient's month (names, rid, amounts, times)."""
+    return input_digest(rid, p.first_name, p.surname, [(v.id, v.date.day, v.paid, v.action) for v in vs],
+                        [(a.id, a.date.day, a.time, a.duration_min, a.reason) for a in aps])
 
 
 class DbView:
@@ -107,19 +112,21 @@ class DbView:
         Kept per patient in the memo, so a process that exports again groups and digests
         only the patients that changed.
         """
-        get = self.memo.table("months").get
+        get, keep = self.memo.table("months").get, self.memo.remember
         out: dict[str, list[MonthPart]] = defaultdict(list)
         for p in self.by_card:
             rid = self.rids[p.id]
-            for month, vs, aps, digest in get((p.digest, rid), lambda: _months(p, rid)):
+            # A process that exports again keeps each part's digest; a one-off export
+            # computes it when the month is digested (less memory for a large clinic).
+            for month, vs, aps, digest in get((p.digest, rid), lambda: _months(p, rid, keep)):
                 out[month].append((p, vs, aps, digest))
         return {month: out[month] for month in sorted(out)}
 
     def month_digest(self, month: str) -> str:
         """Everything the month's days show: names, rids and that month's rows only, so a
         change the diary does not show (an address, a visit's notes) re-seals no shard."""
-        return input_digest(self.db, month, self.version, self.lang,
-                            "".join([part[3] for part in self.by_month[month]]))
+        return input_digest(self.db, month, self.version, self.lang, "".join(
+            [d or _shown(p, self.rids[p.id], vs, aps) for p, vs, aps, d in self.by_month[month]]))
 
     def month_shard(self, month: str) -> dict[str, Any]:
         visits: dict[date, list[tuple[Patient, Visit]]] = defaultdict(list)

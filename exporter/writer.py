@@ -27,6 +27,9 @@ def _write_atomic(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+SYNC_EACH_MAX = 64  # up to this many written files are synced one by one
+
+
 def _fsync(path: str, flags: int) -> None:
     fd = os.open(path, flags)
     try:
@@ -61,7 +64,10 @@ class ObjectWriter:
         self.objects: dict[str, plan.PlanObject] = {}
         self.sealed = 0
         self.kept = 0
-        self.written: list[str] = []  # files written by this export, synced by flush()
+        # Files written by this export, synced one by one by flush(); past SYNC_EACH_MAX only
+        # counted (one system-wide sync then), so a full export does not hold every path.
+        self.written: list[str] = []
+        self.written_count = 0
         self.trace: list[tuple[str, Entry, plan.PlanObject]] | None = None
 
     def _add(self, name: str, digest: str, size: int, kind: str, group: str,
@@ -102,7 +108,7 @@ class ObjectWriter:
                refs: Sequence[str]) -> None:
         path = os.path.join(self.site_dir, name)
         _write_atomic(path, data)
-        self.written.append(path)
+        self._note_written(path)
         digest = plan.digest(data)
         obj = self._add(name, digest, len(data), kind, group, refs)
         self._use(key, Entry(inputs, name, digest, len(data)), obj)
@@ -127,7 +133,7 @@ class ObjectWriter:
             self.kept += 1
         else:
             _write_atomic(str(path), data)
-            self.written.append(str(path))
+            self._note_written(str(path))
             self.sealed += 1
         self._add(name, plan.digest(data), len(data), kind, group, refs)
 
@@ -156,13 +162,18 @@ class ObjectWriter:
             self._write(name, inputs, name, build(), plan.POINTER, group, refs)
         return True
 
+    def _note_written(self, path: str) -> None:
+        self.written_count += 1
+        if self.written_count <= SYNC_EACH_MAX:
+            self.written.append(path)
+
     def flush(self) -> None:
         """Make every written object durable before the plan that names it is committed.
 
         A few files (an edit) are synced one by one, with their folders; thousands (a full
         export) with one system-wide sync, which is several times faster for them.
         """
-        if len(self.written) > 64:
+        if self.written_count > SYNC_EACH_MAX:
             os.sync()
             return
         for path in self.written:

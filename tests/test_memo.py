@@ -209,3 +209,16 @@ def test_a_one_off_export_lets_record_details_go_and_still_exports_exactly(home,
     assert_site_matches_a_fresh_rendering(home, clinic_db)
     assert "a long note" in Site(home.site_dir, home.clinic_id).patient(
         "1003", secret(home, "general_password"))["html"]
+
+
+def test_a_month_digests_the_same_with_and_without_a_memo(clinic_db):
+    """The service keeps each month part's digest; a one-off export computes it when asked."""
+    edit(clinic_db, EDITS["visit added"] + EDITS["appointment moved"])
+    patients = read_clinic(clinic_db).patients
+    rids = {p.id: f"{p.id:032x}" for p in patients}
+    kept, computed = (DbView("main", patients, rids, TODAY, "en", "v", ExportMemo(remember))
+                      for remember in (True, False))
+    assert len(kept.by_month) >= 3
+    for month in kept.by_month:
+        assert kept.month_digest(month) == computed.month_digest(month), month
+    assert len({kept.month_digest(m) for m in kept.by_month}) == len(kept.by_month)
