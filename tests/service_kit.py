@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from conftest import keys
-from exporter import keystore
+from conftest import secret
 from siteread import Site
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,14 +94,6 @@ def uploads_done(home: Any) -> int:
         return conn.execute("SELECT count(*) FROM upload_log WHERE ok = 1").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
-    finally:
-        conn.close()
-
-
-def secret(home: Any, name: str) -> str:
-    conn = keys(home)
-    try:
-        return keystore.get_text(conn, name)
     finally:
         conn.close()
 
