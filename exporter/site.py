@@ -68,6 +68,9 @@ def _source(home: Home, name: str, auto: bool) -> Path:
 def _read_databases(home: Home, result: ExportResult, auto: bool,
                     memo: ExportMemo) -> dict[str, list[Patient]]:
     data: dict[str, list[Patient]] = {}
+    sources = {str(_source(home, name, auto)) for name in home.databases}
+    for gone in set(memo.reads) - sources:  # a database removed or switched to its snapshot
+        del memo.reads[gone]
     for name, db in sorted(home.databases.items()):
         try:
             source = _source(home, name, auto)

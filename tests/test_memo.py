@@ -222,3 +222,14 @@ def test_a_month_digests_the_same_with_and_without_a_memo(clinic_db):
     for month in kept.by_month:
         assert kept.month_digest(month) == computed.month_digest(month), month
     assert len({kept.month_digest(m) for m in kept.by_month}) == len(kept.by_month)
+
+
+def test_a_database_removed_from_the_home_leaves_the_memo(home, tmp_path):
+    home.databases["zbranch"] = Database("zbranch", make_clinic_db(tmp_path / "branch.sqlite", [
+        dict(id=1, card="2001", first_name="Other", surname="Person")]))
+    memo = ExportMemo()
+    export_site(home, today=TODAY, memo=memo)
+    assert len(memo.reads) == 2
+    del home.databases["zbranch"]
+    export_site(home, today=TODAY, memo=memo)
+    assert list(memo.reads) == [str(home.databases["main"].path)]
