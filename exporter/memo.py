@@ -8,7 +8,7 @@ end, so the memo holds one export's worth of values, never more.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, TypeVar
+from typing import Any, Callable, Hashable, NamedTuple, TypeVar
 
 T = TypeVar("T")
 _MISSING = object()
@@ -53,6 +53,14 @@ class _Forgetful(Table):
         pass
 
 
+class Committed(NamedTuple):
+    """The state tables as one export committed them: valid while the generation is current."""
+
+    generation: int
+    cache: dict[str, Any]   # exporter.cache entries by key
+    plan: dict[str, Any]    # exporter.plan objects by name
+
+
 class ExportMemo:
     def __init__(self, remember: bool = True) -> None:
         """``remember=False``: nothing is kept (an export in a process that exits after it)."""
@@ -60,8 +68,7 @@ class ExportMemo:
         self._tables: dict[str, Table] = {}
         # Per clinic database source: row id -> (raw rows, Patient, problems); see clinic_db.
         self.reads: dict[str, dict[int, Any]] = {}
-        # The state tables as the last export committed them (exporter.cache, exporter.plan).
-        self.state: Any = None
+        self.state: Committed | None = None
 
     def table(self, kind: str) -> Table:
         table = self._tables.get(kind)

@@ -19,7 +19,7 @@ from .cache import SealedCache
 from .clinic_db import ClinicDbError, gc_paused, read_clinic
 from .errors import ExportError
 from .home import Home, home_lock  # noqa: F401 - home_lock re-exported for callers
-from .memo import ExportMemo
+from .memo import Committed, ExportMemo
 from .records import Patient, Problem
 from site_templates.build import AssetError
 
@@ -151,9 +151,9 @@ def export_site(home: Home, today: date | None = None,
             result.derived = doors.derive_missing(keys, home.clinic_id, home.kdf, sorted(pages), tick)
             # What this process committed last time, if no other export has committed since.
             generation = plan.generation(state)
-            last = memo.state if memo.state and memo.state[0] == generation else None
+            last = memo.state if memo.state and memo.state.generation == generation else None
             memo.state = None  # until this export has committed
-            writer = ObjectWriter(home.site_dir, SealedCache(state, last[1] if last else None))
+            writer = ObjectWriter(home.site_dir, SealedCache(state, last.cache if last else None))
             ctx = _Context(home, keys, writer, today, result.problems, memo)
             seal_patients(ctx, data, pages)
             seal_accounts(ctx, data, known)
@@ -164,10 +164,10 @@ def export_site(home: Home, today: date | None = None,
             if writer.sealed or not writer.cache.unchanged or writer.strays:
                 with state:
                     writer.cache.commit()
-                    generation = plan.replace_plan(state, writer.objects, last[2] if last else None)
+                    generation = plan.replace_plan(state, writer.objects, last.plan if last else None)
             result.removed = writer.remove_strays()
             if memo.remember:
-                memo.state = (generation, writer.cache.entries, writer.objects)
+                memo.state = Committed(generation, writer.cache.entries, writer.objects)
                 memo.end_export()
         finally:
             keys.close()
