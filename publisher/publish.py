@@ -283,7 +283,7 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
 
 def delete_superseded(conn: sqlite3.Connection, target: Target, policy: Policy,
                       now: float | None = None) -> tuple[int, int]:
-    """Delete what is due; return (deleted, still waiting, retired doors held included).
+    """Delete what is due; return (deleted, still waiting: retired doors held back included).
 
     Callable with jobs left: then only retired doors whose group has nothing waiting go.
     The caller holds the home lock, so no export changes the plan meanwhile.
