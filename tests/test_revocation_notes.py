@@ -106,3 +106,28 @@ def test_a_door_in_use_again_still_accepts_its_old_notes(clinic):
     result = fetch(clinic)
     assert (result.stored, result.rejected) == (2, [])
     assert sorted(n["note_id"] for n in server_notes(db_path(clinic))) == sorted([note, again])
+
+
+def test_the_endpoint_refuses_the_old_door_right_after_the_next_publish(clinic, tmp_path):
+    from notes_kit import Server, post
+
+    from notes_endpoint.app import make_app
+    from publisher.policy import Policy
+    from publisher.publish import publish
+
+    target = tmp_path / "target"
+    policy = Policy(grace_seconds=3600)
+    publish(clinic.home, target_url=target.as_uri(), policy=policy)
+    old = clinic.patient["1001"]
+    app = make_app(str(target), str(tmp_path / "inbox"), "https://portal.example")
+    with Server(app) as srv:
+        assert post(srv.port, clinic.note(old, "1001", "before"))[0] == 201
+        conn = keys(clinic.home)
+        access.set_patient_password(conn, "1001", "a-new-password-1234")
+        conn.close()
+        report = publish(clinic.home, target_url=target.as_uri(), policy=policy)
+        assert report.deleted == 1
+        fresh = export_clinic(clinic.home)
+        status, body, _ = post(srv.port, clinic.note(old, "1001", "after"))
+        assert (status, body["error"]) == (404, "unknown door")
+        assert post(srv.port, fresh.note(fresh.patient["1001"], "1001", "new door"))[0] == 201
