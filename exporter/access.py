@@ -2,7 +2,10 @@
 
 Every change here is one keystore transaction. Revoking access gives the affected records a
 new content key, so what is published afterwards is unreadable with the old keys (DESIGN.md
-property 4); a password change clears one door key, which the next export derives again.
+property 4). A password change or a page switched off retires the door the old password
+opened (FORMAT.md 7): the door is remembered with the time it was retired (for notes written
+before), its note key and the content keys it opened are replaced, and the next export
+derives the new door, which the next publish uploads before it deletes the old one.
 """
 from __future__ import annotations
 
@@ -142,6 +145,7 @@ def set_account_password(conn: sqlite3.Connection, name: str, password: str | No
         _retire_account_door(conn, row)
         conn.execute("UPDATE accounts SET password = ?, door_id = NULL, door_key = NULL "
                      "WHERE name = ?", (password, row["name"]))
+        _rekey_accounts(conn, [row["name"]])
         if row["builtin"]:
             keystore.put_secret(conn, "admin_password", password)
     return password
@@ -150,6 +154,25 @@ def set_account_password(conn: sqlite3.Connection, name: str, password: str | No
 def _retire_account_door(conn: sqlite3.Connection, row: sqlite3.Row) -> None:
     if row["door_id"]:
         retire_door(conn, row["door_id"], "account", row["name"], row["note_pk"])
+
+
+def _rekey_accounts(conn: sqlite3.Connection, names: list[str]) -> int:
+    """New index and note keys for accounts whose door was retired; rotate what they saw.
+
+    The old door gave its opener the index key ``ik`` (which also derives the diary keys),
+    the note key and, through the index, every content key the account saw. A listing of
+    the bucket shows every door id and object, so keeping any of them would let the old
+    password's holder open what is published next.
+    """
+    known = known_cards(conn)
+    lost: set[tuple[str, str]] = set()
+    for name in names:
+        # date.min: a share that ended since the last export was still visible through the door.
+        lost |= visible_cards(conn, name, known, date.min)
+        note_pk, note_sk = crypto.sign_keypair()
+        conn.execute("UPDATE accounts SET ik = ?, note_pk = ?, note_sk = ? WHERE name = ?",
+                     (crypto.random_key(), note_pk, note_sk, name))
+    return rotate(conn, lost)
 
 
 def retire_door(conn: sqlite3.Connection, door_id: str, kind: str, owner: str, note_pk: bytes) -> None:
@@ -255,21 +278,42 @@ def set_clinic_password(conn: sqlite3.Connection, which: str, password: str | No
     with conn:
         keystore.put_secret(conn, f"{which}_password", password)
         if which == "login":
-            for row in conn.execute("SELECT * FROM accounts WHERE door_id IS NOT NULL").fetchall():
+            # The login password is part of every account's door: all of them are retired.
+            rows = conn.execute("SELECT * FROM accounts").fetchall()
+            for row in rows:
                 _retire_account_door(conn, row)
             conn.execute("UPDATE accounts SET door_id = NULL, door_key = NULL")
+            _rekey_accounts(conn, [row["name"] for row in rows])
         else:
-            # New general and locator keys: the old password's door and entries stop working.
-            # The old entries stay known, so notes written through them before the change
-            # are still accepted when fetched afterwards.
-            old_lk = keystore.get_secret(conn, "lk")
-            for row in conn.execute("SELECT rid, card, entry_note_pk FROM patients").fetchall():
-                retire_door(conn, crypto.entry_id(old_lk, row["card"]), "general", row["rid"],
-                            bytes(row["entry_note_pk"]))
-            keystore.put_secret(conn, "gk", crypto.random_key())
-            keystore.put_secret(conn, "lk", crypto.random_key())
-            conn.execute("DELETE FROM secrets WHERE name IN ('general_door_id', 'general_door_key')")
+            _retire_general(conn)
     return password
+
+
+def _retire_general(conn: sqlite3.Connection) -> None:
+    """New general and locator keys: the old password's door and every entry stop working.
+
+    The old entries stay known (retired), so notes written through them before the change
+    are still accepted when fetched afterwards; their note keys and the content keys they
+    opened are replaced, so the old general key opens nothing published afterwards.
+    """
+    old_lk = keystore.get_secret(conn, "lk")
+    # A page switched off had its entry retired then (set_patient_page).
+    rows = conn.execute("SELECT rid, db, card, entry_note_pk FROM patients "
+                        "WHERE page_enabled = 1").fetchall()
+    for row in rows:
+        retire_door(conn, crypto.entry_id(old_lk, row["card"]), "general", row["rid"],
+                    bytes(row["entry_note_pk"]))
+        _new_note_key(conn, row["rid"], "entry_note")
+    keystore.put_secret(conn, "gk", crypto.random_key())
+    keystore.put_secret(conn, "lk", crypto.random_key())
+    conn.execute("DELETE FROM secrets WHERE name IN ('general_door_id', 'general_door_key')")
+    rotate(conn, {(row["db"], row["card"]) for row in rows})
+
+
+def _new_note_key(conn: sqlite3.Connection, rid: str, which: str) -> None:
+    """A new note key pair for a patient door (``note``) or general entry (``entry_note``)."""
+    pk, sk = crypto.sign_keypair()
+    conn.execute(f"UPDATE patients SET {which}_pk = ?, {which}_sk = ? WHERE rid = ?", (pk, sk, rid))
 
 
 def _patient(conn: sqlite3.Connection, card: str, db: str | None) -> sqlite3.Row:
@@ -289,6 +333,22 @@ def set_patient_page(conn: sqlite3.Connection, card: str, enabled: bool, db: str
     row = _patient(conn, card, db)
     with conn:
         conn.execute("UPDATE patients SET page_enabled = ? WHERE rid = ?", (int(enabled), row["rid"]))
+        if not enabled and row["page_enabled"]:
+            # The page's door and general entry leave the site at the next publish; whoever
+            # opened them keeps nothing that opens what is published afterwards.
+            entry = crypto.entry_id(keystore.get_secret(conn, "lk"), row["card"])
+            retire_door(conn, entry, "general", row["rid"], bytes(row["entry_note_pk"]))
+            _new_note_key(conn, row["rid"], "entry_note")
+            _retire_patient_door(conn, row)
+
+
+def _retire_patient_door(conn: sqlite3.Connection, row: sqlite3.Row) -> None:
+    """Retire the patient door (if derived); new note key and content key for the record."""
+    if row["door_id"]:
+        retire_door(conn, row["door_id"], "patient", row["rid"], bytes(row["note_pk"]))
+    conn.execute("UPDATE patients SET door_id = NULL, door_key = NULL WHERE rid = ?", (row["rid"],))
+    _new_note_key(conn, row["rid"], "note")
+    rotate(conn, {(row["db"], row["card"])})
 
 
 def set_patient_password(conn: sqlite3.Connection, card: str, password: str | None,
@@ -303,10 +363,8 @@ def set_patient_password(conn: sqlite3.Connection, card: str, password: str | No
     password = _chosen(password, f"password of card {row['card']}", weak_ok, groups=3,
                        min_bits=min_bits, user_inputs=(row["card"],))
     with conn:
-        if row["door_id"]:
-            retire_door(conn, row["door_id"], "patient", row["rid"], row["note_pk"])
-        conn.execute("UPDATE patients SET password = ?, door_id = NULL, door_key = NULL "
-                     "WHERE rid = ?", (password, row["rid"]))
+        _retire_patient_door(conn, row)
+        conn.execute("UPDATE patients SET password = ? WHERE rid = ?", (password, row["rid"]))
     return password
 
 

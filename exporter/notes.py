@@ -6,6 +6,10 @@ note claims. Notes are stored per database in one transaction and only then dele
 inbox: a crash between the two leaves them in the inbox, and fetching again stores nothing
 twice (``note_id`` is UNIQUE). A note that fails a check is moved to ``rejected/`` with its
 reason, never dropped.
+
+A door retired by a password change, a page switched off or a deleted account still vouches
+for notes written before it was retired; a note dated later than that (beyond the endpoint's
+clock window) is rejected, since whoever still holds the old password's keys may write it.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from notes_endpoint.inbox import InboxError, open_inbox
-from notes_endpoint.wire import MAX_PAYLOAD, MAX_TEXT, WHO, Note, Refused, parse_stored
+from notes_endpoint.wire import MAX_PAYLOAD, MAX_TEXT, WHO, WINDOW, Note, Refused, parse_stored
 
 from . import access, crypto, keystore
 from .home import Home
@@ -38,6 +42,7 @@ class Door:
     kind: str            # patient | general | account
     note_pk: bytes
     owner: str           # rid for patient doors and entries, user name for accounts
+    retired_at: float | None = None   # seconds since the epoch; None while published
 
 
 @dataclass
@@ -58,21 +63,42 @@ class Clinic:
         self.today = today
         self.by_rid: dict[str, tuple[str, str]] = {}
         self.doors: dict[str, Door] = {}
+        self.retired: dict[str, Door] = {}
         self.accounts = {r[0] for r in keys.execute("SELECT name FROM accounts")}
         self._visible: dict[str, set[tuple[str, str]]] = {}
         self._known = access.known_cards(keys)
         lk = keystore.get_secret(keys, "lk")
-        for row in keys.execute("SELECT db, card, rid, door_id, note_pk, entry_note_pk FROM patients"):
+        for row in keys.execute("SELECT db, card, rid, door_id, note_pk, entry_note_pk, page_enabled "
+                                "FROM patients"):
             self.by_rid[row["rid"]] = (row["db"], row["card"])
+            if not row["page_enabled"]:
+                continue  # its door and entry were retired when the page was switched off
             if row["door_id"]:
                 self.doors[row["door_id"]] = Door("patient", bytes(row["note_pk"]), row["rid"])
             self.doors[crypto.entry_id(lk, row["card"])] = Door("general", bytes(row["entry_note_pk"]), row["rid"])
         for row in keys.execute("SELECT name, door_id, note_pk FROM accounts WHERE door_id IS NOT NULL"):
             self.doors[row["door_id"]] = Door("account", bytes(row["note_pk"]), row["name"])
-        # Doors retired by a password change still vouch for notes written before it.
-        for row in keys.execute("SELECT door_id, kind, owner, note_pk FROM retired_doors"):
-            if row["door_id"] not in self.doors and row["kind"] in ("patient", "general", "account"):
-                self.doors[row["door_id"]] = Door(row["kind"], bytes(row["note_pk"]), row["owner"])
+        # Retired doors still vouch for notes written before they were retired. A door id can
+        # be both (a password set back to an old one): each is tried with its own note key.
+        for row in keys.execute("SELECT door_id, kind, owner, note_pk, retired_at FROM retired_doors"):
+            if row["kind"] in ("patient", "general", "account"):
+                when = datetime.fromisoformat(row["retired_at"]).timestamp()
+                self.retired[row["door_id"]] = Door(row["kind"], bytes(row["note_pk"]), row["owner"], when)
+
+    def door(self, note: Note) -> Door:
+        """The door whose note key signed ``note``; raises :class:`Reject`."""
+        doors = [d for d in (self.doors.get(note.door), self.retired.get(note.door)) if d]
+        if not doors:
+            raise Reject("unknown door")
+        door = next((d for d in doors if crypto.verify(d.note_pk, note.signed, note.sig)), None)
+        if door is None:
+            raise Reject("bad signature")
+        # The endpoint accepts a ts up to WINDOW seconds off its clock, so a note sent just
+        # before the retirement may carry a ts up to WINDOW later.
+        if door.retired_at is not None and note.ts > door.retired_at + WINDOW:
+            retired = datetime.fromtimestamp(door.retired_at, UTC).isoformat(timespec="seconds")
+            raise Reject(f"written after its door was retired ({retired})")
+        return door
 
     def visible(self, account: str) -> set[tuple[str, str]]:
         if account not in self._visible:
@@ -117,11 +143,7 @@ def attribute(clinic: Clinic, note: Note) -> tuple[str, NoteRow]:
     """Check one note; return (database, row). Raises :class:`Reject`."""
     if note.clinic != clinic.clinic_id:
         raise Reject(f"note is for clinic {note.clinic}, not {clinic.clinic_id}")
-    door = clinic.doors.get(note.door)
-    if door is None:
-        raise Reject("unknown door")
-    if not crypto.verify(door.note_pk, note.signed, note.sig):
-        raise Reject("bad signature")
+    door = clinic.door(note)
     p = _payload(clinic, note)
     where = clinic.by_rid.get(p["rid"])
     if where is None:

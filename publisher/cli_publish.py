@@ -114,6 +114,9 @@ def _show_report(r: Any) -> None:
         click.echo(f"nothing to publish: {r.target} is up to date")
     if r.deleted or r.deletes_waiting:
         click.echo(f"deleted {r.deleted} superseded objects; {r.deletes_waiting} kept for the grace period")
+    if r.doors_held:
+        click.echo(f"warning: {r.doors_held} retired doors (old passwords) still open on the target: "
+                   "their replacements failed to upload; the next publish deletes them", err=True)
     if r.left:
         first = next(iter(r.failed.values()), "")
         raise CliError(f"{r.left} upload jobs are still queued" + (f": {first}" if first else ""),

@@ -3,10 +3,19 @@ and always a referring object before the objects it refers to.
 
 Candidates are published objects that left the plan, and objects whose upload started but was
 never confirmed (a killed run) and that left the plan since.
+
+Doors are the exception (FORMAT.md 7). A door is a root: nothing on the target names it, so
+deleting one never breaks a reference, and a door that left the plan was retired (a password
+changed, a page switched off, an account or patient deleted). Keeping it would keep the old
+password working, so it is deleted in the same publish with no grace period and outside the
+cap, as soon as nothing of its group waits to be uploaded (its replacement, if any, is then
+on the target).
 """
 from __future__ import annotations
 
+import re
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from .jobs import immediate
@@ -14,10 +23,19 @@ from .policy import Policy
 from .targets import Target
 
 
+_DOOR = re.compile(r"c/[^/]+/door/[^/]+\.json")
+
+
+def is_door(name: str) -> bool:
+    """A door or general entry (FORMAT.md 3): a pointer nothing refers to."""
+    return _DOOR.fullmatch(name) is not None
+
+
 @dataclass
 class DeletePlan:
     layers: list[list[str]]   # each layer is deleted only after the previous one
     waiting: int              # superseded, still inside the grace period (or over the cap)
+    doors_held: int = 0       # retired doors whose group still has uploads waiting
 
 
 def mark_superseded(conn: sqlite3.Connection, key: str, now: float) -> None:
@@ -54,21 +72,45 @@ def _references(conn: sqlite3.Connection, key: str) -> tuple[dict[str, int], dic
     return refcount, refs_of
 
 
-def plan_deletes(conn: sqlite3.Connection, key: str, policy: Policy, now: float) -> DeletePlan:
+def _door_groups(conn: sqlite3.Connection, key: str) -> dict[str, str]:
+    """The group of each published door that left the plan."""
+    return dict(conn.execute(
+        "SELECT name, grp FROM published WHERE target = ? AND name GLOB 'c/*/door/*.json' "
+        "AND name NOT IN (SELECT name FROM plan)", (key,)).fetchall())
+
+
+def plan_deletes(conn: sqlite3.Connection, key: str, policy: Policy, now: float,
+                 busy: Collection[str] = ()) -> DeletePlan:
+    """What to delete now. ``busy``: groups with uploads queued or waiting.
+
+    Retired doors go at once unless their group is busy; everything else only when no group
+    is busy, after the grace period, at most ``delete_cap`` per run.
+    """
     candidates = leftovers(conn, key)
-    due = {n for n, since in candidates.items() if since is not None and since <= now - policy.grace_seconds}
+    groups = _door_groups(conn, key)
+    # A door only ever in `sending` has no group: it was never confirmed, so nothing waits for it.
+    doors = {n for n in candidates if is_door(n) and groups.get(n, "") not in busy}
+    held = sum(1 for n in candidates if is_door(n)) - len(doors)
+    due = set(doors)
+    if not busy:
+        due |= {n for n, since in candidates.items()
+                if since is not None and since <= now - policy.grace_seconds}
     if not due:
-        return DeletePlan([], len(candidates))
+        return DeletePlan([], len(candidates) - held, held)
     refcount, refs_of = _references(conn, key)
     layers: list[list[str]] = []
-    taken = 0
+    taken = deleted = 0
     # Kahn's order: a name is deleted only when nothing that may remain on the target names
     # it, so any prefix of the order is safe (that is what makes the cap safe).
     layer = sorted(n for n in due if refcount.get(n, 0) == 0)
-    while layer and taken < policy.delete_cap:
-        layer = layer[: policy.delete_cap - taken]
+    while layer:
+        rest = [n for n in layer if n not in doors][: max(0, policy.delete_cap - taken)]
+        layer = sorted([n for n in layer if n in doors] + rest)  # retired doors are never capped
+        if not layer:
+            break
         layers.append(layer)
-        taken += len(layer)
+        taken += len(rest)
+        deleted += len(layer)
         freed = []
         for name in layer:
             for r in refs_of.get(name, ()):
@@ -76,7 +118,7 @@ def plan_deletes(conn: sqlite3.Connection, key: str, policy: Policy, now: float)
                 if refcount[r] == 0 and r in due:
                     freed.append(r)
         layer = sorted(freed)
-    return DeletePlan(layers, len(candidates) - taken)
+    return DeletePlan(layers, len(candidates) - deleted - held, held)
 
 
 def run_deletes(conn: sqlite3.Connection, target: Target, dplan: DeletePlan) -> int:

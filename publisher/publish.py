@@ -1,6 +1,8 @@
 """Publish: queue what changed, run the queue against a target, then delete what is superseded.
 
-Core of ``chartseal publish``; the service calls :func:`run_queue` too.
+Core of ``chartseal publish``; the service calls :func:`run_queue` too. Retired doors are
+deleted by the same publish that uploaded their replacements, even when other groups' uploads
+failed (see publisher/deletes.py): a revocation never waits for an unrelated patient.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ class Report:
     left: int = 0              # groups still queued at the end
     deleted: int = 0
     deletes_waiting: int = 0   # superseded objects kept for the grace period
+    doors_held: int = 0        # retired doors still on the target: their group's uploads failed
     seconds: float = 0.0
     fatal: TargetError | None = None
 
@@ -266,11 +269,11 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
         if on_start:
             on_start(Report(target.url, total=len(state.pending(conn, target.state_key))))
         report = run_queue(conn, target, home.site_dir, policy, progress)
-        if report.left == 0 and deletes.leftovers(conn, target.state_key):
+        if deletes.leftovers(conn, target.state_key):
             with home_lock(home):
-                report.deleted, report.deletes_waiting = delete_superseded(conn, target, policy)
-        else:
-            report.deletes_waiting = count_superseded(conn, target.state_key)
+                dplan = plan_due_deletes(conn, target, policy, time.time())
+                report.deletes_waiting, report.doors_held = dplan.waiting, dplan.doors_held
+                report.deleted = deletes.run_deletes(conn, target, dplan)
         return report
     except sqlite3.OperationalError as exc:
         raise state_error(exc, home.state_path) from exc
@@ -280,13 +283,25 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
 
 def delete_superseded(conn: sqlite3.Connection, target: Target, policy: Policy,
                       now: float | None = None) -> tuple[int, int]:
-    """Delete what is due (the queue must be empty); return (deleted, still waiting)."""
-    now = time.time() if now is None else now
-    deletes.mark_superseded(conn, target.state_key, now)
-    dplan = deletes.plan_deletes(conn, target.state_key, policy, now)
-    if not dplan.layers:
-        return 0, dplan.waiting
-    return deletes.run_deletes(conn, target, dplan), dplan.waiting
+    """Delete what is due; return (deleted, still waiting: retired doors held back included).
+
+    Callable with jobs left: then only retired doors whose group has nothing waiting go.
+    The caller holds the home lock, so no export changes the plan meanwhile.
+    """
+    dplan = plan_due_deletes(conn, target, policy, time.time() if now is None else now)
+    return deletes.run_deletes(conn, target, dplan), dplan.waiting + dplan.doors_held
+
+
+def plan_due_deletes(conn: sqlite3.Connection, target: Target, policy: Policy,
+                     now: float) -> deletes.DeletePlan:
+    key = target.state_key
+    deletes.mark_superseded(conn, key, now)
+    return deletes.plan_deletes(conn, key, policy, now, busy_groups(conn, key))
+
+
+def busy_groups(conn: sqlite3.Connection, key: str) -> set[str]:
+    """Groups whose planned objects are not all on the target, or that have a job queued."""
+    return set(state.pending_groups(conn, key)) | {j.grp for j in jobs.list_jobs(conn, key)}
 
 
 def count_superseded(conn: sqlite3.Connection, key: str) -> int:
@@ -307,8 +322,11 @@ def dry_run(home: Home, target_url: str | None = None, endpoint_url: str | None 
         uploads = list(plan.read_plan(conn)) if resend_all else state.pending(conn, key)
         now = time.time()
         rows = deletes.leftovers(conn, key)
-        due = sorted(n for n, sup in rows.items() if sup is not None and sup <= now - policy.grace_seconds)
-        return DryRun(target.url, uploads, due[: policy.delete_cap], len(rows) - len(due[: policy.delete_cap]))
+        # As after a publish whose uploads all succeed: every retired door, then what is due.
+        doors = sorted(n for n in rows if deletes.is_door(n))
+        due = sorted(n for n, sup in rows.items() if not deletes.is_door(n) and sup is not None
+                     and sup <= now - policy.grace_seconds)[: policy.delete_cap]
+        return DryRun(target.url, uploads, doors + due, len(rows) - len(doors) - len(due))
     finally:
         conn.close()
 

@@ -236,6 +236,12 @@ class Service:
         left = jobs.list_jobs(conn, key)
         now = time.time()
         if left:
+            if deletes.leftovers(conn, key):
+                # Retired doors whose replacements are up go now; the rest waits for the queue.
+                with home_lock(home):
+                    deleted, _waiting = delete_superseded(conn, target, self.policy)
+                if deleted:
+                    log.info("deleted %d retired doors while other uploads wait", deleted)
             self.queue_due = min(j.next_at for j in left)
             errors = [j.last_error for j in left if j.last_error]
             if errors:
