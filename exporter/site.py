@@ -154,11 +154,11 @@ def export_site(home: Home, today: date | None = None,
             last = memo.state if memo.state and memo.state.generation == generation else None
             memo.state = None  # until this export has committed
             writer = ObjectWriter(home.site_dir, SealedCache(state, last.cache if last else None))
-            ctx = _Context(home, keys, writer, today, result.problems, memo)
+            ctx = _Context(home, keys, writer, today, result.problems, memo, *_next_publish(keys))
             seal_patients(ctx, data, pages)
             seal_accounts(ctx, data, known)
-            _site_json(ctx)
             _app(ctx)
+            _site_json(ctx)
             result.sealed, result.kept = writer.sealed, writer.kept
             writer.flush()
             if writer.sealed or not writer.cache.unchanged or writer.strays:
@@ -173,6 +173,23 @@ def export_site(home: Home, today: date | None = None,
             keys.close()
             state.close()
     return result
+
+
+def _next_publish(keys) -> tuple[str, keystore.Publish, keystore.Publish]:
+    """The site key, and the counter as it was and as this export will publish it.
+
+    This export's ``seq`` is the next one; it is kept only if the export writes anything
+    (FORMAT.md 4). The floor rises to it when access was taken away since the last rise.
+    """
+    site_pk, _ = keystore.site_keys(keys)
+    was = keystore.publish_state(keys)
+    seq = was.seq + 1
+    at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if was.pending or was.floor == 0:
+        now = keystore.Publish(seq, at, seq, was.revocations, was.revocations)
+    else:
+        now = keystore.Publish(seq, at, was.floor, was.revocations, was.floor_done)
+    return crypto.b64e(site_pk), was, now
 
 
 def _pages_on(conn, home: Home, data: dict[str, list[Patient]]) -> set[tuple[str, str]]:
@@ -190,6 +207,9 @@ class _Context:
     today: date
     problems: list[Problem]
     memo: ExportMemo
+    site_pk: str                      # b64, in every door, entry and index payload
+    published: keystore.Publish       # the counter of the last export that wrote anything
+    publish: keystore.Publish         # this export's, used when it writes anything
 
     @property
     def clinic(self) -> str:
@@ -209,17 +229,32 @@ class _Context:
 
 
 def _site_json(ctx: _Context) -> None:
+    """site.json, signed, last: it carries this export's counter only if the export wrote
+    anything, else the last one, so a no-op export changes no byte (FORMAT.md 4)."""
     cfg = ctx.home.config
     kdf = ctx.home.kdf.to_json()
     if ctx.home.kdf.weak:
         kdf["test"] = True
     value = {
-        "clinic": ctx.clinic, "format": "chartseal-site/1", "kdf": kdf, "lang": cfg["lang"],
+        "clinic": ctx.clinic, "format": crypto.FORMAT, "kdf": kdf, "lang": cfg["lang"],
         "idle_lock_minutes": cfg["idle_lock_minutes"], "patient_pages": bool(cfg["patient_pages"]),
         "notes_pk": crypto.b64e(keystore.get_secret(ctx.keys, "notes_pk")),
         "notes_url": cfg["notes_url"],
     }
-    ctx.writer.put_plain(f"{ctx.prefix}/site.json", crypto.canonical_json(value), plan.POINTER, "clinic")
+    site_sk = keystore.get_secret(ctx.keys, "site_sk")
+    name = f"{ctx.prefix}/site.json"
+
+    def signed(pub: keystore.Publish) -> bytes:
+        return crypto.canonical_json(crypto.sign_site(
+            site_sk, {**value, "seq": pub.seq, "at": pub.at, "floor": pub.floor}))
+
+    data = signed(ctx.published) if ctx.published.seq else b""
+    if ctx.writer.sealed or not data or not ctx.writer.same_as_disk(name, data):
+        data = signed(ctx.publish)
+        # Kept before the plan that publishes it is committed: a crash after this skips a
+        # number, never reuses one.
+        keystore.record_publish(ctx.keys, ctx.publish)
+    ctx.writer.put_plain(name, data, plan.POINTER, "clinic")
 
 
 def _app(ctx: _Context) -> None:
