@@ -249,12 +249,18 @@ def _site_json(ctx: _Context) -> None:
             site_sk, {**value, "seq": pub.seq, "at": pub.at, "floor": pub.floor}))
 
     data = signed(ctx.published) if ctx.published.seq else b""
+    refs: tuple[str, ...] = ()
     if ctx.writer.sealed or not data or not ctx.writer.same_as_disk(name, data):
         data = signed(ctx.publish)
         # Kept before the plan that publishes it is committed: a crash after this skips a
         # number, never reuses one.
         keystore.record_publish(ctx.keys, ctx.publish)
-    ctx.writer.put_plain(name, data, plan.POINTER, "clinic")
+        if ctx.publish.floor != ctx.published.floor:
+            # A new floor refuses every door written before it: the publisher must not put
+            # this site.json up before every re-wrapped door is on the target.
+            doors = f"{ctx.prefix}/door/"
+            refs = tuple(n for n in ctx.writer.objects if n.startswith(doors))
+    ctx.writer.put_plain(name, data, plan.POINTER, "clinic", refs)
 
 
 def _app(ctx: _Context) -> None:

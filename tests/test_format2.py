@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from conftest import WEAK, keys
+from conftest import WEAK, keys, plan_map
 from exporter import access, crypto, keystore
 from exporter.demo import setup_demo
 from exporter.site import export_site
@@ -128,6 +128,9 @@ def test_taking_access_away_raises_the_floor_and_rewraps_every_door(home, revoke
     old_payload = crypto.open_door(*_door_key(home, "1001"), old_doors[_door_name(home, "1001")])
     with pytest.raises(crypto.StaleError):
         crypto.check_site(new, old_payload)
+    # The publisher holds the new site.json back until every re-wrapped door is up.
+    refs = plan_map(home)[f"c/{home.clinic_id}/site.json"].refs
+    assert set(refs) == {f"c/{home.clinic_id}/door/{n}" for n in door_files(home)}
     assert export(home).sealed == 0  # the raise is done once
 
 
