@@ -7,6 +7,7 @@ them, so a crash leaves the previous plan valid and at most some unreferenced fi
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from dataclasses import dataclass, field
@@ -154,7 +155,7 @@ def export_site(home: Home, today: date | None = None,
             last = memo.state if memo.state and memo.state.generation == generation else None
             memo.state = None  # until this export has committed
             writer = ObjectWriter(home.site_dir, SealedCache(state, last.cache if last else None))
-            ctx = _Context(home, keys, writer, today, result.problems, memo, *_next_publish(keys))
+            ctx = _Context(home, keys, writer, today, result.problems, memo, *_next_publish(keys, home))
             seal_patients(ctx, data, pages)
             seal_accounts(ctx, data, known)
             _app(ctx)
@@ -175,7 +176,7 @@ def export_site(home: Home, today: date | None = None,
     return result
 
 
-def _next_publish(keys) -> tuple[str, keystore.Publish, keystore.Publish]:
+def _next_publish(keys, home: Home) -> tuple[str, keystore.Publish, keystore.Publish]:
     """The site key, and the counter as it was and as this export will publish it.
 
     This export's ``seq`` is the next one; it is kept only if the export writes anything
@@ -183,13 +184,23 @@ def _next_publish(keys) -> tuple[str, keystore.Publish, keystore.Publish]:
     """
     site_pk, _ = keystore.site_keys(keys)
     was = keystore.publish_state(keys)
-    seq = was.seq + 1
+    # A keystore put back from a backup must not count again from an older number: browsers
+    # that saw the newer one would refuse everything until it caught up.
+    seq = max(was.seq, _published_seq(home)) + 1
     at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if was.pending or was.floor == 0:
         now = keystore.Publish(seq, at, seq, was.revocations, was.revocations)
     else:
         now = keystore.Publish(seq, at, was.floor, was.revocations, was.floor_done)
     return crypto.b64e(site_pk), was, now
+
+
+def _published_seq(home: Home) -> int:
+    try:
+        seq = json.loads((home.site_dir / home.clinic_prefix / "site.json").read_bytes()).get("seq")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return seq if type(seq) is int and 0 < seq <= crypto.MAX_SEQ else 0
 
 
 def _pages_on(conn, home: Home, data: dict[str, list[Patient]]) -> set[tuple[str, str]]:

@@ -202,3 +202,20 @@ def test_a_card_too_long_for_a_door_is_reported_and_the_rest_published(home):
     assert any("patient page not published" in p.message for p in result.problems)
     sizes = {len(d) for d in door_files(home).values()}
     assert len(sizes) == 1 and len(door_files(home)) == 2 + 2 + 2  # 1001, 1003: door + entry; admin; general
+
+
+def test_a_keystore_restored_from_a_backup_counts_on_from_the_published_seq(home):
+    export(home)
+    conn = keys(home)
+    access.rotate(conn, {("main", "1001")})
+    conn.commit()
+    conn.close()
+    export(home)
+    assert site_json(home)["seq"] == 2
+    conn = keys(home)
+    conn.execute("UPDATE secrets SET value = CAST('1' AS BLOB) WHERE name = 'publish_seq'")  # the backup's
+    conn.execute("UPDATE patients SET ck = ? WHERE card = '1003'", (crypto.random_key(),))
+    conn.commit()
+    conn.close()
+    export(home)
+    assert site_json(home)["seq"] == site_json(home)["floor"] == 3
