@@ -219,3 +219,32 @@ def test_a_keystore_restored_from_a_backup_counts_on_from_the_published_seq(home
     conn.close()
     export(home)
     assert site_json(home)["seq"] == site_json(home)["floor"] == 3
+
+
+def test_a_new_floor_goes_up_only_after_every_rewrapped_door(home):
+    """Mid-publish, a reader must never see the new floor beside a door from before it."""
+    from publisher.policy import Policy
+    from publisher.publish import publish
+
+    policy = Policy(grace_seconds=0, backoff_base=0.01, backoff_cap=0.05, attempts_per_run=2, workers=4)
+    export(home)
+    assert publish(home, export=False, policy=policy).left == 0
+    target = home.root / "public" / "c" / home.clinic_id
+    first = json.loads((target / "site.json").read_text())
+    conn = keys(home)
+    access.rotate(conn, {("main", "1002")})
+    conn.commit()
+    conn.close()
+    export(home)
+    door = home.site_dir / "c" / home.clinic_id / "door" / _door_name(home, "1001")
+    good = door.read_bytes()
+    door.write_bytes(b"damaged")  # one re-wrapped door cannot be sent (it fails the plan's digest)
+    report = publish(home, export=False, policy=policy)
+    assert report.left > 0
+    assert json.loads((target / "site.json").read_text()) == first  # the old floor stays up
+    door.write_bytes(good)
+    assert publish(home, export=False, policy=policy).left == 0
+    site = json.loads((target / "site.json").read_text())
+    assert site["floor"] == first["seq"] + 1
+    pw = access.patient_password(keys(home), "1001")
+    assert Site(home.root / "public", home.clinic_id).patient("1001", pw)["card"] == "1001"
