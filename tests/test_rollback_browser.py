@@ -132,3 +132,14 @@ def test_as_of_shows_on_the_doctor_list(page_watch, clinic):
     page.locator("#list li").first.click()
     page.wait_for_selector("#record h2")
     assert as_of.is_visible()
+
+
+def test_a_version_1_site_says_it_is_damaged(page_watch, clinic):
+    """A site sealed under format 1 (not yet published again) is refused before any KDF."""
+    page, _ = page_watch
+    path = clinic.base / "site.json"
+    site = json.loads(path.read_text())
+    site["format"] = "chartseal-site/1"
+    path.write_text(json.dumps(site))
+    assert patient_login(page, clinic.server.url, clinic.id, "1001", clinic.patient_pw) == "error"
+    refused(page, DAMAGED)
