@@ -184,23 +184,28 @@ def _next_publish(keys, home: Home) -> tuple[str, keystore.Publish, keystore.Pub
     """
     site_pk, _ = keystore.site_keys(keys)
     was = keystore.publish_state(keys)
-    # A keystore put back from a backup must not count again from an older number: browsers
-    # that saw the newer one would refuse everything until it caught up.
-    seq = max(was.seq, _published_seq(home)) + 1
+    # A keystore put back from a backup must not count again from an older number (browsers
+    # that saw the newer one would refuse everything until it caught up) nor lower the floor.
+    on_site = _published_counter(home)
+    seq = max(was.seq, on_site[0]) + 1
+    floor = max(was.floor, on_site[1])
     at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if was.pending or was.floor == 0:
+    if was.pending or floor == 0:
         now = keystore.Publish(seq, at, seq, was.revocations, was.revocations)
     else:
-        now = keystore.Publish(seq, at, was.floor, was.revocations, was.floor_done)
+        now = keystore.Publish(seq, at, floor, was.revocations, was.floor_done)
     return crypto.b64e(site_pk), was, now
 
 
-def _published_seq(home: Home) -> int:
+def _published_counter(home: Home) -> tuple[int, int]:
+    """``(seq, floor)`` of the site.json in the site folder, or zeros."""
     try:
-        seq = json.loads((home.site_dir / home.clinic_prefix / "site.json").read_bytes()).get("seq")
+        site = json.loads((home.site_dir / home.clinic_prefix / "site.json").read_bytes())
+        seq, floor = site.get("seq"), site.get("floor")
     except (OSError, ValueError, AttributeError):
-        return 0
-    return seq if type(seq) is int and 0 < seq <= crypto.MAX_SEQ else 0
+        return 0, 0
+    ok = type(seq) is int and type(floor) is int and 0 < floor <= seq <= crypto.MAX_SEQ
+    return (seq, floor) if ok else (0, 0)
 
 
 def _pages_on(conn, home: Home, data: dict[str, list[Patient]]) -> set[tuple[str, str]]:

@@ -213,12 +213,16 @@ def test_a_keystore_restored_from_a_backup_counts_on_from_the_published_seq(home
     export(home)
     assert site_json(home)["seq"] == 2
     conn = keys(home)
-    conn.execute("UPDATE secrets SET value = CAST('1' AS BLOB) WHERE name = 'publish_seq'")  # the backup's
-    conn.execute("UPDATE patients SET ck = ? WHERE card = '1003'", (crypto.random_key(),))
+    for name in ("publish_seq", "publish_floor"):  # the backup's numbers
+        conn.execute("UPDATE secrets SET value = CAST('1' AS BLOB) WHERE name = ?", (name,))
+    conn.commit()
+    conn.close()
+    conn = sqlite3.connect(home.databases["main"].path)
+    conn.execute("UPDATE patients SET address = 'elsewhere' WHERE card = '1001'")
     conn.commit()
     conn.close()
     export(home)
-    assert site_json(home)["seq"] == site_json(home)["floor"] == 3
+    assert (site_json(home)["seq"], site_json(home)["floor"]) == (3, 2)
 
 
 def test_a_new_floor_goes_up_only_after_every_rewrapped_door(home):
