@@ -54,6 +54,7 @@ def full_and_incremental(patients: int, params: crypto.KdfParams) -> None:
         result = export_site(home)
         full = time.perf_counter() - start
         bare = bare_kdf(result.derived, params)
+        published = site_bytes(home.site_dir)
         start = time.perf_counter()
         noop = export_site(home)
         noop_s = time.perf_counter() - start
@@ -71,6 +72,23 @@ def full_and_incremental(patients: int, params: crypto.KdfParams) -> None:
     print(f"{'no-op re-export':<28}{noop_s:>10.2f}{noop.sealed:>10}{noop.derived:>10}")
     print(f"{'one visit edited':<28}{one_s:>10.2f}{one.sealed:>10}{one.derived:>10}")
     print(f"ratio full / bare Argon2id: {full / bare:.3f} (target <= 1.2)")
+    print("published bytes after the full export (FORMAT.md 5.2, 6: padded doors and bodies):")
+    for folder, (count, size, sizes) in sorted(published.items()):
+        print(f"  {folder:<8}{count:>8} files{size:>14,} B{len(sizes):>6} distinct sizes")
+    print(f"  {'total':<8}{sum(c for c, _, _ in published.values()):>8} files"
+          f"{sum(s for _, s, _ in published.values()):>14,} B")
+
+
+def site_bytes(site_dir: Path) -> dict[str, tuple[int, int, set[int]]]:
+    """Per folder of the clinic (door, obj) and the app: files, bytes, distinct sizes."""
+    out: dict[str, tuple[int, int, set[int]]] = {}
+    for path in site_dir.rglob("*"):
+        if path.is_file():
+            parts = path.relative_to(site_dir).parts
+            folder = parts[2] if parts[0] == "c" and len(parts) > 3 else "app"
+            count, size, sizes = out.get(folder, (0, 0, set()))
+            out[folder] = (count + 1, size + path.stat().st_size, sizes | {path.stat().st_size})
+    return out
 
 
 def memory_child(root: str) -> None:

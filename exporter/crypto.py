@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
+import re
 import unicodedata
 import zlib
 from dataclasses import dataclass
@@ -30,9 +30,20 @@ MIN_OPS, MAX_OPS = 1, 10
 MIN_MEM, MAX_MEM = 8192, 1 << 30
 SECURE_OPS, SECURE_MEM = 3, 64 << 20
 
+FORMAT = "chartseal-site/2"
+VERSION = 2  # "v" of every door, entry and sealed body
+DOOR_PLAIN = 1024  # every door and entry payload is padded to this many bytes (FORMAT.md 5.2)
+BODY_MIN = 16384  # the one bucket of every small body (FORMAT.md 6)
+MAX_SEQ = (1 << 53) - 1  # a counter a browser holds exactly
+_AT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
 
 class CryptoError(Exception):
     """A sealed object could not be opened, or an input had the wrong size."""
+
+
+class StaleError(CryptoError):
+    """A door, entry or index is older than the floor or than one already seen (rollback)."""
 
 
 @dataclass(frozen=True)
@@ -193,9 +204,9 @@ def _parse_object(data: bytes) -> dict[str, Any]:
 
 
 def pad_block(length: int) -> int:
-    if length <= 0:
-        return 512
-    return max(512, 1 << max(0, int(math.floor(math.log2(length))) - 3))
+    """The padded size of ``length`` deflated bytes: one bucket below 16 KiB, then powers of
+    two; PAD adds at least one byte, hence ``length + 1``."""
+    return max(BODY_MIN, 1 << length.bit_length()) if length >= 0 else BODY_MIN
 
 
 def seal_body(key: bytes, value: dict[str, Any], ad: bytes, nonce: bytes | None = None) -> bytes:
@@ -228,9 +239,13 @@ def open_body(key: bytes, body: bytes, ad: bytes) -> dict[str, Any]:
     except (ValueError, zlib.error, nacl.exceptions.CryptoError) as exc:
         raise CryptoError("sealed body has bad padding or compression") from exc
     value = _parse_object(data)
-    if value.get("v") != 1:
+    if not _is_version(value.get("v")):
         raise CryptoError(f"unknown sealed body version {value.get('v')!r}")
     return value
+
+
+def _is_version(v: Any) -> bool:
+    return type(v) is int and v == VERSION  # not 2.0, not True
 
 
 # -- doors and entries (FORMAT.md 5.2, 5.3) ---------------------------------------------
@@ -240,41 +255,87 @@ def door_ad(clinic: str, door_id: str, params: KdfParams, note_pk: bytes) -> byt
     return label("chartseal/v1/door", clinic, door_id, params.ops, params.mem, b64e(note_pk))
 
 
-def entry_ad(clinic: str, entry: str, note_pk: bytes) -> bytes:
-    return label("chartseal/v1/entry", clinic, entry, b64e(note_pk))
+def entry_ad(clinic: str, entry: str, params: KdfParams, note_pk: bytes) -> bytes:
+    return label("chartseal/v1/entry", clinic, entry, params.ops, params.mem, b64e(note_pk))
 
 
 def seal_door(
-    door_key: bytes, clinic: str, door_id: str, params: KdfParams | None, note_pk: bytes,
-    payload: dict[str, Any], nonce: bytes | None = None,
+    door_key: bytes, clinic: str, door_id: str, params: KdfParams, note_pk: bytes,
+    payload: dict[str, Any], nonce: bytes | None = None, entry: bool = False,
 ) -> bytes:
-    """A door (with ``params``) or a general entry (``params=None``), as JSON bytes."""
-    if params is None:
-        ad = entry_ad(clinic, door_id, note_pk)
-    else:
-        ad = door_ad(clinic, door_id, params, note_pk)
-    n, ct = aead_seal(door_key, canonical_json(payload), ad, nonce)
-    obj: dict[str, Any] = {"v": 1, "note_pk": b64e(note_pk), "n": b64e(n), "ct": b64e(ct)}
-    if params is not None:
-        obj["kdf"] = params.to_json()
-    return canonical_json(obj)
+    """A door, or with ``entry`` a general entry, as JSON bytes of the one door length."""
+    ad = (entry_ad if entry else door_ad)(clinic, door_id, params, note_pk)
+    text = canonical_json(payload)
+    if len(text) >= DOOR_PLAIN:
+        raise CryptoError(f"door payload of {len(text)} bytes is over the {DOOR_PLAIN - 1}-byte limit")
+    n, ct = aead_seal(door_key, _b.sodium_pad(text, DOOR_PLAIN), ad, nonce)
+    return canonical_json({"v": VERSION, "kdf": params.to_json(), "note_pk": b64e(note_pk),
+                           "n": b64e(n), "ct": b64e(ct)})
 
 
 def open_door(door_key: bytes, clinic: str, door_id: str, data: bytes, entry: bool = False) -> dict[str, Any]:
     obj = _parse_object(data)
-    if obj.get("v") != 1:
+    if not _is_version(obj.get("v")):
         raise CryptoError(f"unknown door version {obj.get('v')!r}")
     note_pk = b64d(obj.get("note_pk"), 32)
-    if entry:
-        ad = entry_ad(clinic, door_id, note_pk)
-    else:
-        ad = door_ad(clinic, door_id, KdfParams.from_json(obj.get("kdf")), note_pk)
-    plain = aead_open(door_key, b64d(obj.get("n"), NONCE_BYTES), b64d(obj.get("ct")), ad)
+    params = KdfParams.from_json(obj.get("kdf"))
+    ad = (entry_ad if entry else door_ad)(clinic, door_id, params, note_pk)
+    ct = b64d(obj.get("ct"))
+    if len(ct) != DOOR_PLAIN + TAG_BYTES:
+        raise CryptoError("door has the wrong length")
+    plain = aead_open(door_key, b64d(obj.get("n"), NONCE_BYTES), ct, ad)
+    try:
+        plain = _b.sodium_unpad(plain, DOOR_PLAIN)
+    except (ValueError, nacl.exceptions.CryptoError) as exc:
+        raise CryptoError("door has bad padding") from exc
     payload = _parse_object(plain)
     kinds = ("record",) if entry else ("record", "general", "account")
     if payload.get("kind") not in kinds:
         raise CryptoError(f"unknown door kind {payload.get('kind')!r}")
     return payload
+
+
+# -- site.json and freshness (FORMAT.md 4, 5.4) -----------------------------------------
+
+
+def check_seq(value: Any, what: str) -> int:
+    if type(value) is not int or not 1 <= value <= MAX_SEQ:
+        raise CryptoError(f"{what} must be an integer from 1 to 2^53-1")
+    return value
+
+
+def check_at(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _AT_RE.match(value):
+        raise CryptoError(f"{what} must be a UTC time like 2026-11-26T10:00:00Z")
+    return value
+
+
+def site_signed_bytes(site: dict[str, Any]) -> bytes:
+    return label("chartseal/v2/site") + canonical_json({k: v for k, v in site.items() if k != "sig"})
+
+
+def sign_site(site_sk: bytes, site: dict[str, Any]) -> dict[str, Any]:
+    """``site`` with its ``sig`` (FORMAT.md 4)."""
+    return {**site, "sig": b64e(sign(site_sk, site_signed_bytes(site)))}
+
+
+def check_site(site: dict[str, Any], payload: dict[str, Any]) -> None:
+    """The checks a reader makes once a door or entry is open (FORMAT.md 5.4, steps 1-2).
+
+    The site.json signature is verified with the key the door holds; then the door must
+    not be older than the floor. Session counters (step 3) are the browser's.
+    """
+    site_pk = b64d(payload.get("site_pk"), 32)
+    if not verify(site_pk, site_signed_bytes(site), b64d(site.get("sig"), 64)):
+        raise CryptoError("site.json signature does not verify")
+    seq, floor = check_seq(site.get("seq"), "site seq"), check_seq(site.get("floor"), "site floor")
+    check_at(site.get("at"), "site time")
+    if floor > seq:
+        raise CryptoError("site floor above its seq")
+    door_seq = check_seq(payload.get("seq"), "door seq")
+    check_at(payload.get("at"), "door time")
+    if door_seq < floor:
+        raise StaleError(f"door of publish {door_seq} is below the floor {floor}")
 
 
 # -- signatures and notes (FORMAT.md 9) ------------------------------------------------

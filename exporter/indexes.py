@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any, Iterable, Iterator, Sequence
 
 from . import render
+from .crypto import VERSION
 from .cache import input_digest
 from .memo import ExportMemo
 from .normalize import normalize_search
@@ -146,11 +147,12 @@ class DbView:
                 "appointments": len(aps_day),
                 "html": render.diary_day_fragment(day, vs_day, aps_day, self.rids, self.lang),
             }
-        return {"v": 1, "db": self.db, "month": month, "days": days}
+        return {"v": VERSION, "db": self.db, "month": month, "days": days}
 
 
-def index_value(user: str, generated: str, dbs: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"v": 1, "user": user, "generated": generated, "databases": dbs}
+def index_value(user: str, generated: str, dbs: list[dict[str, Any]], stamp: dict[str, Any]) -> dict[str, Any]:
+    """``stamp``: the ``seq``, ``at`` and ``site_pk`` of the export (FORMAT.md 5.4, 6.2)."""
+    return {"v": VERSION, "user": user, "generated": generated, "databases": dbs, **stamp}
 
 
 # The account index is the one large body: at 50,000 patients its text is tens of megabytes,
@@ -160,13 +162,15 @@ def index_value(user: str, generated: str, dbs: list[dict[str, Any]]) -> dict[st
 _json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
-def index_pieces(user: str, generated: str, dbs: Iterable[Iterator[str]]) -> Iterator[str]:
-    yield '{"databases":['
+def index_pieces(user: str, generated: str, dbs: Iterable[Iterator[str]],
+                 stamp: dict[str, Any]) -> Iterator[str]:
+    yield f'{{"at":{_json(stamp["at"])},"databases":['
     for i, db in enumerate(dbs):
         if i:
             yield ","
         yield from db
-    yield f'],"generated":{_json(generated)},"user":{_json(user)},"v":1}}'
+    yield (f'],"generated":{_json(generated)},"seq":{_json(stamp["seq"])},'
+           f'"site_pk":{_json(stamp["site_pk"])},"user":{_json(user)},"v":{VERSION}}}')
 
 
 def db_pieces(view: DbView, diary: dict[str, Any], entries: Iterable[str]) -> Iterator[str]:

@@ -2,13 +2,18 @@
 
 Holds the clinic passwords, the general and notes keys, accounts and their door keys, shares,
 and per patient the record id, content key, password and door keys. Door keys are kept so a
-door can be rewritten without repeating Argon2id (docs/FORMAT.md 5.2).
+door can be rewritten without repeating Argon2id (docs/FORMAT.md 5.2). Also the site
+signing key and the publish counter (FORMAT.md 4, 5.4): ``seq``, ``at``, ``floor``, and a
+``revocations`` count that the triggers below raise whenever access is taken away, so the
+next export raises the floor whichever command took it away (a count, not a flag: one taken
+away while an export runs is still pending after it).
 """
 from __future__ import annotations
 
 import os
 import sqlite3
 from pathlib import Path
+from typing import NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS secrets (
@@ -55,6 +60,22 @@ CREATE TABLE IF NOT EXISTS retired_doors (
     note_pk  BLOB NOT NULL,
     retired_at TEXT NOT NULL
 );
+-- Access taken away: a content key rotated, a door retired, an account deleted, a page
+-- disabled. The next export raises the floor (FORMAT.md 5.4).
+CREATE TRIGGER IF NOT EXISTS floor_on_rotate AFTER UPDATE OF ck ON patients
+    WHEN old.ck IS NOT new.ck
+    BEGIN INSERT INTO secrets (name, value) VALUES ('revocations', '1') ON CONFLICT (name)
+          DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT); END;
+CREATE TRIGGER IF NOT EXISTS floor_on_page_off AFTER UPDATE OF page_enabled ON patients
+    WHEN old.page_enabled = 1 AND new.page_enabled = 0
+    BEGIN INSERT INTO secrets (name, value) VALUES ('revocations', '1') ON CONFLICT (name)
+          DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT); END;
+CREATE TRIGGER IF NOT EXISTS floor_on_retire AFTER INSERT ON retired_doors
+    BEGIN INSERT INTO secrets (name, value) VALUES ('revocations', '1') ON CONFLICT (name)
+          DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT); END;
+CREATE TRIGGER IF NOT EXISTS floor_on_account_delete AFTER DELETE ON accounts
+    BEGIN INSERT INTO secrets (name, value) VALUES ('revocations', '1') ON CONFLICT (name)
+          DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT); END;
 """
 
 
@@ -107,3 +128,57 @@ def put_secret(conn: sqlite3.Connection, name: str, value: bytes | str) -> None:
 def card_for_rid(conn: sqlite3.Connection, rid: str) -> str | None:
     row = conn.execute("SELECT card FROM patients WHERE rid = ?", (rid,)).fetchone()
     return row[0] if row else None
+
+
+# -- the site signing key and the publish counter (FORMAT.md 4, 5.4) ------------------------
+
+
+def site_keys(conn: sqlite3.Connection) -> tuple[bytes, bytes]:
+    """The clinic's Ed25519 site signing key ``(public, secret)``, made on first use."""
+    from . import crypto  # the keystore module itself never needs libsodium
+
+    try:
+        return get_secret(conn, "site_pk"), get_secret(conn, "site_sk")
+    except KeyError:
+        pk, sk = crypto.sign_keypair()
+        with conn:
+            put_secret(conn, "site_pk", pk)
+            put_secret(conn, "site_sk", sk)
+        return pk, sk
+
+
+class Publish(NamedTuple):
+    seq: int        # of the last export that wrote anything (0: never)
+    at: str
+    floor: int
+    revocations: int  # access taken away so far (the triggers' count)
+    floor_done: int   # the count the last floor raise acted on
+
+    @property
+    def pending(self) -> bool:
+        """Access was taken away since the last floor raise: this export raises it."""
+        return self.revocations > self.floor_done
+
+
+def publish_state(conn: sqlite3.Connection) -> Publish:
+    def num(name: str) -> int:
+        try:
+            return int(get_text(conn, name))
+        except KeyError:
+            return 0
+    try:
+        at = get_text(conn, "publish_at")
+    except KeyError:
+        at = ""
+    row = conn.execute("SELECT CAST(value AS TEXT) FROM secrets WHERE name = 'revocations'").fetchone()
+    return Publish(num("publish_seq"), at, num("publish_floor"), int(row[0]) if row else 0,
+                   num("floor_done"))
+
+
+def record_publish(conn: sqlite3.Connection, done: Publish) -> None:
+    """Keep the counter of an export that wrote objects, and the revocations it covered."""
+    with conn:
+        put_secret(conn, "publish_seq", str(done.seq))
+        put_secret(conn, "publish_at", done.at)
+        put_secret(conn, "publish_floor", str(done.floor))
+        put_secret(conn, "floor_done", str(done.floor_done))

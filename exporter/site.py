@@ -7,6 +7,7 @@ them, so a crash leaves the previous plan valid and at most some unreferenced fi
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from dataclasses import dataclass, field
@@ -154,11 +155,11 @@ def export_site(home: Home, today: date | None = None,
             last = memo.state if memo.state and memo.state.generation == generation else None
             memo.state = None  # until this export has committed
             writer = ObjectWriter(home.site_dir, SealedCache(state, last.cache if last else None))
-            ctx = _Context(home, keys, writer, today, result.problems, memo)
+            ctx = _Context(home, keys, writer, today, result.problems, memo, *_next_publish(keys, home))
             seal_patients(ctx, data, pages)
             seal_accounts(ctx, data, known)
-            _site_json(ctx)
             _app(ctx)
+            _site_json(ctx)
             result.sealed, result.kept = writer.sealed, writer.kept
             writer.flush()
             if writer.sealed or not writer.cache.unchanged or writer.strays:
@@ -173,6 +174,38 @@ def export_site(home: Home, today: date | None = None,
             keys.close()
             state.close()
     return result
+
+
+def _next_publish(keys, home: Home) -> tuple[str, keystore.Publish, keystore.Publish]:
+    """The site key, and the counter as it was and as this export will publish it.
+
+    This export's ``seq`` is the next one; it is kept only if the export writes anything
+    (FORMAT.md 4). The floor rises to it when access was taken away since the last rise.
+    """
+    site_pk, _ = keystore.site_keys(keys)
+    was = keystore.publish_state(keys)
+    # A keystore put back from a backup must not count again from an older number (browsers
+    # that saw the newer one would refuse everything until it caught up) nor lower the floor.
+    on_site = _published_counter(home)
+    seq = max(was.seq, on_site[0]) + 1
+    floor = max(was.floor, on_site[1])
+    at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if was.pending or floor == 0:
+        now = keystore.Publish(seq, at, seq, was.revocations, was.revocations)
+    else:
+        now = keystore.Publish(seq, at, floor, was.revocations, was.floor_done)
+    return crypto.b64e(site_pk), was, now
+
+
+def _published_counter(home: Home) -> tuple[int, int]:
+    """``(seq, floor)`` of the site.json in the site folder, or zeros."""
+    try:
+        site = json.loads((home.site_dir / home.clinic_prefix / "site.json").read_bytes())
+        seq, floor = site.get("seq"), site.get("floor")
+    except (OSError, ValueError, AttributeError):
+        return 0, 0
+    ok = type(seq) is int and type(floor) is int and 0 < floor <= seq <= crypto.MAX_SEQ
+    return (seq, floor) if ok else (0, 0)
 
 
 def _pages_on(conn, home: Home, data: dict[str, list[Patient]]) -> set[tuple[str, str]]:
@@ -190,6 +223,9 @@ class _Context:
     today: date
     problems: list[Problem]
     memo: ExportMemo
+    site_pk: str                      # b64, in every door, entry and index payload
+    published: keystore.Publish       # the counter of the last export that wrote anything
+    publish: keystore.Publish         # this export's, used when it writes anything
 
     @property
     def clinic(self) -> str:
@@ -209,17 +245,38 @@ class _Context:
 
 
 def _site_json(ctx: _Context) -> None:
+    """site.json, signed, last: it carries this export's counter only if the export wrote
+    anything, else the last one, so a no-op export changes no byte (FORMAT.md 4)."""
     cfg = ctx.home.config
     kdf = ctx.home.kdf.to_json()
     if ctx.home.kdf.weak:
         kdf["test"] = True
     value = {
-        "clinic": ctx.clinic, "format": "chartseal-site/1", "kdf": kdf, "lang": cfg["lang"],
+        "clinic": ctx.clinic, "format": crypto.FORMAT, "kdf": kdf, "lang": cfg["lang"],
         "idle_lock_minutes": cfg["idle_lock_minutes"], "patient_pages": bool(cfg["patient_pages"]),
         "notes_pk": crypto.b64e(keystore.get_secret(ctx.keys, "notes_pk")),
         "notes_url": cfg["notes_url"],
     }
-    ctx.writer.put_plain(f"{ctx.prefix}/site.json", crypto.canonical_json(value), plan.POINTER, "clinic")
+    site_sk = keystore.get_secret(ctx.keys, "site_sk")
+    name = f"{ctx.prefix}/site.json"
+
+    def signed(pub: keystore.Publish) -> bytes:
+        return crypto.canonical_json(crypto.sign_site(
+            site_sk, {**value, "seq": pub.seq, "at": pub.at, "floor": pub.floor}))
+
+    data = signed(ctx.published) if ctx.published.seq else b""
+    refs: tuple[str, ...] = ()
+    if ctx.writer.sealed or not data or not ctx.writer.same_as_disk(name, data):
+        data = signed(ctx.publish)
+        # Kept before the plan that publishes it is committed: a crash after this skips a
+        # number, never reuses one.
+        keystore.record_publish(ctx.keys, ctx.publish)
+        if ctx.publish.floor != ctx.published.floor:
+            # A new floor refuses every door written before it: the publisher must not put
+            # this site.json up before every re-wrapped door is on the target.
+            doors = f"{ctx.prefix}/door/"
+            refs = tuple(n for n in ctx.writer.objects if n.startswith(doors))
+    ctx.writer.put_plain(name, data, plan.POINTER, "clinic", refs)
 
 
 def _app(ctx: _Context) -> None:

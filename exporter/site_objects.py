@@ -20,12 +20,28 @@ def _templates_version() -> str:
         for path in sorted((TEMPLATES_ROOT / folder).rglob("*")):
             if path.is_file():
                 parts.append((str(path.relative_to(TEMPLATES_ROOT)), path.read_bytes()))
-    return input_digest(parts)
+    # The format is an input of every object: a site sealed under another version is sealed
+    # again once, whole (FORMAT.md 8).
+    return input_digest(crypto.FORMAT, parts)
 
 
-def _record_payload(who: str, rid: str, card: str, bundle: str, ck: bytes, note_sk: bytes) -> dict[str, Any]:
+def _record_payload(ctx: Any, who: str, rid: str, card: str, bundle: str, ck: bytes,
+                    note_sk: bytes) -> dict[str, Any]:
     return {"kind": "record", "who": who, "rid": rid, "card": card, "bundle": bundle,
-            "ck": crypto.b64e(ck), "note_sk": crypto.b64e(note_sk)}
+            "ck": crypto.b64e(ck), "note_sk": crypto.b64e(note_sk), "site_pk": ctx.site_pk}
+
+
+def _door(ctx: Any, door_id: str, key: bytes, note_pk: bytes, payload: dict[str, Any],
+          group: str, refs: tuple[str, ...], entry: bool = False) -> bool:
+    """Place a door or entry; it is sealed again only when its payload, keys or the floor
+    change, and then carries this export's seq and at (FORMAT.md 5.4)."""
+    inputs = input_digest(payload, door_id, key, note_pk, ctx.home.kdf.to_json(), entry,
+                          crypto.FORMAT, ctx.publish.floor)
+    return ctx.writer.door(
+        f"{ctx.prefix}/door/{door_id}.json", inputs,
+        lambda: crypto.seal_door(key, ctx.clinic, door_id, ctx.home.kdf, note_pk,
+                                 {**payload, "seq": ctx.publish.seq, "at": ctx.publish.at}, entry=entry),
+        group, refs)
 
 
 def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str, str]]) -> None:
@@ -33,7 +49,8 @@ def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str
     ctx.version = version = _templates_version()
     gk, lk = (bytes(ctx.keys.execute("SELECT value FROM secrets WHERE name = ?", (n,)).fetchone()[0])
               for n in ("gk", "lk"))
-    common = (ctx.clinic, ctx.prefix, version, ctx.lang, gk, lk, repr(ctx.home.kdf.to_json()))
+    common = (ctx.clinic, ctx.prefix, version, ctx.lang, gk, lk, repr(ctx.home.kdf.to_json()),
+              ctx.site_pk, ctx.publish.floor)
     ctx.bundles = {}
     memo = ctx.memo.table("patient")
     for db, patients in data.items():
@@ -79,14 +96,18 @@ def _seal_patient(ctx: Any, db: str, p: Patient, row: Any, shown_today: tuple, o
     inputs = input_digest(p.digest, ck, ctx.version, shown_today, ctx.lang)
 
     def build() -> bytes:
-        value = {"v": 1, "rid": rid, "card": p.card, "title": p.full_name,
+        value = {"v": crypto.VERSION, "rid": rid, "card": p.card, "title": p.full_name,
                  "updated": p.modified_at,
                  "html": render.patient_fragment(p, ctx.today, ctx.lang)}
         return crypto.seal_body(ck, value, crypto.label("chartseal/v1/bundle", ctx.clinic, rid))
 
     bundle = ctx.writer.sealed_object(f"bundle:{rid}", inputs, ctx.prefix, build, rid)
     if on_page:
-        _patient_doors(ctx, db, row, bundle, gk, lk)
+        try:
+            _patient_doors(ctx, db, row, bundle, gk, lk)
+        except crypto.CryptoError as exc:  # a card too long for one door's size
+            ctx.problems.append(Problem(f"{db}/{p.card}", "card", f"patient page not published: {exc}; "
+                                        "use a shorter card number"))
     return rid, bundle, ck
 
 
@@ -94,24 +115,16 @@ def _patient_doors(ctx: Any, db: str, row: Any, bundle: str, gk: bytes, lk: byte
     rid, card, ck = row["rid"], row["card"], bytes(row["ck"])
     refs = (f"{ctx.prefix}/{bundle}",)
     door_id, door_key = row["door_id"], bytes(row["door_key"])
-    note_pk = bytes(row["note_pk"])
-    payload = _record_payload("patient", rid, card, bundle, ck, bytes(row["note_sk"]))
-    if not ctx.writer.door(
-            f"{ctx.prefix}/door/{door_id}.json", input_digest(payload, door_id, door_key, note_pk,
-                                                              ctx.home.kdf.to_json()),
-            lambda: crypto.seal_door(door_key, ctx.clinic, door_id, ctx.home.kdf, note_pk, payload),
-            rid, refs):
+    payload = _record_payload(ctx, "patient", rid, card, bundle, ck, bytes(row["note_sk"]))
+    if not _door(ctx, door_id, door_key, bytes(row["note_pk"]), payload, rid, refs):
         ctx.problems.append(Problem(f"{db}/{card}", "password",
                                     "another database has this card with the same password; only "
                                     "the first patient's page opens with it: set another password "
                                     f"with `chartseal patient-page password {card} --db {db} --new`"))
     entry = crypto.entry_id(lk, card)
     entry_pk = bytes(row["entry_note_pk"])
-    entry_payload = _record_payload("general", rid, card, bundle, ck, bytes(row["entry_note_sk"]))
-    if not ctx.writer.door(
-            f"{ctx.prefix}/door/{entry}.json", input_digest(entry_payload, entry, gk, entry_pk),
-            lambda: crypto.seal_door(gk, ctx.clinic, entry, None, entry_pk, entry_payload),
-            rid, refs):
+    entry_payload = _record_payload(ctx, "general", rid, card, bundle, ck, bytes(row["entry_note_sk"]))
+    if not _door(ctx, entry, gk, entry_pk, entry_payload, rid, refs, entry=True):
         # The patient page finds a record by card alone, so one card can lead to one record.
         ctx.problems.append(Problem(f"{db}/{card}", "card",
                                     "another database has the same card number; the general "
@@ -184,23 +197,21 @@ def _account_index_and_door(ctx: Any, acc: Any, parts: list[dict[str, Any]]) -> 
     ad = crypto.label("chartseal/v1/index", ctx.clinic, door_id)
     refs = [f"{ctx.prefix}/{x['obj']}" for part in parts for x in part["diary"].values()]
     refs += [ref for part in parts for ref in part["refs"]]
-    inputs = input_digest(door_id, ik, ctx.version, ctx.lang,
+    # Not seq or at: an index is sealed again when what it shows changes, not every export.
+    inputs = input_digest(door_id, ik, ctx.version, ctx.lang, ctx.site_pk,
                           [(part["view"].db, part["inputs"], part["diary"]) for part in parts])
+    stamp = {"seq": ctx.publish.seq, "at": ctx.publish.at, "site_pk": ctx.site_pk}
     index = ctx.writer.sealed_object(
         f"index:{user}", inputs, ctx.prefix,
         # Level 3: an index is sealed again on every change it shows; three times faster
         # than the default level for 6 % more bytes.
-        lambda: crypto.seal_body_text(ik, index_pieces(user, ctx.generated, [_db_pieces(p) for p in parts]),
-                                      ad, level=3),
+        lambda: crypto.seal_body_text(ik, index_pieces(user, ctx.generated, [_db_pieces(p) for p in parts],
+                                                       stamp), ad, level=3),
         "clinic", refs)
-    door_key, note_pk = bytes(acc["door_key"]), bytes(acc["note_pk"])
     payload = {"kind": "account", "user": user, "index": index, "ik": crypto.b64e(ik),
-               "note_sk": crypto.b64e(bytes(acc["note_sk"]))}
-    ctx.writer.door(
-        f"{ctx.prefix}/door/{door_id}.json",
-        input_digest(payload, door_id, door_key, note_pk, ctx.home.kdf.to_json()),
-        lambda: crypto.seal_door(door_key, ctx.clinic, door_id, ctx.home.kdf, note_pk, payload),
-        "clinic", (f"{ctx.prefix}/{index}",))
+               "note_sk": crypto.b64e(bytes(acc["note_sk"])), "site_pk": ctx.site_pk}
+    _door(ctx, door_id, bytes(acc["door_key"]), bytes(acc["note_pk"]), payload, "clinic",
+          (f"{ctx.prefix}/{index}",))
 
 
 def _general_door(ctx: Any) -> None:
@@ -210,9 +221,5 @@ def _general_door(ctx: Any) -> None:
     # The general door's note key is never used to sign (notes go through entries), but
     # every door carries one so all doors look alike.
     note_pk = crypto.hash_(32, crypto.label("chartseal/v1/door", "general-note-pk"), key=door_key)
-    payload = {"kind": "general", "gk": crypto.b64e(gk), "lk": crypto.b64e(lk)}
-    ctx.writer.door(
-        f"{ctx.prefix}/door/{door_id}.json",
-        input_digest(payload, door_id, door_key, ctx.home.kdf.to_json()),
-        lambda: crypto.seal_door(door_key, ctx.clinic, door_id, ctx.home.kdf, note_pk, payload),
-        "clinic", ())
+    payload = {"kind": "general", "gk": crypto.b64e(gk), "lk": crypto.b64e(lk), "site_pk": ctx.site_pk}
+    _door(ctx, door_id, door_key, note_pk, payload, "clinic", ())

@@ -122,18 +122,21 @@ class ObjectWriter:
         self.kept += 1
         return hit
 
+    def same_as_disk(self, name: str, data: bytes) -> bool:
+        """True when the folder holds exactly ``data`` at ``name``."""
+        try:
+            return name in self.on_disk and (self.site_dir / name).read_bytes() == data
+        except OSError:
+            return False
+
     def put_plain(self, name: str, data: bytes, kind: str, group: str, refs: Sequence[str] = ()) -> None:
         """An object whose bytes are deterministic (site.json, app files)."""
-        path = self.site_dir / name
-        try:
-            same = name in self.on_disk and path.read_bytes() == data
-        except OSError:
-            same = False
-        if same:
+        if self.same_as_disk(name, data):
             self.kept += 1
         else:
-            _write_atomic(str(path), data)
-            self._note_written(str(path))
+            path = os.path.join(self.site_dir, name)
+            _write_atomic(path, data)
+            self._note_written(path)
             self.sealed += 1
         self._add(name, plan.digest(data), len(data), kind, group, refs)
 

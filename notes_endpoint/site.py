@@ -27,7 +27,10 @@ def note_pk_of(data: bytes) -> bytes | None:
     """The 32-byte ``note_pk`` of a door or entry object, or None if it is not one."""
     try:
         obj = json.loads(data.decode("utf-8"))
-        if not isinstance(obj, dict) or obj.get("v") != 1 or not isinstance(obj.get("note_pk"), str):
+        # Version 2 doors (FORMAT.md 8); a version 1 door may still be served while a clinic
+        # has not published again, and its note_pk is where it always was.
+        if (not isinstance(obj, dict) or type(obj.get("v")) is not int or obj.get("v") not in (1, 2)
+                or not isinstance(obj.get("note_pk"), str)):
             return None
         pk = base64.b64decode(obj["note_pk"], validate=True)
     except (UnicodeDecodeError, ValueError, binascii.Error):

@@ -102,7 +102,10 @@ def plan_deletes(conn: sqlite3.Connection, key: str, policy: Policy, now: float,
     taken = deleted = 0
     # Kahn's order: a name is deleted only when nothing that may remain on the target names
     # it, so any prefix of the order is safe (that is what makes the cap safe).
-    layer = sorted(n for n in due if refcount.get(n, 0) == 0)
+    # A retired door is a root: readers reach it by password, never through another object.
+    # site.json names every door only to be uploaded after them (FORMAT.md 5.4), which must
+    # not hold a revocation back while the new site.json waits for an unrelated upload.
+    layer = sorted(n for n in due if n in doors or refcount.get(n, 0) == 0)
     while layer:
         rest = [n for n in layer if n not in doors][: max(0, policy.delete_cap - taken)]
         layer = sorted([n for n in layer if n in doors] + rest)  # retired doors are never capped

@@ -29,7 +29,9 @@ class Site:
         path = self.base / "door" / f"{door_id}.json"
         if not path.exists():
             raise NoDoor()
-        return door_id, crypto.open_door(key, self.clinic, door_id, path.read_bytes())
+        payload = crypto.open_door(key, self.clinic, door_id, path.read_bytes())
+        crypto.check_site(self.info, payload)  # FORMAT.md 5.4 steps 1-2, as the browser does
+        return door_id, payload
 
     def open_record(self, payload: dict[str, Any]) -> dict[str, Any]:
         ad = crypto.label("chartseal/v1/bundle", self.clinic, payload["rid"])
@@ -49,6 +51,7 @@ class Site:
             if not path.exists():
                 raise NoDoor()
             payload = crypto.open_door(gk, self.clinic, entry, path.read_bytes(), entry=True)
+            crypto.check_site(self.info, payload)
         return self.open_record(payload)
 
     def account(self, login: str, user: str, password: str) -> tuple[str, dict[str, Any], dict[str, Any]]:

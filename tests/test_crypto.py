@@ -20,16 +20,22 @@ def _weak_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHARTSEAL_TEST_WEAK_KDF", "1")
 
 
+SITE_PK, SITE_SK = c.sign_keypair()
+STAMP = {"site_pk": c.b64e(SITE_PK), "seq": 7, "at": "2026-11-26T10:00:00Z"}
+
+
 def small_door(params: c.KdfParams | None = WEAK) -> tuple[bytes, str, bytes, dict]:
+    """A general door (``params``), or a general entry (``None``) under the weak params."""
     key, door_id = c.random_key(), c.random_id()
     note_pk, note_sk = c.sign_keypair()
     if params is None:  # a general entry holds a record
         payload = {"kind": "record", "who": "general", "rid": c.random_id(), "card": "AB12",
                    "bundle": "obj/" + c.random_id() + ".bin", "ck": c.b64e(c.random_key()),
-                   "note_sk": c.b64e(note_sk)}
+                   "note_sk": c.b64e(note_sk), **STAMP}
     else:
-        payload = {"kind": "general", "gk": c.b64e(c.random_key()), "lk": c.b64e(c.random_key())}
-    return key, door_id, c.seal_door(key, CLINIC, door_id, params, note_pk, payload), payload
+        payload = {"kind": "general", "gk": c.b64e(c.random_key()), "lk": c.b64e(c.random_key()), **STAMP}
+    data = c.seal_door(key, CLINIC, door_id, params or WEAK, note_pk, payload, entry=params is None)
+    return key, door_id, data, payload
 
 
 # -- round trips -------------------------------------------------------------------------
@@ -39,9 +45,39 @@ def small_door(params: c.KdfParams | None = WEAK) -> tuple[bytes, str, bytes, di
 def test_door_round_trip(params: c.KdfParams | None) -> None:
     key, door_id, data, payload = small_door(params)
     obj = json.loads(data)
-    assert obj["v"] == 1 and ("kdf" in obj) == (params is not None)
+    assert obj["v"] == 2 and obj["kdf"] == WEAK.to_json()
     assert data == c.canonical_json(obj)  # writers emit sorted keys, no white space
     assert c.open_door(key, CLINIC, door_id, data, entry=params is None) == payload
+
+
+def test_every_door_and_entry_has_one_length() -> None:
+    """A general door, an entry, and a door with a long user name in a four-byte script."""
+    key, door_id = c.random_key(), c.random_id()
+    note_pk, note_sk = c.sign_keypair()
+    account = {"kind": "account", "user": "\U0001d49c" * 64, "index": "obj/" + "a" * 32 + ".bin",
+               "ik": c.b64e(key), "note_sk": c.b64e(note_sk), **STAMP, "seq": c.MAX_SEQ}
+    sizes = {len(small_door(WEAK)[2]), len(small_door(None)[2]),
+             len(c.seal_door(key, CLINIC, door_id, WEAK, note_pk, account))}
+    assert len(sizes) == 1, sizes
+
+
+def test_a_payload_over_the_door_size_is_refused() -> None:
+    key, door_id = c.random_key(), c.random_id()
+    with pytest.raises(c.CryptoError, match="limit"):
+        c.seal_door(key, CLINIC, door_id, WEAK, c.sign_keypair()[0], {"kind": "general", "x": "y" * 1000})
+
+
+def test_a_version_1_door_or_body_is_refused() -> None:
+    key, door_id = c.random_key(), c.random_id()
+    note_pk, _ = c.sign_keypair()
+    ad = c.door_ad(CLINIC, door_id, WEAK, note_pk)
+    n, ct = c.aead_seal(key, c.canonical_json({"kind": "general"}), ad)  # a version 1 door
+    old = c.canonical_json({"v": 1, "kdf": WEAK.to_json(), "note_pk": c.b64e(note_pk), "n": c.b64e(n), "ct": c.b64e(ct)})
+    with pytest.raises(c.CryptoError, match="version"):
+        c.open_door(key, CLINIC, door_id, old)
+    for v in (1, 2.0, True, "2"):
+        with pytest.raises(c.CryptoError, match="version"):
+            c.open_body(key, c.seal_body(key, {"v": v}, b"ad"), b"ad")
 
 
 def test_door_is_bound_to_clinic_id_and_kind() -> None:
@@ -81,7 +117,7 @@ def test_salts_and_passwords_separate_their_parts() -> None:
 ])
 def test_body_round_trip_each_kind(kind: str, ad_parts: list[str]) -> None:
     key, ad = c.random_key(), c.label(f"chartseal/v1/{kind}", *ad_parts)
-    value = {"v": 1, "html": "<p>ٱلسَّلَام &amp;</p>", "n": [1, 2.5, None, True]}
+    value = {"v": 2, "html": "<p>ٱلسَّلَام &amp;</p>", "n": [1, 2.5, None, True]}
     body = c.seal_body(key, value, ad)
     assert c.open_body(key, body, ad) == value
     assert c.seal_body(key, value, ad) != body  # random nonce every time
@@ -108,8 +144,8 @@ def test_note_sign_and_seal_round_trip() -> None:
 
 def test_every_byte_of_a_small_body_is_authenticated() -> None:
     key, ad = c.random_key(), c.label("chartseal/v1/bundle", CLINIC, "5e" * 16)
-    body = c.seal_body(key, {"v": 1, "t": "x"}, ad)
-    assert len(body) == 24 + 512 + 16
+    body = c.seal_body(key, {"v": 2, "t": "x"}, ad)
+    assert len(body) == 24 + 16384 + 16
     for i in range(len(body)):
         bad = bytearray(body)
         bad[i] ^= 0x01
@@ -228,8 +264,8 @@ def test_kdf_params_refuse_booleans() -> None:
 
 
 @pytest.mark.parametrize("length, block", [
-    (0, 512), (1, 512), (511, 512), (4096, 512), (8191, 512), (8192, 1024), (16383, 1024),
-    (16384, 2048), (1 << 20, 1 << 17), ((1 << 20) - 1, 1 << 16),
+    (0, 16384), (1, 16384), (4096, 16384), (16383, 16384), (16384, 32768), (20000, 32768),
+    (32767, 32768), (32768, 65536), (1 << 20, 1 << 21), ((1 << 20) - 1, 1 << 20),
 ])
 def test_pad_block(length: int, block: int) -> None:
     assert c.pad_block(length) == block
@@ -237,26 +273,25 @@ def test_pad_block(length: int, block: int) -> None:
 
 def incompressible(n: int, seed: int) -> dict:
     rnd = random.Random(seed)
-    return {"v": 1, "x": base64.b64encode(rnd.randbytes(n)).decode()}
+    return {"v": 2, "x": base64.b64encode(rnd.randbytes(n)).decode()}
 
 
 def test_size_classes_hide_exact_length() -> None:
     key, ad = c.random_key(), b"ad"
-    # Nearby lengths, well apart from a class edge, seal to the same size.
-    for n, m in ((100, 130), (9000, 9020), (30000, 30100)):
+    # Everything under 16 KiB deflated has one size; above, powers of two.
+    for n, m in ((10, 9000), (17000, 24000), (34000, 40000)):
         a, b = c.seal_body(key, incompressible(n, 1), ad), c.seal_body(key, incompressible(m, 2), ad)
         assert len(a) == len(b), (n, m)
-    # Across many lengths, sealed sizes take few values, and each is the class formula.
     lengths, sizes = set(), set()
-    for n in range(2000, 40000, 101):
+    for n in range(0, 60000, 211):
         value = incompressible(n, n)
         packed_len = len(zlib.compress(c.canonical_json(value), 6))
         body = c.seal_body(key, value, ad)
-        block = c.pad_block(packed_len)
-        assert len(body) == 40 + block * -(-(packed_len + 1) // block)
+        assert len(body) == 40 + c.pad_block(packed_len)
+        assert len(body) - 40 == 16384 or (len(body) - 40) & (len(body) - 41) == 0  # a power of two
         lengths.add(packed_len)
         sizes.add(len(body))
-    assert len(sizes) * 8 < len(lengths), (len(sizes), len(lengths))
+    assert sizes == {16424, 32808, 65576}, sizes
 
 
 def test_unpad_uses_whole_length_for_every_block() -> None:
@@ -271,3 +306,50 @@ def test_random_values_are_fresh() -> None:
     assert len({c.random_key() for _ in range(50)}) == 50
     assert all(len(c.random_id()) == 32 for _ in range(5))
     assert os.urandom(1) is not None
+
+
+# -- site.json signature and the floor (FORMAT.md 4, 5.4) ----------------------------------
+
+
+def signed_site(**over) -> dict:
+    site = {"clinic": CLINIC, "format": c.FORMAT, "lang": "ar", "notes_url": "https://x/ملاحظات",
+            "seq": 9, "at": "2026-11-26T10:00:00Z", "floor": 7}
+    return c.sign_site(SITE_SK, {**site, **over})
+
+
+def test_site_signature_round_trip_and_tamper() -> None:
+    site = signed_site()
+    c.check_site(site, STAMP)  # the door's seq 7 is at the floor: fine
+    for key, value in (("lang", "en"), ("seq", 10), ("floor", 6), ("at", "2026-11-26T10:00:01Z"),
+                       ("notes_url", "https://evil/"), ("extra", 1)):
+        with pytest.raises(c.CryptoError, match="signature"):
+            c.check_site({**site, key: value}, STAMP)
+    sig = base64.b64decode(site["sig"])
+    for i in range(64):
+        bad = sig[:i] + bytes([sig[i] ^ 1]) + sig[i + 1:]
+        with pytest.raises(c.CryptoError):
+            c.check_site({**site, "sig": c.b64e(bad)}, STAMP)
+    other_pk, _ = c.sign_keypair()  # a site.json signed by another clinic's key
+    with pytest.raises(c.CryptoError, match="signature"):
+        c.check_site(site, {**STAMP, "site_pk": c.b64e(other_pk)})
+    with pytest.raises(c.CryptoError):
+        c.check_site({k: v for k, v in site.items() if k != "sig"}, STAMP)
+
+
+def test_a_door_below_the_floor_is_stale() -> None:
+    with pytest.raises(c.StaleError):
+        c.check_site(signed_site(floor=8), STAMP)
+    c.check_site(signed_site(floor=1), STAMP)
+
+
+@pytest.mark.parametrize("over", [{"seq": 9.0}, {"seq": True}, {"floor": 0}, {"floor": 10},
+                                  {"seq": 1 << 53}, {"at": "2026-11-26 10:00:00"}, {"at": 5}])
+def test_counters_must_be_well_formed(over: dict) -> None:
+    with pytest.raises(c.CryptoError):
+        c.check_site(signed_site(**over), STAMP)
+
+
+@pytest.mark.parametrize("over", [{"seq": "7"}, {"seq": 7.0}, {"seq": 0}, {"at": "yesterday"}, {"at": None}])
+def test_door_counters_must_be_well_formed(over: dict) -> None:
+    with pytest.raises(c.CryptoError):
+        c.check_site(signed_site(), {**STAMP, **over})

@@ -111,8 +111,9 @@ def test_one_visit_changes_only_that_patients_objects(home, clinic_db):
     rid3 = kc.execute("SELECT rid FROM patients WHERE card = '1003'").fetchone()[0]
     kc.close()
     assert rids == {rid3}
-    # bundle + patient door + general entry + admin index + admin door + one diary shard
-    assert len(changed) == 6, sorted(changed)
+    # bundle + patient door + general entry + admin index + admin door + one diary shard,
+    # and site.json with the new publish counter
+    assert len(changed) == 7, sorted(changed)
     assert result.derived == 0
     door_id, _, index = site(home).account(secret(home, "login_password"), "admin",
                                            secret(home, "admin_password"))
@@ -300,9 +301,9 @@ def test_a_change_the_diary_does_not_show_reseals_no_diary_shard(home, clinic_db
     result = export(home)
     after = plan_map(home)
     changed = {n for n in after if n not in before or before[n].digest != after[n].digest}
-    # bundle, patient door, entry, index, account door: the diary month is kept.
-    assert len(changed) == 5, sorted(changed)
-    assert result.sealed == 5
+    # bundle, patient door, entry, index, account door, site.json: the diary month is kept.
+    assert len(changed) == 6, sorted(changed)
+    assert result.sealed == 6
     assert export(home).sealed == 0  # and the next export needs nothing at all
 
 
@@ -352,10 +353,13 @@ def test_the_index_text_written_piece_by_piece_is_its_canonical_json(tmp_path):
     view = DbView("main", patients, {p.id: f"{p.id:032x}" for p in patients}, TODAY, "en", "v")
     diary = {"2026-11": {"obj": "obj/" + "a" * 32 + ".bin", "key": "k=="}}
     entries = [{"rid": f"{p.id:032x}", "card": p.card, "search": s} for p, s in zip(view.patients, view.search)]
+    stamp = {"seq": 12, "at": "2026-11-26T10:00:00Z", "site_pk": "pk=="}
     text = "".join(index_pieces("dr.ödd \"x\"", "2026-11-26T10:00:00+00:00",
-                                [db_pieces(view, diary, (crypto.canonical_json(e).decode() for e in entries))]))
+                                [db_pieces(view, diary, (crypto.canonical_json(e).decode() for e in entries))],
+                                stamp))
     whole = index_value("dr.ödd \"x\"", "2026-11-26T10:00:00+00:00", [
-        {"diary": diary, "id": "main", "name": "main", "list_html": view.list_html, "patients": entries}])
+        {"diary": diary, "id": "main", "name": "main", "list_html": view.list_html, "patients": entries}],
+        stamp)
     assert text.encode() == crypto.canonical_json(whole)
     assert view.list_html == render.list_fragment(view.patients, TODAY, "en")
     key = crypto.random_key()

@@ -74,6 +74,19 @@ def page(page_watch, clinic):
     assert watch.page_errors == [] and watch.dialogs == []
 
 
+def edit_site_json(clinic, root: Path, **changes) -> None:
+    """Change site.json in a copy of the site as the clinic would: signed again with its
+    site key (FORMAT.md 4); an unsigned change is refused (test_rollback_browser.py)."""
+    from exporter import crypto
+
+    path = root / "c" / clinic.id / "site.json"
+    conn = keystore.connect(clinic.home.keys_path)
+    site_sk = keystore.get_secret(conn, "site_sk")
+    conn.close()
+    site = {**json.loads(path.read_text()), **changes}
+    path.write_bytes(crypto.canonical_json(crypto.sign_site(site_sk, site)))
+
+
 def copy_site(clinic, tmp_path, edit=None):
     """A private copy of the site (to tamper with or reconfigure) behind its own server."""
     root = tmp_path / "site"
@@ -175,10 +188,7 @@ def test_logout_wipes_the_record_and_stores_nothing(page, clinic):
 
 def test_idle_lock_logs_out(page, clinic, tmp_path):
     def short_idle(root: Path) -> None:
-        path = root / "c" / clinic.id / "site.json"
-        site = json.loads(path.read_text())
-        site["idle_lock_minutes"] = 0.01  # 0.6 s
-        path.write_text(json.dumps(site))
+        edit_site_json(clinic, root, idle_lock_minutes=0.01)  # 0.6 s
 
     server = copy_site(clinic, tmp_path, short_idle)
     try:
@@ -307,10 +317,7 @@ def test_csp_header_and_meta(page, clinic):
 
 def test_arabic_is_right_to_left(page, clinic, tmp_path):
     def arabic(root: Path) -> None:
-        path = root / "c" / clinic.id / "site.json"
-        site = json.loads(path.read_text())
-        site["lang"] = "ar"
-        path.write_text(json.dumps(site))
+        edit_site_json(clinic, root, lang="ar")
 
     server = copy_site(clinic, tmp_path, arabic)
     try:

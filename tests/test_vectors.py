@@ -79,24 +79,35 @@ def test_derive_door(row: dict[str, Any]) -> None:
 @pytest.mark.parametrize("door", CHAIN["doors"], ids=lambda d: d["kind"])
 def test_doors_open_and_reseal(door: dict[str, Any]) -> None:
     clinic, key = CHAIN["clinic"], b(door["door_key"])
+    params = c.KdfParams.from_json(door["kdf"])
     if door["kind"] != "entry":
         kind = "patient" if door["kind"] == "patient" else door["kind"]
         salt = c.salt(kind, clinic, *door["salt_parts"])
-        params = c.KdfParams.from_json(door["kdf"])
         assert c.derive_door(c.password_bytes(*door["passwords"]), salt, params) == (key, door["door_id"])
     else:
         general = next(d for d in CHAIN["doors"] if d["kind"] == "general")
         lk = b(general["payload"]["lk"])
         assert c.entry_id(lk, door["salt_parts"][0]) == door["door_id"]
         assert key == b(general["payload"]["gk"])
-        params = None
     payload = c.open_door(key, clinic, door["door_id"], door["json"].encode(), entry=door["entry"])
     assert payload == door["payload"]
     note_pk = b(door["note_pk"])
-    ad = c.entry_ad(clinic, door["door_id"], note_pk) if params is None else c.door_ad(clinic, door["door_id"], params, note_pk)
+    ad = (c.entry_ad if door["entry"] else c.door_ad)(clinic, door["door_id"], params, note_pk)
     assert ad.hex() == door["ad"]
-    again = c.seal_door(key, clinic, door["door_id"], params, note_pk, payload, nonce=b(door["nonce"]))
+    again = c.seal_door(key, clinic, door["door_id"], params, note_pk, payload, nonce=b(door["nonce"]),
+                        entry=door["entry"])
     assert again.decode() == door["json"]
+    # One length for every door and entry of a site (FORMAT.md 5.2).
+    assert len(b(json.loads(door["json"])["ct"])) == c.DOOR_PLAIN + c.TAG_BYTES
+
+
+def test_site_json_signature() -> None:
+    site = CHAIN["site"]
+    assert c.canonical_json(site["value"]).decode() == site["json"]
+    assert c.site_signed_bytes(site["value"]).hex() == site["signed"]
+    for door in CHAIN["doors"]:
+        assert door["payload"]["site_pk"] == site["site_pk"]
+        c.check_site(site["value"], door["payload"])  # signature good, seq 41 above floor 37
 
 
 @pytest.mark.parametrize("body", CHAIN["bodies"], ids=lambda x: f"{x['kind']}-{x['deflated_len']}")
@@ -108,7 +119,7 @@ def test_bodies_open_and_reseal(body: dict[str, Any]) -> None:
     # sodium_pad always adds at least the 0x80 byte, then fills the block.
     block = c.pad_block(body["deflated_len"])
     assert block == body["block"]
-    assert len(raw) == 24 + 16 + block * -(-(body["deflated_len"] + 1) // block)
+    assert len(raw) == 24 + 16 + block
     packed = zlib.compress(c.canonical_json(body["value"]), 6)
     if len(packed) != body["deflated_len"]:
         pytest.skip(f"this zlib ({zlib.ZLIB_RUNTIME_VERSION}) deflates differently; opening was checked")
@@ -149,6 +160,8 @@ def run_negative(case: dict[str, Any]) -> Any:
         return c.derive_door(bytes.fromhex(case["pw"]), bytes.fromhex(case["salt"]), c.KdfParams(case["ops"], case["mem"]))
     if op == "b64d":
         return c.b64d(case["text"])
+    if op == "check_site":
+        return c.check_site(case["site"], case["payload"])
     raise AssertionError(f"unknown op {op}")
 
 
@@ -159,13 +172,15 @@ NEGATIVE_CLINIC = load("negative.json")["clinic"]
 def test_negative(case: dict[str, Any]) -> None:
     # crypto.py refuses every negative case itself, as crypto.js does; ``python_may_accept``
     # in the vectors records where the two once differed.
-    with pytest.raises(c.CryptoError):
+    with pytest.raises(c.StaleError if case["error"] == "stale" else c.CryptoError) as info:
         run_negative(case)
+    assert (case["error"] == "stale") == isinstance(info.value, c.StaleError)
 
 
 def test_negative_vectors_cover_the_brief() -> None:
     names = " | ".join(x["name"] for x in NEGATIVE)
-    for needle in ("ct flipped", "another rid", "over the cap", "unknown version"):
+    for needle in ("ct flipped", "another rid", "over the cap", "unknown version", "version 1",
+                   "below the floor", "signature flipped"):
         assert needle in names
 
 

@@ -73,7 +73,7 @@ function chainChecks({ C, chain, same, salt, add }) {
   const walkDoor = (door) => {
     if (door.kind === 'entry') {
       eq(C.entryId(C.b64d(general.payload.lk, 32), door.salt_parts[0]), door.door_id, 'entry id');
-      eq(C.hex(C.entryAd(chain.clinic, door.door_id, C.b64d(door.note_pk))), door.ad, 'entry ad');
+      eq(C.hex(C.entryAd(chain.clinic, door.door_id, C.checkKdf(door.kdf), C.b64d(door.note_pk))), door.ad, 'entry ad');
       return C.openDoor(C.b64d(general.payload.gk, 32), chain.clinic, door.door_id, door.json, { entry: true });
     }
     const s = salt[door.kind](chain.clinic, ...door.salt_parts);
@@ -90,6 +90,12 @@ function chainChecks({ C, chain, same, salt, add }) {
       same(fromBytes, door.payload, 'payload from bytes');
     });
   }
+  add('site.json: signed bytes and signature check against every door', () => {
+    const site = chain.site;
+    eq(C.canonicalJson(site.value), site.json, 'site.json text');
+    eq(C.hex(C.siteSignedBytes(JSON.parse(site.json))), site.signed, 'signed bytes');
+    for (const door of chain.doors) same(C.checkSite(JSON.parse(site.json), door.payload), { seq: 41, floor: 37, at: site.value.at }, 'checkSite');
+  });
   const adFor = { bundle: C.bundleAd, index: C.indexAd, diary: C.diaryAd };
   for (const body of chain.bodies) {
     add(`body ${body.kind} (${body.deflated_len} deflated bytes) opens`, async () => {
@@ -144,13 +150,14 @@ function noteChecks({ C, v, na, add }) {
 
 function negativeChecks({ C, v, na, add }) {
   const neg = v['negative.json'];
-  const ERRORS = { format: C.FormatError, auth: C.AuthError };
+  const ERRORS = { format: C.FormatError, auth: C.AuthError, stale: C.StaleError };
   const run = (c) => {
     switch (c.op) {
       case 'open_door': return C.openDoor(C.b64d(c.door_key), neg.clinic, c.door_id, c.json, { entry: c.entry });
       case 'open_body': return C.openBody(C.b64d(c.key), C.b64d(c.body), na.from_hex(c.ad));
       case 'derive_door': return C.deriveDoor(na.from_hex(c.pw), na.from_hex(c.salt), { ops: c.ops, mem: c.mem });
       case 'b64d': return C.b64d(c.text);
+      case 'check_site': return C.checkSite(c.site, c.payload);
       default: throw new CheckFailed(`unknown op ${c.op}`);
     }
   };

@@ -152,16 +152,34 @@ def body_row(kind: str, key: bytes, ad_parts: list[Any], value: dict[str, Any], 
     }
 
 
-def door_row(tag: str, key: bytes, door_id: str, params: c.KdfParams | None, payload: dict[str, Any]) -> dict[str, Any]:
+SITE_PK, SITE_SK = fixed_sign_key("site key")
+# What every door, entry and index payload of the chain carries (FORMAT.md 5.4).
+STAMP = {"site_pk": c.b64e(SITE_PK), "seq": 41, "at": "2026-11-26T10:00:00Z"}
+
+
+def door_row(tag: str, key: bytes, door_id: str, params: c.KdfParams, payload: dict[str, Any],
+             entry: bool = False) -> dict[str, Any]:
     note_pk, _ = fixed_sign_key(f"note key {tag}")
     nonce = fixed(f"nonce {tag}", c.NONCE_BYTES)
-    data = c.seal_door(key, CLINIC, door_id, params, note_pk, payload, nonce=nonce)
-    ad = c.entry_ad(CLINIC, door_id, note_pk) if params is None else c.door_ad(CLINIC, door_id, params, note_pk)
+    payload = {**payload, **STAMP}
+    data = c.seal_door(key, CLINIC, door_id, params, note_pk, payload, nonce=nonce, entry=entry)
+    ad = (c.entry_ad if entry else c.door_ad)(CLINIC, door_id, params, note_pk)
     return {
-        "entry": params is None, "door_key": c.b64e(key), "door_id": door_id, "note_pk": c.b64e(note_pk),
+        "entry": entry, "door_key": c.b64e(key), "door_id": door_id, "note_pk": c.b64e(note_pk),
         "nonce": c.b64e(nonce), "ad": ad.hex(), "payload": payload, "json": data.decode(),
-        "kdf": None if params is None else params.to_json(),
+        "kdf": params.to_json(),
     }
+
+
+def site_doc() -> dict[str, Any]:
+    """A signed site.json (FORMAT.md 4) and the bytes its signature covers."""
+    value = {"clinic": CLINIC, "format": c.FORMAT, "kdf": {**SMALL[0].to_json(), "test": True},
+             "lang": "ar", "idle_lock_minutes": 10, "patient_pages": True,
+             "notes_pk": c.b64e(fixed_box_key("clinic notes key")[0]), "notes_url": "https://n.example/v1/notes",
+             "seq": 41, "at": "2026-11-26T10:00:00Z", "floor": 37}
+    signed = c.sign_site(SITE_SK, value)
+    return {"site_pk": c.b64e(SITE_PK), "value": signed, "json": c.canonical_json(signed).decode(),
+            "signed": c.site_signed_bytes(signed).hex()}
 
 
 def chain_doc() -> dict[str, Any]:
@@ -169,22 +187,22 @@ def chain_doc() -> dict[str, Any]:
     rid, card = "5e" * 16, "AB12"
     ck, ik, dk = fixed("ck"), fixed("ik"), fixed("diary key")
     bundle = body_row("bundle", ck, [CLINIC, rid], {
-        "v": 1, "rid": rid, "card": card, "title": "أمل الخطيب — Amal", "updated": "2026-11-26T10:00:00",
+        "v": 2, "rid": rid, "card": card, "title": "أمل الخطيب — Amal", "updated": "2026-11-26T10:00:00",
         "html": "<section><h2 data-i18n=\"visits\">Visits</h2><p>&lt;script&gt; ٱلسَّلَام</p></section>",
     }, "bundle")
     bundle_path = f"obj/{bundle['name']}.bin"
     big = body_row("bundle", fixed("ck big"), [CLINIC, "7a" * 16], {
-        "v": 1, "rid": "7a" * 16, "card": "Z9", "title": "large", "updated": "2026-11-26T10:00:00",
+        "v": 2, "rid": "7a" * 16, "card": "Z9", "title": "large", "updated": "2026-11-26T10:00:00",
         "html": fixed("big", 32).hex() + "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(400)),
     }, "bundle big")
     pw_acct = c.password_bytes("clinic login", "amal's pw")
     acct_key, acct_id = c.derive_door(pw_acct, c.salt("account", CLINIC, "dr.amal"), SMALL[2])
     shard = body_row("diary", dk, [CLINIC, acct_id, "main", "2026-11"], {
-        "v": 1, "db": "main", "month": "2026-11",
+        "v": 2, "db": "main", "month": "2026-11",
         "days": {"2026-11-26": {"appointments": 3, "html": "<ul><li>10:00</li></ul>", "paid": 150.0, "visits": 2}},
     }, "diary")
     index = body_row("index", ik, [CLINIC, acct_id], {
-        "v": 1, "user": "dr.amal", "generated": "2026-11-26T10:00:00", "databases": [{
+        "v": 2, "user": "dr.amal", "generated": "2026-11-26T10:00:00", **STAMP, "databases": [{
             "id": "main", "name": "Main", "list_html": "<ol><li data-i=\"0\">أمل</li></ol>",
             "patients": [{"rid": rid, "bundle": bundle_path, "ck": c.b64e(ck), "search": "امل الخطيب ab12 0599", "card": card}],
             "diary": {"2026-11": {"obj": f"obj/{shard['name']}.bin", "key": c.b64e(dk)}},
@@ -204,15 +222,15 @@ def chain_doc() -> dict[str, Any]:
     doors.append({"kind": "general", "passwords": ["general pässword"], "salt_parts": [], **door_row("general", key, did, SMALL[1], {
         "kind": "general", "gk": c.b64e(gk), "lk": c.b64e(lk)})})
     eid = c.entry_id(lk, card)
-    doors.append({"kind": "entry", "passwords": [], "salt_parts": [card], **door_row("entry", gk, eid, None, {
+    doors.append({"kind": "entry", "passwords": [], "salt_parts": [card], **door_row("entry", gk, eid, SMALL[1], {
         "kind": "record", "who": "general", "rid": rid, "card": card, "bundle": bundle_path,
-        "ck": c.b64e(ck), "note_sk": c.b64e(note_sk_e)})})
+        "ck": c.b64e(ck), "note_sk": c.b64e(note_sk_e)}, entry=True)})
     doors.append({"kind": "account", "passwords": ["clinic login", "amal's pw"], "salt_parts": ["dr.amal"], **door_row(
         "account", acct_key, acct_id, SMALL[2], {
             "kind": "account", "user": "dr.amal", "index": f"obj/{index['name']}.bin", "ik": c.b64e(ik),
             "note_sk": c.b64e(note_sk_a)})})
-    return {"comment": "doors (FORMAT.md 5) and sealed bodies (6) of one clinic", "clinic": CLINIC,
-            "doors": doors, "bodies": [bundle, big, index, shard]}
+    return {"comment": "site.json (FORMAT.md 4), doors (5) and sealed bodies (6) of one clinic", "clinic": CLINIC,
+            "site": site_doc(), "doors": doors, "bodies": [bundle, big, index, shard]}
 
 
 # -- notes -----------------------------------------------------------------------------

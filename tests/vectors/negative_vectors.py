@@ -9,9 +9,12 @@ exactly that reason holds when it is accepted.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import zlib
 from typing import Any
+
+import nacl.signing
 
 from exporter import crypto as c
 
@@ -47,6 +50,19 @@ def _door_case(name: str, error: str, door: dict[str, Any], text: str, **extra: 
     return case
 
 
+def _unpadded(chain: dict[str, Any], door: dict[str, Any], fill: bytes | None = None) -> str:
+    """The door's payload sealed authentically but not padded (``fill``: filled to 1024
+    bytes with it instead of ISO/IEC 7816-4 padding)."""
+    params = c.KdfParams(**{k: door["kdf"][k] for k in ("ops", "mem")})
+    note_pk = base64.b64decode(door["note_pk"])
+    plain = c.canonical_json(door["payload"])
+    if fill is not None:
+        plain += fill * (c.DOOR_PLAIN - len(plain))
+    ad = c.door_ad(chain["clinic"], door["door_id"], params, note_pk)
+    n, ct = c.aead_seal(base64.b64decode(door["door_key"]), plain, ad, nonce=b"\x09" * 24)
+    return _edit(door["json"], n=c.b64e(n), ct=c.b64e(ct))
+
+
 def _door_cases(chain: dict[str, Any]) -> list[dict[str, Any]]:
     patient, general, entry, account = chain["doors"]
     pj = patient["json"]
@@ -76,8 +92,11 @@ def _door_cases(chain: dict[str, Any]) -> list[dict[str, Any]]:
                    _edit(pj, kdf={"alg": "scrypt", "ops": 1, "mem": 8192})),
         _door_case("door: no kdf", "format", patient, c.canonical_json(
             {k: v for k, v in json.loads(pj).items() if k != "kdf"}).decode()),
-        _door_case("door: unknown version 2", "format", patient, _edit(pj, v=2)),
-        _door_case("door: version as text", "format", patient, _edit(pj, v="1")),
+        _door_case("door: unknown version 3", "format", patient, _edit(pj, v=3)),
+        _door_case("door: version 1 (an older site)", "format", patient, _edit(pj, v=1)),
+        _door_case("door: version as text", "format", patient, _edit(pj, v="2")),
+        _door_case("door: payload not padded to the door size", "format", patient, _unpadded(chain, patient)),
+        _door_case("door: authentic, 1024 bytes without padding", "format", patient, _unpadded(chain, patient, b"\0")),
         _door_case("door: no version", "format", patient, c.canonical_json(
             {k: v for k, v in json.loads(pj).items() if k != "v"}).decode()),
         _door_case("door: not JSON", "format", patient, pj[:-1]),
@@ -97,7 +116,9 @@ def _door_cases(chain: dict[str, Any]) -> list[dict[str, Any]]:
         _door_case("entry: one bit of ct flipped", "auth", entry, _flip_field(entry["json"], "ct", 0)),
         _door_case("entry: opened under another entry id (moved)", "auth",
                    {**entry, "door_id": "00" * 16}, entry["json"]),
-        _door_case("entry: opened as a door (no kdf)", "format", {**entry, "entry": False}, entry["json"]),
+        _door_case("entry: opened as a door (ad differs)", "auth", {**entry, "entry": False}, entry["json"]),
+        _door_case("entry: kdf changed (bound in ad)", "auth", entry,
+                   _edit(entry["json"], kdf={"alg": "argon2id13", "ops": 1, "mem": 8192})),
         _door_case("entry: unknown version", "format", entry, _edit(entry["json"], v=0)),
         _door_case("general door opened as an entry (ad differs)", "auth", {**general, "entry": True}, general["json"]),
     ]
@@ -156,7 +177,9 @@ def _body_cases(chain: dict[str, Any]) -> list[dict[str, Any]]:
         _body_case("body: authentic, not UTF-8", "format", key,
                    _sealed_plain(k, zlib.compress(b'{"v":1,"t":"\xff"}') + b"\x80", ad, 7), ad),
         _body_case("body: authentic, unknown version", "format", key,
-                   _sealed_plain(k, zlib.compress(b'{"v":2}') + b"\x80", ad, 8), ad, python_may_accept="v"),
+                   _sealed_plain(k, zlib.compress(b'{"v":3}') + b"\x80", ad, 8), ad, python_may_accept="v"),
+        _body_case("body: authentic, version 1 (an older site)", "format", key,
+                   _sealed_plain(k, zlib.compress(b'{"v":1}') + b"\x80", ad, 9), ad),
     ]
     return cases
 
@@ -177,6 +200,35 @@ def _other_cases(chain: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _site_cases(chain: dict[str, Any]) -> list[dict[str, Any]]:
+    """site.json against a door payload (FORMAT.md 5.4 steps 1-2); ``stale`` is a rollback."""
+    site, payload = chain["site"]["value"], chain["doors"][0]["payload"]
+    other_pk = c.b64e(nacl.signing.SigningKey(b"\x05" * 32).verify_key.encode())
+
+    def case(name: str, error: str, site_: dict[str, Any], payload_: dict[str, Any] = payload) -> dict[str, Any]:
+        return {"name": name, "op": "check_site", "error": error, "site": site_, "payload": payload_}
+
+    sig = bytearray(base64.b64decode(site["sig"]))
+    sig[10] ^= 1
+    resigned = lambda **kw: c.sign_site(nacl.signing.SigningKey(  # noqa: E731 - the chain's own key
+        hashlib.sha256(b"chartseal test vector: site key").digest()).encode() + base64.b64decode(chain["site"]["site_pk"]),
+        {**site, **kw})
+    return [
+        case("site: a signed field changed (lang)", "auth", {**site, "lang": "en"}),
+        case("site: floor lowered", "auth", {**site, "floor": 1}),
+        case("site: a field added", "auth", {**site, "extra": True}),
+        case("site: signature flipped", "auth", {**site, "sig": c.b64e(bytes(sig))}),
+        case("site: no signature", "format", {k: v for k, v in site.items() if k != "sig"}),
+        case("site: verified with another clinic's key", "auth", site, {**payload, "site_pk": other_pk}),
+        case("site: door of a publish below the floor (rollback)", "stale", resigned(seq=payload["seq"] + 2, floor=payload["seq"] + 1)),
+        case("site: floor above seq", "format", resigned(floor=site["seq"] + 1)),
+        case("site: seq as text", "format", resigned(seq="41")),
+        case("site: at without the zone", "format", resigned(at="2026-11-26T10:00:00")),
+        case("site: door seq missing", "format", site, {k: v for k, v in payload.items() if k != "seq"}),
+        case("site: door seq zero", "format", site, {**payload, "seq": 0}),
+    ]
+
+
 def negative_doc(chain: dict[str, Any]) -> dict[str, Any]:
-    cases = _door_cases(chain) + _body_cases(chain) + _other_cases(chain)
+    cases = _door_cases(chain) + _body_cases(chain) + _other_cases(chain) + _site_cases(chain)
     return {"comment": __doc__.strip(), "clinic": chain["clinic"], "cases": cases}

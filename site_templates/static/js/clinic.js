@@ -3,7 +3,7 @@
 import { loadCrypto } from './sodium.js';
 import { deriveDoor } from './kdf.js';
 import { getBytes, getText, NotFound } from './net.js';
-import { hold } from './session.js';
+import { hold, seenAtLeast } from './session.js';
 
 const CLINIC_RE = /^[0-9]{10}$/;
 const OBJ_RE = /^obj\/[0-9a-f]{32}\.bin$/;
@@ -56,7 +56,53 @@ async function fetchSite(clinic) {
     throw formatError(`unknown site format ${JSON.stringify(site && site.format)}`);
   }
   if (site.clinic !== clinic) throw formatError('site.json belongs to another clinic');
-  return { ...site, kdfParams: C.checkKdf(site.kdf) };
+  // `signed` is site.json as published: its signature is checked once a door is open.
+  return { ...site, kdfParams: C.checkKdf(site.kdf), signed: site };
+}
+
+/** A rollback: an object older than the floor or than one this session already saw. */
+export function staleError(message) {
+  return Object.assign(new Error(message), { name: 'StaleError' });
+}
+
+/**
+ * FORMAT.md 5.4 once a door or entry `doorId` is open: site.json's signature with the
+ * door's site key, the door against the floor, and both against the highest counters this
+ * session saw. Returns the door's `at`. Nothing it led to may be shown before this passes.
+ */
+export async function checkFresh(site, payload, doorId) {
+  const C = await loadCrypto();
+  let info;
+  try {
+    info = C.checkSite(site.signed, payload);
+  } catch (err) {
+    if (err instanceof C.StaleError) throw staleError(err.message);
+    throw err;
+  }
+  if (!seenAtLeast(C.seenKey(site.clinic, 'site'), info.seq)) throw staleError('site.json older than one seen');
+  if (!seenAtLeast(C.seenKey(site.clinic, `door/${doorId}`), payload.seq)) throw staleError('door older than one seen');
+  return payload.at;
+}
+
+/** The same step 3 for an account index, keyed by its account's door id. */
+export async function checkIndexFresh(site, index, doorId) {
+  const C = await loadCrypto();
+  C.checkSeq(index.seq, 'index seq');
+  C.checkAt(index.at, 'index time');
+  if (!seenAtLeast(C.seenKey(site.clinic, `index/${doorId}`), index.seq)) throw staleError('index older than one seen');
+  return index.at;
+}
+
+/** "As of <time>": the time an object was published, in the portal's date format, local. */
+export function showAsOf(el, at) {
+  const d = new Date(at);
+  const pad = (n) => String(n).padStart(2, '0');
+  const text = Number.isNaN(d.getTime()) ? ''
+    : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const time = el.querySelector('time');
+  time.textContent = text;
+  time.dateTime = at;
+  el.hidden = !text;
 }
 
 /** Derive a door and open it; a missing door is `authFailed()`. */

@@ -16,6 +16,11 @@ export class AuthError extends Error {
   constructor(message) { super(message); this.name = 'AuthError'; }
 }
 
+/** An object older than the site's floor or than one already seen: a rollback (FORMAT.md 5.4). */
+export class StaleError extends Error {
+  constructor(message) { super(message); this.name = 'StaleError'; }
+}
+
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 24;
 export const TAG_BYTES = 16;
@@ -25,7 +30,11 @@ export const NOTE_SK_BYTES = 64;
 export const MIN_OPS = 1, MAX_OPS = 10;
 export const MIN_MEM = 8192, MAX_MEM = 1073741824;
 export const SECURE_OPS = 3, SECURE_MEM = 67108864;
-export const FORMAT = 'chartseal-site/1';
+export const FORMAT = 'chartseal-site/2';
+export const VERSION = 2; // "v" of every door, entry and sealed body
+export const DOOR_PLAIN = 1024; // every door and entry payload is padded to this (FORMAT.md 5.2)
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+const AT_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 
 const DOOR_KINDS = new Set(['record', 'general', 'account']);
 const enc = new TextEncoder();
@@ -234,8 +243,8 @@ export function doorAd(clinic, doorId, { ops, mem }, notePk) {
   return label('chartseal/v1/door', clinic, doorId, ops, mem, b64e(notePk));
 }
 
-export function entryAd(clinic, entry, notePk) {
-  return label('chartseal/v1/entry', clinic, entry, b64e(notePk));
+export function entryAd(clinic, entry, { ops, mem }, notePk) {
+  return label('chartseal/v1/entry', clinic, entry, ops, mem, b64e(notePk));
 }
 
 function aeadOpen(key, nonce, ct, ad, what) {
@@ -254,12 +263,18 @@ function aeadOpen(key, nonce, ct, ad, what) {
  */
 export function openDoor(doorKey, clinic, doorId, doorJson, { entry = false } = {}) {
   const obj = parseObject(doorJson, 'door');
-  if (obj.v !== 1) throw new FormatError(`unknown door version ${JSON.stringify(obj.v)}`);
+  if (obj.v !== VERSION) throw new FormatError(`unknown door version ${JSON.stringify(obj.v)}`);
   const notePk = b64d(obj.note_pk, 32);
-  const ad = entry
-    ? entryAd(clinic, doorId, notePk)
-    : doorAd(clinic, doorId, checkKdf(obj.kdf), notePk);
-  const plain = aeadOpen(doorKey, b64d(obj.n, NONCE_BYTES), b64d(obj.ct), ad, 'door');
+  const ad = (entry ? entryAd : doorAd)(clinic, doorId, checkKdf(obj.kdf), notePk);
+  const ct = b64d(obj.ct);
+  if (ct.length !== DOOR_PLAIN + TAG_BYTES) throw new FormatError('door has the wrong length');
+  const padded = aeadOpen(doorKey, b64d(obj.n, NONCE_BYTES), ct, ad, 'door');
+  let plain;
+  try {
+    plain = sodium().unpad(padded, DOOR_PLAIN);
+  } catch {
+    throw new FormatError('door has bad padding');
+  }
   const payload = parseObject(plain, 'door payload');
   if (entry ? payload.kind !== 'record' : !DOOR_KINDS.has(payload.kind)) {
     throw new FormatError(`unknown door kind ${JSON.stringify(payload.kind)}`);
@@ -294,8 +309,53 @@ export async function openBody(key, body, ad) {
     throw new FormatError('sealed body has bad padding or compression');
   }
   const value = parseObject(data, 'sealed body');
-  if (value.v !== 1) throw new FormatError(`unknown body version ${JSON.stringify(value.v)}`);
+  if (value.v !== VERSION) throw new FormatError(`unknown body version ${JSON.stringify(value.v)}`);
   return value;
+}
+
+// -- site.json and freshness (FORMAT.md 4, 5.4) -----------------------------------------
+
+/** A publish counter: an integer from 1 to 2^53 - 1 (not 1.0 in the JSON text: see parseSite). */
+export function checkSeq(value, what) {
+  if (!Number.isSafeInteger(value) || value < 1) throw new FormatError(`${what} must be an integer from 1 to 2^53-1`);
+  return value;
+}
+
+export function checkAt(value, what) {
+  if (typeof value !== 'string' || !AT_RE.test(value)) throw new FormatError(`${what} must be a UTC time`);
+  return value;
+}
+
+/** The bytes site.json's `sig` signs: its canonical JSON without `sig`. */
+export function siteSignedBytes(site) {
+  const rest = { ...site };
+  delete rest.sig;
+  return concat(label('chartseal/v2/site'), enc.encode(canonicalJson(rest)));
+}
+
+/**
+ * Steps 1 and 2 of FORMAT.md 5.4, once a door or entry is open: site.json's signature with
+ * the key the door holds, then the door's seq against the floor. Returns {seq, floor, at}.
+ */
+export function checkSite(site, payload) {
+  const sitePk = b64d(payload.site_pk, 32);
+  const sig = b64d(site.sig, 64);
+  if (!sodium().crypto_sign_verify_detached(sig, siteSignedBytes(site), sitePk)) {
+    throw new AuthError('site.json signature does not verify');
+  }
+  const seq = checkSeq(site.seq, 'site seq');
+  const floor = checkSeq(site.floor, 'site floor');
+  checkAt(site.at, 'site time');
+  if (floor > seq) throw new FormatError('site floor above its seq');
+  const doorSeq = checkSeq(payload.seq, 'door seq');
+  checkAt(payload.at, 'door time');
+  if (doorSeq < floor) throw new StaleError(`door of publish ${doorSeq} is below the floor ${floor}`);
+  return { seq, floor, at: site.at };
+}
+
+/** Where the session keeps the highest seq seen for `what` (a hash: no id in clear). */
+export function seenKey(clinic, what) {
+  return `chartseal.seen.${hex(hash(ID_BYTES, label('chartseal/v2/seen', clinic, what)))}`;
 }
 
 // -- notes (FORMAT.md 9) ---------------------------------------------------------------

@@ -7,7 +7,7 @@ import { warm } from './kdf.js';
 import { getBytes } from './net.js';
 import { $, busy, message, setState, show } from './ui.js';
 import { beginLogin, fieldsReady, loginFailed } from './login.js';
-import { clinicBase, formatError, loadSite, OBJ_RE, openDoorWith, validClinic } from './clinic.js';
+import { checkFresh, checkIndexFresh, clinicBase, formatError, loadSite, OBJ_RE, openDoorWith, showAsOf, validClinic } from './clinic.js';
 import { hold, logout, startIdleLock, wasLocked } from './session.js';
 import * as views from './doctor_views.js';
 
@@ -20,13 +20,15 @@ async function unlock(clinic, user, loginPw, userPw) {
   const pw = C.passwordBytes(loginPw, userPw);
   const { doorId, payload } = await openDoorWith(site, pw, C.accountSalt(clinic, user), 'account');
   if (!OBJ_RE.test(payload.index)) throw formatError('bad index pointer');
+  await checkFresh(site, payload, doorId);
   const ik = hold(C.b64d(payload.ik, 32));
   const body = await getBytes(`${clinicBase(clinic)}${payload.index}`);
   performance.mark('chartseal:index-fetched');
   const index = await C.openBody(ik, body, C.indexAd(clinic, doorId));
   performance.mark('chartseal:index-opened');
   if (!Array.isArray(index.databases)) throw formatError('index has no databases');
-  return { C, site, clinic, doorId, door: payload, index };
+  const at = await checkIndexFresh(site, index, doorId);
+  return { C, site, clinic, doorId, door: payload, index, at };
 }
 
 async function onSubmit(event) {
@@ -44,6 +46,7 @@ async function onSubmit(event) {
     show($('login-view'), false);
     show($('app-view'), true);
     show($('logout'), true);
+    showAsOf($('as-of'), session.at);
     startIdleLock(session.site.idle_lock_minutes);
     views.start(session);
     setState('ready');

@@ -5,7 +5,7 @@ import { loadCrypto } from './sodium.js';
 import { cancel, canRunTwo, warm } from './kdf.js';
 import { $, busy, focusHeading, insertFragment, markPainted, message, recordShown, setState, show } from './ui.js';
 import { beginLogin, fieldsReady, loginFailed } from './login.js';
-import { authFailed, checkRecordPayload, loadSite, openBundle, openDoorWith, openEntry, validClinic } from './clinic.js';
+import { authFailed, checkFresh, checkRecordPayload, loadSite, openBundle, openDoorWith, openEntry, showAsOf, validClinic } from './clinic.js';
 import { logout, startIdleLock, wasLocked } from './session.js';
 
 const AUTH = 'err.auth';
@@ -28,14 +28,17 @@ async function unlock(clinic, card, password) {
   } catch (err) {
     if (err.name !== 'AuthFailed') { cancel(1); throw err; }
     const door = await (both || general());
+    await checkFresh(site, door.payload, door.doorId);
     opened = await openEntry(site, door.payload, card);
   }
+  const at = await checkFresh(site, opened.payload, opened.doorId);
   const bundle = await openBundle(clinic, opened.payload);
-  return { site, opened, bundle };
+  return { site, opened, bundle, at };
 }
 
-function showRecord({ site, opened, bundle }, clinic, card) {
+function showRecord({ site, opened, bundle, at }, clinic, card) {
   insertFragment($('record'), bundle.html, apply);
+  showAsOf($('as-of'), at);
   show($('login-view'), false);
   show($('record-view'), true);
   show($('logout'), true);

@@ -20,6 +20,22 @@ export function wipe() {
 
 const LOCKED = 'chartseal.locked'; // a flag for the message after reload, nothing secret
 
+/**
+ * Rollback check (FORMAT.md 5.4 step 3): false when `seq` is lower than the highest seen
+ * under `key` in this browser session, else remember it and return true. `key` is a hash
+ * (crypto.js seenKey), and the value a counter: nothing here opens anything.
+ */
+export function seenAtLeast(key, seq) {
+  let prev = 0;
+  try { prev = Number(sessionStorage.getItem(key)) || 0; } catch { /* storage disabled: this page only */ }
+  if (seq < Math.max(prev, memory.get(key) || 0)) return false;
+  memory.set(key, seq);
+  try { sessionStorage.setItem(key, String(seq)); } catch { /* as above */ }
+  return true;
+}
+
+const memory = new Map(); // the same counters, for a browser without sessionStorage
+
 export function logout({ locked = false } = {}) {
   wipe();
   clearTimeout(idleTimer);

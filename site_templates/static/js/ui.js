@@ -35,6 +35,7 @@ export function message(el, key) {
 export function errorKey(err, authKey) {
   if (err instanceof NotFound || err?.name === 'NotFound' || err?.name === 'AuthFailed') return authKey;
   if (err instanceof NetworkError || err?.name === 'NetworkError') return 'err.network';
+  if (err?.name === 'StaleError') return 'err.stale'; // a rollback (FORMAT.md 5.4)
   return 'err.damaged';
 }
 
