@@ -167,7 +167,8 @@ def door_row(tag: str, key: bytes, door_id: str, params: c.KdfParams | None, pay
 def chain_doc() -> dict[str, Any]:
     """One clinic as a viewer walks it: password -> door -> payload -> body."""
     rid, card = "5e" * 16, "AB12"
-    ck, ik, dk = fixed("ck"), fixed("ik"), fixed("diary key")
+    ck, ik = fixed("ck"), fixed("ik")
+    dk = c.hash_(32, c.label("chartseal/v1/diary-key", "main", "2026-11"), key=ik)  # derived (FORMAT.md 10.4)
     bundle = body_row("bundle", ck, [CLINIC, rid], {
         "v": 1, "rid": rid, "card": card, "title": "أمل الخطيب — Amal", "updated": "2026-11-26T10:00:00",
         "html": "<section><h2 data-i18n=\"visits\">Visits</h2><p>&lt;script&gt; ٱلسَّلَام</p></section>",

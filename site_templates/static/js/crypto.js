@@ -94,6 +94,9 @@ export function b64d(text, size) {
   } catch {
     throw new FormatError('bad base64');
   }
+  // One text per byte string (FORMAT.md 1): set padding bits would let a door's text change
+  // undetected, so refuse them here rather than trust the library's leniency.
+  if (b64e(out) !== text) throw new FormatError('bad base64');
   if (size !== undefined && out.length !== size) {
     throw new FormatError(`expected ${size} bytes, got ${out.length}`);
   }
@@ -248,17 +251,38 @@ function aeadOpen(key, nonce, ct, ad, what) {
   }
 }
 
+const DOOR_KEYS = ['ct', 'kdf', 'n', 'note_pk', 'v'];
+const ENTRY_KEYS = ['ct', 'n', 'note_pk', 'v'];
+const DOOR_KDF_KEYS = ['alg', 'mem', 'ops'];
+const sameKeys = (obj, keys) => Object.keys(obj).sort().join() === keys.join();
+
+/**
+ * FORMAT.md 10.1-10.2: a door's outer keys are exactly the listed ones, its kdf exactly
+ * {alg, ops, mem} and equal to site.json's (`site`, {ops, mem}) when given.
+ */
+export function checkDoorObject(obj, entry, site = null) {
+  if (!sameKeys(obj, entry ? ENTRY_KEYS : DOOR_KEYS)) throw new FormatError('door has missing or unknown keys');
+  if (entry) return null;
+  const kdf = obj.kdf;
+  if (kdf === null || typeof kdf !== 'object' || Array.isArray(kdf) || !sameKeys(kdf, DOOR_KDF_KEYS)) {
+    throw new FormatError('door kdf must hold exactly alg, ops and mem');
+  }
+  const params = checkKdf(kdf);
+  if (site && (params.ops !== site.ops || params.mem !== site.mem)) throw new FormatError("door kdf differs from site.json's");
+  return params;
+}
+
 /**
  * Open a door (or, with {entry: true}, a general entry) from its JSON text or bytes and
- * return the payload object. Unknown versions and kinds are refused.
+ * return the payload object. Unknown versions, kinds and outer keys are refused; `site` is
+ * site.json's {ops, mem}, which derived `doorKey`, and the door's must be the same.
  */
-export function openDoor(doorKey, clinic, doorId, doorJson, { entry = false } = {}) {
+export function openDoor(doorKey, clinic, doorId, doorJson, { entry = false, site = null } = {}) {
   const obj = parseObject(doorJson, 'door');
   if (obj.v !== 1) throw new FormatError(`unknown door version ${JSON.stringify(obj.v)}`);
+  const params = checkDoorObject(obj, entry, site);
   const notePk = b64d(obj.note_pk, 32);
-  const ad = entry
-    ? entryAd(clinic, doorId, notePk)
-    : doorAd(clinic, doorId, checkKdf(obj.kdf), notePk);
+  const ad = entry ? entryAd(clinic, doorId, notePk) : doorAd(clinic, doorId, params, notePk);
   const plain = aeadOpen(doorKey, b64d(obj.n, NONCE_BYTES), b64d(obj.ct), ad, 'door');
   const payload = parseObject(plain, 'door payload');
   if (entry ? payload.kind !== 'record' : !DOOR_KINDS.has(payload.kind)) {
