@@ -1,4 +1,4 @@
-"""crypto.js in headless Chromium: every vector, from the shipped asset bytes, under the CSP.
+"""crypto.js and rules.js in headless Chromium: every vector, from the shipped asset bytes, under the CSP.
 
 The page loads the hashed assets exactly as build_assets() makes them (libsodium's bare
 import rewritten, no import map, no inline script) and runs tests/js/vector_checks.mjs,
@@ -22,6 +22,7 @@ TYPES = {"js": "text/javascript", "mjs": "text/javascript", "json": "application
 HARNESS = """\
 import sodium from './{wrappers}';
 import * as C from './{crypto}';
+import * as R from './{rules}';
 import {{ VECTOR_FILES, vectorChecks }} from './vector_checks.mjs';
 
 const t0 = performance.now();
@@ -32,7 +33,7 @@ for (const f of VECTOR_FILES) vectors[f] = await (await fetch(`/vectors/${{f}}`)
 const failures = [];
 const ms = {{}};
 let passed = 0;
-for (const {{ name, run }} of vectorChecks(C, vectors)) {{
+for (const {{ name, run }} of vectorChecks(C, vectors, R)) {{
   const t = performance.now();
   try {{ await run(); passed += 1; }} catch (e) {{ failures.push(`${{name}}: ${{e.name}}: ${{e.message}}`); }}
   ms[name] = performance.now() - t;
@@ -48,7 +49,8 @@ def site_files() -> dict[str, bytes]:
     files = {f"/assets/{name}": data for name, data in assets.files.items()}
     files["/assets/vector_checks.mjs"] = (ROOT / "tests" / "js" / "vector_checks.mjs").read_bytes()
     files["/assets/harness.mjs"] = HARNESS.format(
-        wrappers=assets.hashed("libsodium-wrappers.mjs"), crypto=assets.hashed("crypto.js")).encode()
+        wrappers=assets.hashed("libsodium-wrappers.mjs"), crypto=assets.hashed("crypto.js"),
+        rules=assets.hashed("rules.js")).encode()
     for path in (ROOT / "tests" / "vectors").glob("*.json"):
         files[f"/vectors/{path.name}"] = path.read_bytes()
     policy = build.csp()
