@@ -16,6 +16,7 @@ from . import crypto
 HEX32 = re.compile(r"[0-9a-f]{32}")
 OBJ_PATH = re.compile(r"obj/[0-9a-f]{32}\.bin")
 MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+FORMAT = "chartseal-site/1"
 SITE_KDF_KEYS = frozenset({"alg", "ops", "mem", "test"})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
@@ -42,7 +43,17 @@ def _key(obj: dict[str, Any], key: str, size: int) -> bytes:
     return crypto.b64d(obj.get(key), size)
 
 
-# -- key derivation parameters (FORMAT.md 1.2, 10.1) ------------------------------------
+# -- site.json and key derivation parameters (FORMAT.md 1.2, 10.1, 10.2) ------------------
+
+
+def check_site(site: Any, clinic: str, loopback: bool) -> crypto.KdfParams:
+    """site.json: this clinic's, of this format, with usable parameters (unknown keys ignored)."""
+    if not isinstance(site, dict) or site.get("format") != FORMAT:
+        raise _refuse("unknown site format")
+    if site.get("clinic") != clinic:
+        raise _refuse("site.json belongs to another clinic")
+    return check_site_kdf(site.get("kdf"), loopback)
+
 
 
 def is_loopback(host: str) -> bool:
@@ -116,6 +127,20 @@ def check_index_row(row: Any) -> dict[str, Any]:
     check_record_pointer(row)
     _text(row, "search")
     return row
+
+
+def check_index(index: dict[str, Any]) -> dict[str, Any]:
+    """An opened account index: its databases, each with what the portal reads at login."""
+    dbs = index.get("databases")
+    if not isinstance(dbs, list):
+        raise _refuse("index has no databases")
+    for db in dbs:
+        if not isinstance(db, dict) or not isinstance(db.get("patients"), list) \
+                or not isinstance(db.get("diary"), dict):
+            raise _refuse("bad database entry in index")
+        _text(db, "id")
+        _text(db, "list_html")
+    return index
 
 
 # -- bodies against their pointers (FORMAT.md 10.3) ------------------------------------------

@@ -30,7 +30,7 @@ class Site:
         self.base = root / "c" / clinic
         self.info = json.loads((self.base / "site.json").read_text())
         # The tests read their sites from this machine, as the portal served on 127.0.0.1 does.
-        self.params = site_rules.check_site_kdf(self.info["kdf"], loopback=True)
+        self.params = site_rules.check_site(self.info, clinic, loopback=True)
 
     def read(self, rel: str) -> bytes:
         return (self.base / rel).read_bytes()
@@ -73,7 +73,7 @@ class Site:
         door_id, payload = self._door(crypto.password_bytes(login, password),
                                       crypto.salt("account", self.clinic, user), "account")
         ad = crypto.label("chartseal/v1/index", self.clinic, door_id)
-        index = crypto.open_body(crypto.b64d(payload["ik"]), self.read(payload["index"]), ad)
+        index = site_rules.check_index(crypto.open_body(crypto.b64d(payload["ik"]), self.read(payload["index"]), ad))
         _IKS[(self.base, door_id)] = crypto.b64d(payload["ik"], 32)
         return door_id, payload, index
 

@@ -259,6 +259,15 @@ def test_rule_site_kdf_test_flag_and_loopback() -> None:
         assert site_rules.is_loopback(row["host"]) is row["loopback"], row
 
 
+def test_rule_site_json_and_index() -> None:
+    from exporter import site_rules
+
+    for row in RULES["site"]:
+        assert refused(site_rules.check_site, row["site"], row["clinic"], row["loopback"]) is row["refused"], row
+    for row in RULES["index"]:
+        assert refused(site_rules.check_index, row["index"]) is row["refused"], row
+
+
 def test_rule_door_keys_and_site_kdf() -> None:
     for row in RULES["door_object"]:
         site = None if row["site"] is None else c.KdfParams(**row["site"])

@@ -203,6 +203,10 @@ function ruleChecks({ C, R, v, same, add }) {
       if (c.params !== null) same(got, c.params, `site kdf ${show(c)}`);
     }
     for (const c of r.loopback) eq(R.isLoopback(c.host), c.loopback, `loopback ${c.host}`);
+    for (const c of r.site) outcome(C, () => R.checkSite(c.site, c.clinic, c.loopback), c.refused, show(c));
+  });
+  add('rule: an index has its databases', () => {
+    for (const c of r.index) outcome(C, () => R.checkIndex(c.index), c.refused, show(c));
   });
   add('rule: a door has exactly its keys, and site.json\'s kdf', () => {
     for (const c of r.door_object) outcome(C, () => C.checkDoorObject(c.door, c.entry, c.site), c.refused, show(c));

@@ -310,6 +310,39 @@ BUNDLE_CASES = [
 ]
 
 
+CLINIC = "4821930571"
+SITE_JSON = {"clinic": CLINIC, "format": site_rules.FORMAT, "kdf": SECURE_KDF, "lang": "en", "notes_pk": b64(bytes(32)),
+             "notes_url": "", "patient_pages": True, "idle_lock_minutes": 10}
+SITE_CASES = [
+    # (site.json, loopback, refused?)
+    (SITE_JSON, False, False),
+    ({**SITE_JSON, "later": {"x": 1}}, False, False),  # unknown keys of site.json are ignored
+    ({k: v for k, v in SITE_JSON.items() if k not in ("lang", "notes_url")}, False, False),
+    ({**SITE_JSON, "clinic": "0000000001"}, False, True),
+    ({**SITE_JSON, "format": "chartseal-site/0"}, False, True),
+    ({k: v for k, v in SITE_JSON.items() if k != "format"}, False, True),
+    ({k: v for k, v in SITE_JSON.items() if k != "kdf"}, False, True),
+    ({**SITE_JSON, "kdf": {"alg": "argon2id13", "ops": 1, "mem": 8192, "test": True}}, False, True),
+    ({**SITE_JSON, "kdf": {"alg": "argon2id13", "ops": 1, "mem": 8192, "test": True}}, True, False),
+    ([SITE_JSON], False, True),
+]
+
+DB = {"id": "main", "name": "Main", "list_html": "<ol></ol>", "patients": [], "diary": {}}
+INDEX = {"v": 1, "user": "dr.amal", "generated": "2026-11-26T10:00:00", "databases": [DB]}
+INDEX_CASES = [
+    (INDEX, False),
+    ({**INDEX, "databases": []}, False),
+    ({**INDEX, "later": 1, "databases": [{**DB, "later": 2}]}, False),
+    ({k: v for k, v in INDEX.items() if k != "databases"}, True),
+    ({**INDEX, "databases": {"main": DB}}, True),
+    ({**INDEX, "databases": [{k: v for k, v in DB.items() if k != "diary"}]}, True),
+    ({**INDEX, "databases": [{**DB, "patients": {}}]}, True),
+    ({**INDEX, "databases": [{**DB, "list_html": None}]}, True),
+    ({**INDEX, "databases": [{**DB, "id": 1}]}, True),
+    ({**INDEX, "databases": [DB, None]}, True),
+]
+
+
 def _diary(ik: bytes, db: str, month: str) -> str:
     return b64(site_rules.diary_key(ik, db, month))
 
@@ -372,6 +405,14 @@ def rules_doc() -> dict[str, Any]:
         expect("is_loopback", site_rules.is_loopback(host), want, host)
         rows.append({"host": host, "loopback": want})
     doc["loopback"] = rows
+    doc["site"] = []
+    for site_json, loopback, want in SITE_CASES:
+        expect("check_site", _refused(site_rules.check_site, site_json, CLINIC, loopback), want, site_json)
+        doc["site"].append({"site": site_json, "clinic": CLINIC, "loopback": loopback, "refused": want})
+    doc["index"] = []
+    for index, want in INDEX_CASES:
+        expect("check_index", _refused(site_rules.check_index, index), want, index)
+        doc["index"].append({"index": index, "refused": want})
     rows = []
     for obj, entry, site, want in DOOR_OBJECT:
         params = None if site is None else crypto.KdfParams(**site)

@@ -5,7 +5,7 @@
 // that need more than one object: site.json's key derivation parameters, a pointer against
 // the body it names, a diary pointer against the key it must carry. Every refusal is a
 // FormatError: the object is damaged or hostile, never "wrong password".
-import { b64d, checkKdf, FormatError, hash, label, SECURE_MEM, SECURE_OPS } from './crypto.js';
+import { b64d, checkKdf, FORMAT, FormatError, hash, label, SECURE_MEM, SECURE_OPS } from './crypto.js';
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const OBJ_PATH = /^obj\/[0-9a-f]{32}\.bin$/;
@@ -89,6 +89,24 @@ export function checkIndexRow(row) {
   checkRecordPointer(row);
   text(row, 'search');
   return row;
+}
+
+/** An opened account index: its databases, each with what the portal reads at login. */
+export function checkIndex(index) {
+  if (!Array.isArray(index.databases)) throw new FormatError('index has no databases');
+  for (const db of index.databases) {
+    if (!isObject(db) || !Array.isArray(db.patients) || !isObject(db.diary)) throw new FormatError('bad database entry in index');
+    text(db, 'id');
+    text(db, 'list_html');
+  }
+  return index;
+}
+
+/** site.json: this clinic's, of this format, with usable parameters; returns {ops, mem}. */
+export function checkSite(site, clinic, loopback) {
+  if (!isObject(site) || site.format !== FORMAT) throw new FormatError(`unknown site format ${JSON.stringify(site && site.format)}`);
+  if (site.clinic !== clinic) throw new FormatError('site.json belongs to another clinic');
+  return checkSiteKdf(site.kdf, loopback);
 }
 
 /** An opened bundle MUST carry the rid and card of the pointer that led to it. */
