@@ -74,7 +74,7 @@ function basicChecks({ C, v, same, salt, add }) {
   }
 }
 
-function chainChecks({ C, chain, same, salt, add }) {
+function chainChecks({ C, R, chain, same, salt, add }) {
   const general = chain.doors.find((d) => d.kind === 'general');
   const walkDoor = (door) => {
     if (door.kind === 'entry') {
@@ -112,15 +112,19 @@ function chainChecks({ C, chain, same, salt, add }) {
     const [patient, , entry, account] = chain.doors;
     for (const door of [patient, entry]) {
       const p = walkDoor(door);
+      R.checkDoorPayload(p, door.kind === 'entry' ? 'general' : 'patient');
       const value = await C.openBody(C.b64d(p.ck, 32), C.b64d(byName.get(p.bundle).body), C.bundleAd(chain.clinic, p.rid));
-      eq(value.rid, p.rid, 'bundle rid');
+      R.checkBundle(value, p);
     }
-    const a = walkDoor(account);
-    const index = await C.openBody(C.b64d(a.ik, 32), C.b64d(byName.get(a.index).body), C.indexAd(chain.clinic, account.door_id));
+    const a = R.checkDoorPayload(walkDoor(account), 'account');
+    const index = R.checkIndex(await C.openBody(C.b64d(a.ik, 32), C.b64d(byName.get(a.index).body),
+      C.indexAd(chain.clinic, account.door_id)));
     const db = index.databases[0];
     const shard = db.diary['2026-11'];
-    const diary = await C.openBody(C.b64d(shard.key, 32), C.b64d(byName.get(shard.obj).body),
-      C.diaryAd(chain.clinic, account.door_id, db.id, '2026-11'));
+    R.checkIndexRow(db.patients[0]);
+    const key = R.checkDiaryPointer(shard, C.b64d(a.ik, 32), db.id, '2026-11'); // derived, and the copy agrees
+    const diary = R.checkShard(await C.openBody(key, C.b64d(byName.get(shard.obj).body),
+      C.diaryAd(chain.clinic, account.door_id, db.id, '2026-11')), db.id, '2026-11');
     eq(diary.days['2026-11-26'].visits, 2, 'diary visits');
   });
 }
