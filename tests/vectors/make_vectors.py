@@ -250,6 +250,11 @@ def main() -> None:
     write("chain.json", chain)
     write("notes.json", notes_doc(chain))
     write("negative.json", negative_doc(chain))
+    import make_normalize  # noqa: PLC0415 - sibling scripts: hand-written answers of FORMAT.md 2, 10
+    import make_rules  # noqa: PLC0415
+
+    make_normalize.main()
+    make_rules.main()
 
 
 if __name__ == "__main__":
