@@ -109,6 +109,22 @@ def test_diary_key_that_is_not_the_derived_one_is_refused(page, clinic, tmp_path
         server.stop()
 
 
+def test_search_ignores_zero_width_and_bidi_controls(page, clinic):
+    # The query goes through the same search key rule as the index (FORMAT.md 2): invisible
+    # controls typed or pasted into the box neither hide a patient nor match one.
+    assert doctor_login(page, clinic.url, clinic.id, clinic.login, "admin", clinic.admin) == "ready"
+    search = page.get_by_role("searchbox")
+    for query, expected in [("Ha\u200bd\u200ddad", ["Amal Haddad"]), ("\u202eHADDAD\u202c", ["Amal Haddad"]),
+                            ("\u2067سامى\u2069", ["سامي الخطيب"]), ("\ufeffamal\u00ad", ["Amal Haddad"]),
+                            ("\u200b", None)]:
+        search.fill(query)
+        names = page.eval_on_selector_all("#list li:not([hidden]) .pname", "els => els.map(e => e.textContent)")
+        if expected is None:  # nothing but controls: an empty query, every patient shown
+            assert len(names) == 3, query
+        else:
+            assert names == expected, repr(query)
+
+
 @pytest.fixture
 def named_host(browser) -> Iterator[Any]:  # noqa: F811
     """A Chromium in which clinic.test is this machine, reached by a name that is not loopback."""
