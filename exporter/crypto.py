@@ -71,10 +71,17 @@ class KdfParams:
     def from_json(cls, obj: Any) -> "KdfParams":
         if not isinstance(obj, dict) or obj.get("alg") != "argon2id13":
             raise CryptoError("unknown key derivation algorithm")
-        ops, mem = obj.get("ops"), obj.get("mem")
-        if type(ops) is not int or type(mem) is not int:  # bool is an int subclass
-            raise CryptoError("key derivation parameters must be integers")
-        return cls(ops=ops, mem=mem).check()
+        return cls(ops=_json_int(obj.get("ops")), mem=_json_int(obj.get("mem"))).check()
+
+
+def _json_int(value: Any) -> int:
+    """An integer of a site object, compared by value (FORMAT.md 1): a browser's JSON.parse
+    cannot tell 3.0 from 3, so neither may this reader. ``True`` is not a number."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is not int:  # bool is an int subclass
+        raise CryptoError("key derivation parameters must be integers")
+    return value
 
 
 def nfc(text: str) -> str:
@@ -273,12 +280,34 @@ def seal_door(
                            "n": b64e(n), "ct": b64e(ct)})
 
 
-def open_door(door_key: bytes, clinic: str, door_id: str, data: bytes, entry: bool = False) -> dict[str, Any]:
+DOOR_KEYS = frozenset({"v", "kdf", "note_pk", "n", "ct"})
+ENTRY_KEYS = DOOR_KEYS  # an entry carries kdf too, so every file under door/ has one length
+DOOR_KDF_KEYS = frozenset({"alg", "ops", "mem"})
+
+
+def check_door_object(obj: dict[str, Any], entry: bool, site: KdfParams | None = None) -> KdfParams:
+    """FORMAT.md 10.1-10.2: a door's outer keys are exactly the listed ones (they are not
+    all authenticated, so nothing else may ride along), its ``kdf`` is exactly
+    ``{alg, ops, mem}``, and equal to site.json's (``site``) when the reader gives it."""
+    if set(obj) != (ENTRY_KEYS if entry else DOOR_KEYS):
+        raise CryptoError("door has missing or unknown keys")
+    kdf = obj["kdf"]
+    if not isinstance(kdf, dict) or set(kdf) != DOOR_KDF_KEYS:
+        raise CryptoError("door kdf must hold exactly alg, ops and mem")
+    params = KdfParams.from_json(kdf)
+    if site is not None and (params.ops, params.mem) != (site.ops, site.mem):
+        raise CryptoError("door kdf differs from site.json's")
+    return params
+
+
+def open_door(door_key: bytes, clinic: str, door_id: str, data: bytes, entry: bool = False,
+              site: KdfParams | None = None) -> dict[str, Any]:
+    """Open a door (``site``: site.json's parameters, which derived ``door_key``) or an entry."""
     obj = _parse_object(data)
     if not _is_version(obj.get("v")):
         raise CryptoError(f"unknown door version {obj.get('v')!r}")
+    params = check_door_object(obj, entry, site)
     note_pk = b64d(obj.get("note_pk"), 32)
-    params = KdfParams.from_json(obj.get("kdf"))
     ad = (entry_ad if entry else door_ad)(clinic, door_id, params, note_pk)
     ct = b64d(obj.get("ct"))
     if len(ct) != DOOR_PLAIN + TAG_BYTES:

@@ -1,12 +1,22 @@
-"""Opening an exported site the way the browser does, in Python, for the tests."""
+"""Opening an exported site the way the browser does, in Python, for the tests.
+
+Every reader rule of docs/FORMAT.md 10 is applied here as in the portal (exporter/site_rules.py
+is the Python twin of site_templates/static/js/rules.js), so a test that opens a site through
+this reader also proves the site passes them.
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
 
-from exporter import crypto
+from exporter import crypto, site_rules
 from exporter.normalize import normalize_card, normalize_user
+
+
+# (site folder, account door id) -> index key, kept by account() so diary() can derive shard
+# keys from it as the portal does, even through another Site object of the same folder.
+_IKS: dict[tuple[Path, str], bytes] = {}
 
 
 class NoDoor(Exception):
@@ -19,50 +29,61 @@ class Site:
         self.clinic = clinic
         self.base = root / "c" / clinic
         self.info = json.loads((self.base / "site.json").read_text())
-        self.params = crypto.KdfParams.from_json(self.info["kdf"])
+        # The tests read their sites from this machine, as the portal served on 127.0.0.1 does.
+        self.params = site_rules.check_site(self.info, clinic, loopback=True)
 
     def read(self, rel: str) -> bytes:
         return (self.base / rel).read_bytes()
 
-    def _door(self, pw: bytes, salt: bytes) -> tuple[str, dict[str, Any]]:
+    def _door(self, pw: bytes, salt: bytes, who: str) -> tuple[str, dict[str, Any]]:
         key, door_id = crypto.derive_door(pw, salt, self.params)
         path = self.base / "door" / f"{door_id}.json"
         if not path.exists():
             raise NoDoor()
-        payload = crypto.open_door(key, self.clinic, door_id, path.read_bytes())
+        payload = crypto.open_door(key, self.clinic, door_id, path.read_bytes(), site=self.params)
         crypto.check_site(self.info, payload)  # FORMAT.md 5.4 steps 1-2, as the browser does
-        return door_id, payload
+        return door_id, site_rules.check_door_payload(payload, who)
 
-    def open_record(self, payload: dict[str, Any]) -> dict[str, Any]:
-        ad = crypto.label("chartseal/v1/bundle", self.clinic, payload["rid"])
-        return crypto.open_body(crypto.b64d(payload["ck"]), self.read(payload["bundle"]), ad)
+    def open_record(self, pointer: dict[str, Any]) -> dict[str, Any]:
+        """A bundle from its pointer (door or entry payload, index row), checked against it."""
+        site_rules.check_record_pointer(pointer)
+        ad = crypto.label("chartseal/v1/bundle", self.clinic, pointer["rid"])
+        bundle = crypto.open_body(crypto.b64d(pointer["ck"]), self.read(pointer["bundle"]), ad)
+        return site_rules.check_bundle(bundle, pointer)
 
     def patient(self, card: str, password: str) -> dict[str, Any]:
         """Card + patient password, or card + general password, as the patient page does."""
         card = normalize_card(card)
         pw = crypto.password_bytes(password)
         try:
-            _, payload = self._door(pw, crypto.salt("patient", self.clinic, card))
+            _, payload = self._door(pw, crypto.salt("patient", self.clinic, card), "patient")
         except NoDoor:
-            _, general = self._door(pw, crypto.salt("general", self.clinic))
+            _, general = self._door(pw, crypto.salt("general", self.clinic), "general-door")
             lk, gk = crypto.b64d(general["lk"]), crypto.b64d(general["gk"])
             entry = crypto.entry_id(lk, card)
             path = self.base / "door" / f"{entry}.json"
             if not path.exists():
                 raise NoDoor()
-            payload = crypto.open_door(gk, self.clinic, entry, path.read_bytes(), entry=True)
+            payload = site_rules.check_door_payload(
+                crypto.open_door(gk, self.clinic, entry, path.read_bytes(), entry=True,
+                                 site=self.params), "general")
             crypto.check_site(self.info, payload)
+        site_rules.check_record_pointer(payload, card)
         return self.open_record(payload)
 
     def account(self, login: str, user: str, password: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
         user = normalize_user(user)
         door_id, payload = self._door(crypto.password_bytes(login, password),
-                                      crypto.salt("account", self.clinic, user))
+                                      crypto.salt("account", self.clinic, user), "account")
         ad = crypto.label("chartseal/v1/index", self.clinic, door_id)
-        index = crypto.open_body(crypto.b64d(payload["ik"]), self.read(payload["index"]), ad)
+        index = site_rules.check_index(crypto.open_body(crypto.b64d(payload["ik"]), self.read(payload["index"]), ad))
+        _IKS[(self.base, door_id)] = crypto.b64d(payload["ik"], 32)
         return door_id, payload, index
 
     def diary(self, door_id: str, db: dict[str, Any], month: str) -> dict[str, Any]:
-        shard = db["diary"][month]
+        """A diary shard of an account opened by account(): its key is derived from the
+        account's index key, and the index's copy must agree."""
+        key = site_rules.check_diary_pointer(db["diary"][month], _IKS[(self.base, door_id)], db["id"], month)
         ad = crypto.label("chartseal/v1/diary", self.clinic, door_id, db["id"], month)
-        return crypto.open_body(crypto.b64d(shard["key"]), self.read(shard["obj"]), ad)
+        shard = crypto.open_body(key, self.read(db["diary"][month]["obj"]), ad)
+        return site_rules.check_shard(shard, db["id"], month)

@@ -1,4 +1,4 @@
-"""crypto.js in headless Chromium: every vector, from the shipped asset bytes, under the CSP.
+"""crypto.js and rules.js in headless Chromium: every vector, from the shipped asset bytes, under the CSP.
 
 The page loads the hashed assets exactly as build_assets() makes them (libsodium's bare
 import rewritten, no import map, no inline script) and runs tests/js/vector_checks.mjs,
@@ -22,6 +22,7 @@ TYPES = {"js": "text/javascript", "mjs": "text/javascript", "json": "application
 HARNESS = """\
 import sodium from './{wrappers}';
 import * as C from './{crypto}';
+import * as R from './{rules}';
 import {{ VECTOR_FILES, vectorChecks }} from './vector_checks.mjs';
 
 const t0 = performance.now();
@@ -32,11 +33,13 @@ for (const f of VECTOR_FILES) vectors[f] = await (await fetch(`/vectors/${{f}}`)
 const failures = [];
 const ms = {{}};
 let passed = 0;
-for (const {{ name, run }} of vectorChecks(C, vectors)) {{
+for (const {{ name, run }} of vectorChecks(C, vectors, R)) {{
   const t = performance.now();
   try {{ await run(); passed += 1; }} catch (e) {{ failures.push(`${{name}}: ${{e.name}}: ${{e.message}}`); }}
   ms[name] = performance.now() - t;
 }}
+// For the test that runs every code point through the browser's normalization.
+globalThis.normalizeAll = (texts) => texts.map((t) => [C.normalizeSearch(t), C.normalizeCard(t), C.normalizeUser(t)]);
 document.body.dataset.result = JSON.stringify({{ passed, failures, ms, initMs }});
 """
 
@@ -48,7 +51,8 @@ def site_files() -> dict[str, bytes]:
     files = {f"/assets/{name}": data for name, data in assets.files.items()}
     files["/assets/vector_checks.mjs"] = (ROOT / "tests" / "js" / "vector_checks.mjs").read_bytes()
     files["/assets/harness.mjs"] = HARNESS.format(
-        wrappers=assets.hashed("libsodium-wrappers.mjs"), crypto=assets.hashed("crypto.js")).encode()
+        wrappers=assets.hashed("libsodium-wrappers.mjs"), crypto=assets.hashed("crypto.js"),
+        rules=assets.hashed("rules.js")).encode()
     for path in (ROOT / "tests" / "vectors").glob("*.json"):
         files[f"/vectors/{path.name}"] = path.read_bytes()
     policy = build.csp()
@@ -111,3 +115,25 @@ def test_every_vector_in_chromium(browser: Any, server: str) -> None:  # noqa: F
     secure = [ms for name, ms in result["ms"].items() if "ops=3 mem=67108864" in name]
     assert len(secure) == 1
     print(f"\nChromium: libsodium init {result['initMs']:.0f} ms, Argon2id ops=3 mem=64MiB {secure[0]:.0f} ms")
+
+
+@pytest.mark.browser
+def test_every_code_point_normalizes_as_in_python(browser: Any, server: str) -> None:  # noqa: F811
+    """Chromium's Unicode data is not Node's nor Python's: FORMAT.md 2 promises agreement on
+    every code point of Unicode 14.0."""
+    from test_normalize import code_point_texts
+
+    from exporter.normalize import normalize_card, normalize_search, normalize_user
+
+    texts = code_point_texts()
+    page = browser.new_page()
+    try:
+        page.goto(server + "/index.html")
+        page.wait_for_selector("body[data-result]", state="attached", timeout=60_000)
+        # One JSON text each way: Playwright is slow at half a million separate strings.
+        got = json.loads(page.evaluate("(t) => JSON.stringify(normalizeAll(JSON.parse(t)))", json.dumps(texts)))
+    finally:
+        page.close()
+    bad = [f"U+{ord(t[-1]):04X}: python {want!r}, chromium {js!r}" for t, js in zip(texts, got)
+           if js != (want := [normalize_search(t), normalize_card(t), normalize_user(t)])]
+    assert len(got) == len(texts) and not bad, f"{len(bad)} differ, e.g. " + "; ".join(bad[:10])

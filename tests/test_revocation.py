@@ -108,11 +108,11 @@ def entry(home, card: str) -> str:
 
 def record_door(site: Site, card: str, password: str) -> dict:
     """The payload of the patient door that ``password`` opens."""
-    return site._door(crypto.password_bytes(password), crypto.salt("patient", site.clinic, card))[1]
+    return site._door(crypto.password_bytes(password), crypto.salt("patient", site.clinic, card), "patient")[1]
 
 
 def general_entry(site: Site, card: str, password: str) -> dict:
-    general = site._door(crypto.password_bytes(password), crypto.salt("general", site.clinic))[1]
+    general = site._door(crypto.password_bytes(password), crypto.salt("general", site.clinic), "general-door")[1]
     eid = crypto.entry_id(crypto.b64d(general["lk"]), card)
     return crypto.open_door(crypto.b64d(general["gk"]), site.clinic, eid, site.base.joinpath(
         "door", f"{eid}.json").read_bytes(), entry=True)

@@ -91,6 +91,9 @@ def test_doors_open_and_reseal(door: dict[str, Any]) -> None:
         assert key == b(general["payload"]["gk"])
     payload = c.open_door(key, clinic, door["door_id"], door["json"].encode(), entry=door["entry"])
     assert payload == door["payload"]
+    # a reader passes site.json's parameters: equal ones open
+    assert c.open_door(key, clinic, door["door_id"], door["json"].encode(), entry=door["entry"],
+                       site=params) == payload
     note_pk = b(door["note_pk"])
     ad = (c.entry_ad if door["entry"] else c.door_ad)(clinic, door["door_id"], params, note_pk)
     assert ad.hex() == door["ad"]
@@ -153,7 +156,9 @@ def test_note_vector() -> None:
 def run_negative(case: dict[str, Any]) -> Any:
     op = case["op"]
     if op == "open_door":
-        return c.open_door(b(case["door_key"]), NEGATIVE_CLINIC, case["door_id"], case["json"].encode(), entry=case["entry"])
+        site = c.KdfParams(**case["site"]) if "site" in case else None
+        return c.open_door(b(case["door_key"]), NEGATIVE_CLINIC, case["door_id"], case["json"].encode(),
+                           entry=case["entry"], site=site)
     if op == "open_body":
         return c.open_body(b(case["key"]), b(case["body"]), bytes.fromhex(case["ad"]))
     if op == "derive_door":
@@ -170,8 +175,7 @@ NEGATIVE_CLINIC = load("negative.json")["clinic"]
 
 @pytest.mark.parametrize("case", NEGATIVE, ids=lambda x: x["name"])
 def test_negative(case: dict[str, Any]) -> None:
-    # crypto.py refuses every negative case itself, as crypto.js does; ``python_may_accept``
-    # in the vectors records where the two once differed.
+    # crypto.py refuses every negative case itself, as crypto.js does.
     with pytest.raises(c.StaleError if case["error"] == "stale" else c.CryptoError) as info:
         run_negative(case)
     assert (case["error"] == "stale") == isinstance(info.value, c.StaleError)
@@ -234,3 +238,89 @@ def test_note_made_by_js_opens_in_python() -> None:
     signed = c.note_signed_bytes(note["clinic"], note["door"], note["ts"], sealed)
     assert c.verify(b(n["note_pk"]), signed, b(note["sig"]))
     assert c.open_sealed(b(n["notes_pk"]), b(n["notes_sk"]), sealed).decode() == n["payload_json"]
+
+
+# -- reader rules (FORMAT.md 1, 1.2, 10): tests/vectors/rules.json, also checked by rules.js ----
+
+RULES = load("rules.json")
+
+
+def refused(fn: Any, *args: Any) -> bool:
+    try:
+        fn(*args)
+    except c.CryptoError:
+        return True
+    return False
+
+
+def test_rule_base64_is_strict() -> None:
+    assert len(RULES["b64"]) >= 25
+    for row in RULES["b64"]:
+        if row["hex"] is None:
+            assert refused(c.b64d, row["text"]), row
+        else:
+            assert c.b64d(row["text"]).hex() == row["hex"], row
+
+
+def test_rule_site_kdf_test_flag_and_loopback() -> None:
+    from exporter import site_rules
+
+    for row in RULES["site_kdf"]:
+        if row["params"] is None:
+            assert refused(site_rules.check_site_kdf, row["kdf"], row["loopback"]), row
+        else:
+            p = site_rules.check_site_kdf(row["kdf"], row["loopback"])
+            assert {"ops": p.ops, "mem": p.mem} == row["params"], row
+    for row in RULES["loopback"]:
+        assert site_rules.is_loopback(row["host"]) is row["loopback"], row
+
+
+def test_rule_site_json_and_index() -> None:
+    from exporter import site_rules
+
+    for row in RULES["site"]:
+        assert refused(site_rules.check_site, row["site"], row["clinic"], row["loopback"]) is row["refused"], row
+    for row in RULES["index"]:
+        assert refused(site_rules.check_index, row["index"]) is row["refused"], row
+
+
+def test_rule_door_keys_and_site_kdf() -> None:
+    for row in RULES["door_object"]:
+        site = None if row["site"] is None else c.KdfParams(**row["site"])
+        assert refused(c.check_door_object, row["door"], row["entry"], site) is row["refused"], row
+
+
+def test_rule_door_payloads_and_pointers() -> None:
+    from exporter import site_rules
+
+    for row in RULES["door_payload"]:
+        assert refused(site_rules.check_door_payload, row["payload"], row["who"]) is row["refused"], row
+    for row in RULES["pointer_card"]:
+        assert refused(site_rules.check_record_pointer, row["pointer"], row["card"]) is row["refused"], row
+    for row in RULES["index_row"]:
+        assert refused(site_rules.check_index_row, row["row"]) is row["refused"], row
+
+
+def test_rule_bundle_matches_pointer() -> None:
+    from exporter import site_rules
+
+    for row in RULES["bundle"]:
+        assert refused(site_rules.check_bundle, row["bundle"], row["pointer"]) is row["refused"], row
+
+
+def test_rule_diary_key_is_derived() -> None:
+    from exporter import site_rules
+
+    ik = b(RULES["ik"])
+    for row in RULES["diary"]:
+        args = (row["pointer"], ik, row["db"], row["month"])
+        assert refused(site_rules.check_diary_pointer, *args) is row["refused"], row
+        if not row["refused"]:
+            assert c.b64e(site_rules.check_diary_pointer(*args)) == row["key"]
+    for row in RULES["shard"]:
+        assert refused(site_rules.check_shard, row["shard"], row["db"], row["month"]) is row["refused"], row
+    # the chain's index carries the derived key, as every writer MUST
+    index = next(x for x in CHAIN["bodies"] if x["kind"] == "index")
+    account = CHAIN["doors"][3]
+    shard = index["value"]["databases"][0]["diary"]["2026-11"]
+    assert site_rules.check_diary_pointer(shard, b(account["payload"]["ik"]), "main", "2026-11") == b(shard["key"])

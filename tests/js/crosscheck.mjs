@@ -22,6 +22,9 @@ if (req.texts) {
     return { pw: C.hex(pw), door_key: C.b64e(doorKey), door_id: doorId };
   });
 }
+if (req.normalize) {
+  out.normalize = req.normalize.map((t) => [C.normalizeSearch(t), C.normalizeCard(t), C.normalizeUser(t)]);
+}
 if (req.note) {
   const n = req.note;
   out.note = C.makeNote({

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
 import * as C from '../../site_templates/static/js/crypto.js';
+import * as R from '../../site_templates/static/js/rules.js';
 import { VECTOR_FILES, vectorChecks } from './vector_checks.mjs';
 
 const VEC = new URL('../vectors/', import.meta.url);
@@ -13,12 +14,13 @@ const vectors = Object.fromEntries(VECTOR_FILES.map((f) => [f, JSON.parse(readFi
 
 await C.init();
 
-const checks = vectorChecks(C, vectors);
+const checks = vectorChecks(C, vectors, R);
 
 test('the vectors cover every construction and the negative cases', () => {
   const names = checks.map((c) => c.name).join('\n');
   for (const want of ['labels', 'derive door', 'door patient', 'door general', 'door entry', 'door account',
-    'body bundle', 'body index', 'body diary', 'note:', 'refused (auth)', 'refused (format)']) {
+    'body bundle', 'body index', 'body diary', 'note:', 'refused (auth)', 'refused (format)', 'normalize search',
+    'rule: base64', 'rule: site.json kdf', 'rule: a door has', 'rule: door payloads', 'rule: a bundle', 'rule: the diary']) {
     assert.ok(names.includes(want), want);
   }
   assert.ok(vectors['negative.json'].cases.length >= 40);

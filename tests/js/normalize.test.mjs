@@ -1,47 +1,56 @@
-// crypto.js's normalizations against tests/vectors/normalize.json (written from
-// exporter/normalize.py, which the Python tests check against the same file).
+// crypto.js's normalizations against tests/vectors/normalize.json (hand-written answers of
+// FORMAT.md 2 and 6.2, which exporter/normalize.py is checked against too).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 import { normalizeCard, normalizeSearch, normalizeUser, FormatError } from '../../site_templates/static/js/crypto.js';
 
-const FILE = new URL('../vectors/normalize.json', import.meta.url);
+const V = JSON.parse(readFileSync(new URL('../vectors/normalize.json', import.meta.url), 'utf8'));
+const FN = { search: normalizeSearch, card: normalizeCard, user: normalizeUser };
+const cp = (hex) => String.fromCodePoint(parseInt(hex, 16));
 
-// The file is a list of {in, out} search cases, or an object of such lists keyed by
-// "search", "card" and "user".
-function cases() {
-  const doc = JSON.parse(readFileSync(FILE, 'utf8'));
-  return Array.isArray(doc) ? { search: doc } : doc;
+test('normalize.json covers every rule', () => {
+  assert.ok(V.search.length >= 50 && V.card.length >= 15 && V.user.length >= 8);
+  assert.equal(V.white_space.length, 25);
+  assert.equal(V.invisible.length, 23);
+});
+
+for (const kind of Object.keys(FN)) {
+  test(`normalize.json ${kind} vectors, and each answer is a fixed point`, () => {
+    for (const row of V[kind]) {
+      assert.equal(FN[kind](row.in), row.out, `${kind}(${JSON.stringify(row.in)})`);
+      assert.equal(FN[kind](row.out), row.out, `${kind}(${JSON.stringify(row.out)}) again`);
+    }
+  });
 }
 
-const FN = { search: normalizeSearch, card: normalizeCard, user: normalizeUser };
-
-test('normalize.json vectors', { skip: existsSync(FILE) ? false : 'tests/vectors/normalize.json not written yet' }, () => {
-  const doc = cases();
-  assert.ok(doc.search && doc.search.length >= 10, 'expected at least 10 search cases');
-  for (const [kind, rows] of Object.entries(doc)) {
-    if (!Array.isArray(rows)) continue;
-    const fn = FN[kind];
-    assert.ok(fn, `unknown normalization ${kind}`);
-    for (const row of rows) assert.equal(fn(row.in), row.out, `${kind}(${JSON.stringify(row.in)})`);
+test('white space: exactly the listed set, in card, user and search', () => {
+  for (const hex of V.white_space) {
+    const ws = cp(hex);
+    assert.equal(normalizeCard(`${ws}a${ws}1${ws}`), 'A1', hex);
+    assert.equal(normalizeUser(`${ws}A${ws}`), 'a', hex);
+    if (!V.invisible.includes(hex)) assert.equal(normalizeSearch(`${ws}A${ws}${ws}b${ws}`), 'a b', hex);
+  }
+  // white space to Python's isspace(), or to older Unicode data, but not to the format
+  for (const ch of ['\u0085', '\u001c', '\u001d', '\u001e', '\u001f', '\u180e', '\u200b']) {
+    assert.equal(normalizeCard(`a${ch}b`), `A${ch}B`);
+    assert.equal(normalizeUser(`${ch}a`), `${ch}a`);
   }
 });
 
-test('card and user rules of FORMAT.md 2', () => {
-  assert.equal(normalizeCard(' ab 12 '), 'AB12');
-  assert.equal(normalizeCard('x\u00a0y\u3000z\ufeff'), 'XYZ');
-  assert.equal(normalizeUser('  Dr.Amal\u2003'), 'dr.amal');
-  assert.equal(normalizeUser('E\u0301MILE'), '\u00e9mile');
-  // U+0085 and U+180E are white space to one language and not the other: neither rule
-  // treats them as white space.
-  assert.equal(normalizeUser('\u0085a\u180e'), '\u0085a\u180e');
+test('invisible controls are removed from search keys only', () => {
+  for (const hex of V.invisible) {
+    const ch = cp(hex);
+    assert.equal(normalizeSearch(`${ch}A${ch}b${ch}`), 'ab', hex);
+  }
 });
 
 test('search folds', () => {
   assert.equal(normalizeSearch('  أحمـــد\t\n ١٢٣  Éric '), 'احمد 123 eric');
   assert.equal(normalizeSearch('فاطمة مصطفى ۰۵۹۹'), 'فاطمه مصطفي 0599');
   assert.equal(normalizeSearch('مُحَمَّد ٱلرَّحْمٰن'), 'محمد الرحمن');
+  assert.equal(normalizeSearch('Σ ς σ'), 'σ σ σ');
   assert.equal(normalizeSearch(''), '');
 });
 

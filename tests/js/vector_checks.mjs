@@ -2,7 +2,8 @@
 // tests (crypto.test.mjs) and the browser test (tests/test_crypto_browser.py), so both
 // runtimes prove the same things. No Node or browser API here: vectors come in as objects.
 
-export const VECTOR_FILES = ['labels.json', 'ids.json', 'kdf.json', 'chain.json', 'notes.json', 'negative.json'];
+export const VECTOR_FILES = ['labels.json', 'ids.json', 'kdf.json', 'chain.json', 'notes.json', 'negative.json',
+  'normalize.json', 'rules.json'];
 
 class CheckFailed extends Error {}
 
@@ -23,11 +24,14 @@ async function refused(fn, cls, what) {
   throw new CheckFailed(`${what}: expected ${cls.name}, but it opened: ${JSON.stringify(value).slice(0, 80)}`);
 }
 
-/** The checks as [{name, run}]; `v` maps each VECTOR_FILES name to its parsed JSON. */
-export function vectorChecks(C, v) {
+/**
+ * The checks as [{name, run}]; `v` maps each VECTOR_FILES name to its parsed JSON, `C` is
+ * crypto.js and `R` rules.js.
+ */
+export function vectorChecks(C, v, R) {
   const out = [];
   const ctx = {
-    C, v, na: C.sodium(), chain: v['chain.json'],
+    C, R, v, na: C.sodium(), chain: v['chain.json'],
     same: (a, b, what) => eq(C.canonicalJson(a), C.canonicalJson(b), what),
     salt: { patient: C.patientSalt, general: C.generalSalt, account: C.accountSalt },
     add: (name, run) => out.push({ name, run }),
@@ -36,6 +40,8 @@ export function vectorChecks(C, v) {
   chainChecks(ctx);
   noteChecks(ctx);
   negativeChecks(ctx);
+  normalizeChecks(ctx);
+  ruleChecks(ctx);
   return out;
 }
 
@@ -68,7 +74,7 @@ function basicChecks({ C, v, same, salt, add }) {
   }
 }
 
-function chainChecks({ C, chain, same, salt, add }) {
+function chainChecks({ C, R, chain, same, salt, add }) {
   const general = chain.doors.find((d) => d.kind === 'general');
   const walkDoor = (door) => {
     if (door.kind === 'entry') {
@@ -77,10 +83,11 @@ function chainChecks({ C, chain, same, salt, add }) {
       return C.openDoor(C.b64d(general.payload.gk, 32), chain.clinic, door.door_id, door.json, { entry: true });
     }
     const s = salt[door.kind](chain.clinic, ...door.salt_parts);
-    const { doorKey, doorId } = C.deriveDoor(C.passwordBytes(...door.passwords), s, C.checkKdf(door.kdf));
+    const site = C.checkKdf(door.kdf); // the site.json this door was written under
+    const { doorKey, doorId } = C.deriveDoor(C.passwordBytes(...door.passwords), s, site);
     eq(doorId, door.door_id, 'door id');
-    eq(C.hex(C.doorAd(chain.clinic, doorId, C.checkKdf(door.kdf), C.b64d(door.note_pk))), door.ad, 'door ad');
-    return C.openDoor(doorKey, chain.clinic, doorId, door.json);
+    eq(C.hex(C.doorAd(chain.clinic, doorId, site, C.b64d(door.note_pk))), door.ad, 'door ad');
+    return C.openDoor(doorKey, chain.clinic, doorId, door.json, { site });
   };
   for (const door of chain.doors) {
     add(`door ${door.kind}: password to payload`, () => {
@@ -111,15 +118,19 @@ function chainChecks({ C, chain, same, salt, add }) {
     const [patient, , entry, account] = chain.doors;
     for (const door of [patient, entry]) {
       const p = walkDoor(door);
+      R.checkDoorPayload(p, door.kind === 'entry' ? 'general' : 'patient');
       const value = await C.openBody(C.b64d(p.ck, 32), C.b64d(byName.get(p.bundle).body), C.bundleAd(chain.clinic, p.rid));
-      eq(value.rid, p.rid, 'bundle rid');
+      R.checkBundle(value, p);
     }
-    const a = walkDoor(account);
-    const index = await C.openBody(C.b64d(a.ik, 32), C.b64d(byName.get(a.index).body), C.indexAd(chain.clinic, account.door_id));
+    const a = R.checkDoorPayload(walkDoor(account), 'account');
+    const index = R.checkIndex(await C.openBody(C.b64d(a.ik, 32), C.b64d(byName.get(a.index).body),
+      C.indexAd(chain.clinic, account.door_id)));
     const db = index.databases[0];
     const shard = db.diary['2026-11'];
-    const diary = await C.openBody(C.b64d(shard.key, 32), C.b64d(byName.get(shard.obj).body),
-      C.diaryAd(chain.clinic, account.door_id, db.id, '2026-11'));
+    R.checkIndexRow(db.patients[0]);
+    const key = R.checkDiaryPointer(shard, C.b64d(a.ik, 32), db.id, '2026-11'); // derived, and the copy agrees
+    const diary = R.checkShard(await C.openBody(key, C.b64d(byName.get(shard.obj).body),
+      C.diaryAd(chain.clinic, account.door_id, db.id, '2026-11')), db.id, '2026-11');
     eq(diary.days['2026-11-26'].visits, 2, 'diary visits');
   });
 }
@@ -153,7 +164,7 @@ function negativeChecks({ C, v, na, add }) {
   const ERRORS = { format: C.FormatError, auth: C.AuthError, stale: C.StaleError };
   const run = (c) => {
     switch (c.op) {
-      case 'open_door': return C.openDoor(C.b64d(c.door_key), neg.clinic, c.door_id, c.json, { entry: c.entry });
+      case 'open_door': return C.openDoor(C.b64d(c.door_key), neg.clinic, c.door_id, c.json, { entry: c.entry, site: c.site });
       case 'open_body': return C.openBody(C.b64d(c.key), C.b64d(c.body), na.from_hex(c.ad));
       case 'derive_door': return C.deriveDoor(na.from_hex(c.pw), na.from_hex(c.salt), { ops: c.ops, mem: c.mem });
       case 'b64d': return C.b64d(c.text);
@@ -164,4 +175,67 @@ function negativeChecks({ C, v, na, add }) {
   for (const c of neg.cases) {
     add(`refused (${c.error}): ${c.name}`, () => refused(() => run(c), ERRORS[c.error], c.name));
   }
+}
+
+function normalizeChecks({ C, v, add }) {
+  const fn = { search: C.normalizeSearch, card: C.normalizeCard, user: C.normalizeUser };
+  for (const kind of Object.keys(fn)) {
+    add(`normalize ${kind}`, () => {
+      for (const r of v['normalize.json'][kind]) eq(fn[kind](r.in), r.out, `${kind}(${JSON.stringify(r.in)})`);
+    });
+  }
+}
+
+/** `fn()` must throw a FormatError when `refused`, and return normally otherwise. */
+function outcome(C, fn, refused, what) {
+  let value;
+  try {
+    value = fn();
+  } catch (err) {
+    if (refused && err instanceof C.FormatError) return undefined;
+    throw new CheckFailed(`${what}: ${refused ? 'expected FormatError, got' : 'refused:'} ${err && err.name}: ${err && err.message}`);
+  }
+  if (refused) throw new CheckFailed(`${what}: expected a refusal, but it passed`);
+  return value;
+}
+
+function ruleChecks({ C, R, v, same, add }) {
+  const r = v['rules.json'];
+  const show = (x) => JSON.stringify(x).slice(0, 120);
+  add('rule: base64 is strict', () => {
+    for (const c of r.b64) {
+      const got = outcome(C, () => C.hex(C.b64d(c.text)), c.hex === null, `b64d ${show(c.text)}`);
+      if (c.hex !== null) eq(got, c.hex, `b64d ${show(c.text)}`);
+    }
+  });
+  add('rule: site.json kdf, the test flag and loopback', () => {
+    for (const c of r.site_kdf) {
+      const got = outcome(C, () => R.checkSiteKdf(c.kdf, c.loopback), c.params === null, `site kdf ${show(c)}`);
+      if (c.params !== null) same(got, c.params, `site kdf ${show(c)}`);
+    }
+    for (const c of r.loopback) eq(R.isLoopback(c.host), c.loopback, `loopback ${c.host}`);
+    for (const c of r.site) outcome(C, () => R.checkSite(c.site, c.clinic, c.loopback), c.refused, show(c));
+  });
+  add('rule: an index has its databases', () => {
+    for (const c of r.index) outcome(C, () => R.checkIndex(c.index), c.refused, show(c));
+  });
+  add('rule: a door has exactly its keys, and site.json\'s kdf', () => {
+    for (const c of r.door_object) outcome(C, () => C.checkDoorObject(c.door, c.entry, c.site), c.refused, show(c));
+  });
+  add('rule: door payloads', () => {
+    for (const c of r.door_payload) outcome(C, () => R.checkDoorPayload(c.payload, c.who), c.refused, show(c));
+    for (const c of r.pointer_card) outcome(C, () => R.checkRecordPointer(c.pointer, c.card), c.refused, show(c));
+    for (const c of r.index_row) outcome(C, () => R.checkIndexRow(c.row), c.refused, show(c));
+  });
+  add('rule: a bundle matches its pointer', () => {
+    for (const c of r.bundle) outcome(C, () => R.checkBundle(c.bundle, c.pointer), c.refused, show(c));
+  });
+  add('rule: the diary key is derived and the index copy must agree', () => {
+    const ik = C.b64d(r.ik, 32);
+    for (const c of r.diary) {
+      const key = outcome(C, () => R.checkDiaryPointer(c.pointer, ik, c.db, c.month), c.refused, show(c));
+      if (!c.refused) eq(C.b64e(key), c.key, `diary key ${c.db} ${c.month}`);
+    }
+    for (const c of r.shard) outcome(C, () => R.checkShard(c.shard, c.db, c.month), c.refused, show(c));
+  });
 }

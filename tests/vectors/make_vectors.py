@@ -185,7 +185,8 @@ def site_doc() -> dict[str, Any]:
 def chain_doc() -> dict[str, Any]:
     """One clinic as a viewer walks it: password -> door -> payload -> body."""
     rid, card = "5e" * 16, "AB12"
-    ck, ik, dk = fixed("ck"), fixed("ik"), fixed("diary key")
+    ck, ik = fixed("ck"), fixed("ik")
+    dk = c.hash_(32, c.label("chartseal/v1/diary-key", "main", "2026-11"), key=ik)  # derived (FORMAT.md 10.4)
     bundle = body_row("bundle", ck, [CLINIC, rid], {
         "v": 2, "rid": rid, "card": card, "title": "أمل الخطيب — Amal", "updated": "2026-11-26T10:00:00",
         "html": "<section><h2 data-i18n=\"visits\">Visits</h2><p>&lt;script&gt; ٱلسَّلَام</p></section>",
@@ -267,6 +268,11 @@ def main() -> None:
     write("chain.json", chain)
     write("notes.json", notes_doc(chain))
     write("negative.json", negative_doc(chain))
+    import make_normalize  # noqa: PLC0415 - sibling scripts: hand-written answers of FORMAT.md 2, 10
+    import make_rules  # noqa: PLC0415
+
+    make_normalize.main()
+    make_rules.main()
 
 
 if __name__ == "__main__":

@@ -2,9 +2,8 @@
 
 Each case names the operation, its inputs and the error class the browser raises:
 ``format`` (damaged or unknown object) or ``auth`` (wrong key, tampered, moved). Python
-raises ``CryptoError`` for both. A case with ``python_may_accept`` is one that
-exporter/crypto.py does not refuse by itself (its caller must); the Python test checks that
-exactly that reason holds when it is accepted.
+raises ``CryptoError`` for both. An ``open_door`` case with ``site`` passes site.json's
+``{ops, mem}`` to the reader (FORMAT.md 10.1).
 """
 from __future__ import annotations
 
@@ -110,9 +109,8 @@ def _door_cases(chain: dict[str, Any]) -> list[dict[str, Any]]:
         _door_case("door: base64 with a line break", "format", patient,
                    _edit(pj, ct=json.loads(pj)["ct"][:8] + "\n" + json.loads(pj)["ct"][8:])),
         _door_case("door: note_pk in non-canonical base64 (padding bits set)", "format", patient,
-                   _edit(pj, note_pk=alias), python_may_accept="b64 alias"),
-        _door_case("door: payload of unknown kind", "format", patient, resealed_kind,
-                   python_may_accept="kind"),
+                   _edit(pj, note_pk=alias)),
+        _door_case("door: payload of unknown kind", "format", patient, resealed_kind),
         _door_case("entry: one bit of ct flipped", "auth", entry, _flip_field(entry["json"], "ct", 0)),
         _door_case("entry: opened under another entry id (moved)", "auth",
                    {**entry, "door_id": "00" * 16}, entry["json"]),
@@ -121,6 +119,12 @@ def _door_cases(chain: dict[str, Any]) -> list[dict[str, Any]]:
                    _edit(entry["json"], kdf={"alg": "argon2id13", "ops": 1, "mem": 8192})),
         _door_case("entry: unknown version", "format", entry, _edit(entry["json"], v=0)),
         _door_case("general door opened as an entry (ad differs)", "auth", {**general, "entry": True}, general["json"]),
+        _door_case("door: unknown outer key", "format", patient, _edit(pj, seq=1)),
+        _door_case("entry: no kdf", "format", entry, c.canonical_json(
+            {k: v for k, v in json.loads(entry["json"]).items() if k != "kdf"}).decode()),
+        _door_case("door: kdf with an unknown key", "format", patient, _edit(pj, kdf={**patient["kdf"], "test": True})),
+        _door_case("door: opens, but its kdf differs from site.json's", "format", patient, pj,
+                   site={"ops": 2, "mem": patient["kdf"]["mem"]}),
     ]
     return cases
 
@@ -177,7 +181,7 @@ def _body_cases(chain: dict[str, Any]) -> list[dict[str, Any]]:
         _body_case("body: authentic, not UTF-8", "format", key,
                    _sealed_plain(k, zlib.compress(b'{"v":1,"t":"\xff"}') + b"\x80", ad, 7), ad),
         _body_case("body: authentic, unknown version", "format", key,
-                   _sealed_plain(k, zlib.compress(b'{"v":3}') + b"\x80", ad, 8), ad, python_may_accept="v"),
+                   _sealed_plain(k, zlib.compress(b'{"v":3}') + b"\x80", ad, 8), ad),
         _body_case("body: authentic, version 1 (an older site)", "format", key,
                    _sealed_plain(k, zlib.compress(b'{"v":1}') + b"\x80", ad, 9), ad),
     ]
@@ -196,7 +200,7 @@ def _other_cases(chain: dict[str, Any]) -> list[dict[str, Any]]:
         {"name": "b64: missing padding", "op": "b64d", "error": "format", "text": "QUI"},
         {"name": "b64: url-safe alphabet", "op": "b64d", "error": "format", "text": "-_8="},
         {"name": "b64: white space", "op": "b64d", "error": "format", "text": "QU I="},
-        {"name": "b64: padding bits set", "op": "b64d", "error": "format", "text": "QR==", "python_may_accept": "b64 alias"},
+        {"name": "b64: padding bits set", "op": "b64d", "error": "format", "text": "QR=="},
     ]
 
 

@@ -4,10 +4,11 @@ import { loadCrypto } from './sodium.js';
 import { deriveDoor } from './kdf.js';
 import { getBytes, getText, NotFound } from './net.js';
 import { hold, seenAtLeast } from './session.js';
+import * as R from './rules.js';
 
 const CLINIC_RE = /^[0-9]{10}$/;
 const OBJ_RE = /^obj\/[0-9a-f]{32}\.bin$/;
-const RID_RE = /^[0-9a-f]{32}$/;
+const WHO = { record: 'patient', general: 'general-door', account: 'account' }; // FORMAT.md 10.2
 
 /** Site files are addressed relative to the page: <site>/doctor/ -> <site>/c/<clinic>/. */
 export function clinicBase(clinic) { return `../c/${clinic}/`; }
@@ -42,7 +43,7 @@ export function loadSite(clinic) {
 }
 
 async function fetchSite(clinic) {
-  const C = await loadCrypto();
+  await loadCrypto(); // the portal cannot run without it: fail here, before any request
   let text;
   try {
     text = await getText(`${clinicBase(clinic)}site.json`);
@@ -52,12 +53,9 @@ async function fetchSite(clinic) {
   }
   let site;
   try { site = JSON.parse(text); } catch { throw formatError('site.json is not JSON'); }
-  if (!site || typeof site !== 'object' || site.format !== C.FORMAT) {
-    throw formatError(`unknown site format ${JSON.stringify(site && site.format)}`);
-  }
-  if (site.clinic !== clinic) throw formatError('site.json belongs to another clinic');
+  // Format, clinic, and parameters; weak ones open only on this machine, marked as a test site.
   // `signed` is site.json as published: its signature is checked once a door is open.
-  return { ...site, kdfParams: C.checkKdf(site.kdf), signed: site };
+  return { ...site, kdfParams: R.checkSite(site, clinic, R.isLoopback(location.hostname)), signed: site };
 }
 
 /** A rollback: an object older than the floor or than one this session already saw. */
@@ -119,16 +117,12 @@ export async function openDoorWith(site, pw, salt, expectKind, lane = 0) {
     if (err instanceof NotFound) throw authFailed();
     throw err;
   }
-  const payload = C.openDoor(doorKey, site.clinic, doorId, text);
-  if (payload.kind !== expectKind) throw formatError(`expected a ${expectKind} door`);
-  return { doorId, payload };
+  const payload = C.openDoor(doorKey, site.clinic, doorId, text, { site: site.kdfParams });
+  return { doorId, payload: R.checkDoorPayload(payload, WHO[expectKind]) };
 }
 
-function checkRecordPayload(payload, card) {
-  if (!RID_RE.test(payload.rid) || !OBJ_RE.test(payload.bundle)) throw formatError('bad record pointer');
-  if (card !== undefined && payload.card !== card) throw formatError('door belongs to another card');
-  return payload;
-}
+/** A record pointer, and (with `card`) the card the viewer typed: FORMAT.md 10.3. */
+function checkRecordPayload(payload, card) { return R.checkRecordPointer(payload, card); }
 
 /** A general entry for `card`, opened with the general door's keys. */
 export async function openEntry(site, general, card) {
@@ -143,7 +137,7 @@ export async function openEntry(site, general, card) {
     if (err instanceof NotFound) throw authFailed();
     throw err;
   }
-  const payload = C.openDoor(gk, site.clinic, entry, text, { entry: true });
+  const payload = R.checkDoorPayload(C.openDoor(gk, site.clinic, entry, text, { entry: true }), 'general');
   return { doorId: entry, payload: checkRecordPayload(payload, card) };
 }
 
@@ -154,10 +148,7 @@ export async function openBundle(clinic, pointer) {
   const ck = hold(C.b64d(pointer.ck, 32));
   const body = await getBytes(`${clinicBase(clinic)}${pointer.bundle}`);
   const bundle = await C.openBody(ck, body, C.bundleAd(clinic, pointer.rid));
-  if (bundle.rid !== pointer.rid || typeof bundle.html !== 'string') {
-    throw formatError('bundle does not match its pointer');
-  }
-  return bundle;
+  return R.checkBundle(bundle, pointer); // its rid and card MUST be the pointer's
 }
 
 export { checkRecordPayload, formatError, OBJ_RE };

@@ -103,6 +103,9 @@ export function b64d(text, size) {
   } catch {
     throw new FormatError('bad base64');
   }
+  // One text per byte string (FORMAT.md 1): set padding bits would let a door's text change
+  // undetected, so refuse them here rather than trust the library's leniency.
+  if (b64e(out) !== text) throw new FormatError('bad base64');
   if (size !== undefined && out.length !== size) {
     throw new FormatError(`expected ${size} bytes, got ${out.length}`);
   }
@@ -257,15 +260,37 @@ function aeadOpen(key, nonce, ct, ad, what) {
   }
 }
 
+const DOOR_KEYS = ['ct', 'kdf', 'n', 'note_pk', 'v'];
+const ENTRY_KEYS = DOOR_KEYS; // an entry carries kdf too, so every door file has one length
+const DOOR_KDF_KEYS = ['alg', 'mem', 'ops'];
+const sameKeys = (obj, keys) => Object.keys(obj).sort().join() === keys.join();
+
+/**
+ * FORMAT.md 10.1-10.2: a door's outer keys are exactly the listed ones, its kdf exactly
+ * {alg, ops, mem} and equal to site.json's (`site`, {ops, mem}) when given.
+ */
+export function checkDoorObject(obj, entry, site = null) {
+  if (!sameKeys(obj, entry ? ENTRY_KEYS : DOOR_KEYS)) throw new FormatError('door has missing or unknown keys');
+  const kdf = obj.kdf;
+  if (kdf === null || typeof kdf !== 'object' || Array.isArray(kdf) || !sameKeys(kdf, DOOR_KDF_KEYS)) {
+    throw new FormatError('door kdf must hold exactly alg, ops and mem');
+  }
+  const params = checkKdf(kdf);
+  if (site && (params.ops !== site.ops || params.mem !== site.mem)) throw new FormatError("door kdf differs from site.json's");
+  return params;
+}
+
 /**
  * Open a door (or, with {entry: true}, a general entry) from its JSON text or bytes and
- * return the payload object. Unknown versions and kinds are refused.
+ * return the payload object. Unknown versions, kinds and outer keys are refused; `site` is
+ * site.json's {ops, mem}, which derived `doorKey`, and the door's must be the same.
  */
-export function openDoor(doorKey, clinic, doorId, doorJson, { entry = false } = {}) {
+export function openDoor(doorKey, clinic, doorId, doorJson, { entry = false, site = null } = {}) {
   const obj = parseObject(doorJson, 'door');
   if (obj.v !== VERSION) throw new FormatError(`unknown door version ${JSON.stringify(obj.v)}`);
+  const params = checkDoorObject(obj, entry, site);
   const notePk = b64d(obj.note_pk, 32);
-  const ad = (entry ? entryAd : doorAd)(clinic, doorId, checkKdf(obj.kdf), notePk);
+  const ad = (entry ? entryAd : doorAd)(clinic, doorId, params, notePk);
   const ct = b64d(obj.ct);
   if (ct.length !== DOOR_PLAIN + TAG_BYTES) throw new FormatError('door has the wrong length');
   const padded = aeadOpen(doorKey, b64d(obj.n, NONCE_BYTES), ct, ad, 'door');
@@ -383,16 +408,22 @@ export function makeNote({ clinic, door, noteSk, notesPk, payload, ts }) {
   return { v: 1, clinic, door, ts, sealed: b64e(sealed), sig: b64e(sig) };
 }
 
-// -- text normalization (exporter/normalize.py, tests/vectors/normalize.json) -----------
+// -- text normalization (FORMAT.md 2, 6.2; exporter/normalize.py; tests/vectors/normalize.json)
 
-// Exactly the code points of normalize.py's WS_CHARS: JS \s and Python's idea of white
-// space disagree on a few, so neither is used.
+// Exactly the code points of normalize.py's WS_CHARS and INVISIBLE_CHARS: JS \s and Python's
+// idea of white space disagree on a few, so neither is used.
 const WS = '\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
 const WS_RUN = new RegExp(`[${WS}]+`, 'g');
 const WS_ENDS = new RegExp(`^[${WS}]+|[${WS}]+$`, 'g');
+const INVISIBLE = /[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+// Unicode 17.0 answers for letters of Unicode 14.0 whose mapping or category changed since,
+// applied explicitly so a browser on older Unicode data agrees (normalize.py has the same).
+const UPPER_FIXES = new Map([['\u019b', '\ua7dc'], ['\u0264', '\ua7cb'], ['\ua7d3', '\ua7d2'], ['\ua7d5', '\ua7d4']]);
+const UPPER_FIX_RE = /[\u019b\u0264\ua7d3\ua7d5]/g;
+const MARKS = /(?!\u{1171e})\p{Mn}/gu; // U+1171E: Mn in Unicode 14, Mc since: kept
 const FOLD = new Map([
   ['\u0640', ''], ['\u0622', '\u0627'], ['\u0623', '\u0627'], ['\u0625', '\u0627'],
-  ['\u0671', '\u0627'], ['\u0649', '\u064a'], ['\u0629', '\u0647'],
+  ['\u0671', '\u0627'], ['\u0649', '\u064a'], ['\u0629', '\u0647'], ['\u03c2', '\u03c3'],
 ]);
 for (let i = 0; i < 10; i += 1) {
   FOLD.set(String.fromCharCode(0x0660 + i), String(i));
@@ -405,16 +436,18 @@ function text(s) {
   return s;
 }
 
-/** Card number: no white space at all, upper-case. */
-export function normalizeCard(s) { return text(s).replace(WS_RUN, '').toUpperCase(); }
+/** Card number: no white space at all, upper-case, NFC. */
+export function normalizeCard(s) {
+  return text(s).replace(WS_RUN, '').replace(UPPER_FIX_RE, (c) => UPPER_FIXES.get(c)).toUpperCase().normalize('NFC');
+}
 
 /** User name: NFC, trimmed, lower-case. */
 export function normalizeUser(s) { return text(s).normalize('NFC').replace(WS_ENDS, '').toLowerCase(); }
 
-/** Fold text for search: case, marks, Arabic letter variants, digits, white space. */
+/** Fold text for search: invisible controls, case, marks, letter variants, digits, white space. */
 export function normalizeSearch(s) {
-  let t = text(s).normalize('NFC').toLowerCase();
-  t = t.normalize('NFD').replace(/\p{Mn}/gu, '').normalize('NFC');
+  let t = text(s).replace(INVISIBLE, '').normalize('NFC').toLowerCase();
+  t = t.normalize('NFD').replace(MARKS, '').normalize('NFC');
   t = t.replace(FOLD_RE, (c) => FOLD.get(c));
   return t.replace(WS_RUN, ' ').replace(WS_ENDS, '');
 }

@@ -10,6 +10,7 @@ import { beginLogin, fieldsReady, loginFailed } from './login.js';
 import { checkFresh, checkIndexFresh, clinicBase, formatError, loadSite, OBJ_RE, openDoorWith, showAsOf, validClinic } from './clinic.js';
 import { hold, logout, startIdleLock, wasLocked } from './session.js';
 import * as views from './doctor_views.js';
+import { checkIndex } from './rules.js';
 
 const AUTH = 'err.auth_doctor';
 
@@ -26,7 +27,7 @@ async function unlock(clinic, user, loginPw, userPw) {
   performance.mark('chartseal:index-fetched');
   const index = await C.openBody(ik, body, C.indexAd(clinic, doorId));
   performance.mark('chartseal:index-opened');
-  if (!Array.isArray(index.databases)) throw formatError('index has no databases');
+  checkIndex(index); // FORMAT.md 10.2
   const at = await checkIndexFresh(site, index, doorId);
   return { C, site, clinic, doorId, door: payload, index, at };
 }

@@ -2,8 +2,9 @@
 import { apply, formatMoney } from './i18n.js';
 import { getBytes } from './net.js';
 import { $, errorKey, focusHeading, insertFragment, isoToday, markPainted, message, recordShown, setState, show } from './ui.js';
-import { clinicBase, formatError, OBJ_RE, openBundle } from './clinic.js';
+import { clinicBase, formatError, openBundle } from './clinic.js';
 import { hold } from './session.js';
+import { checkDiaryPointer, checkShard } from './rules.js';
 import * as list from './list_view.js';
 
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
@@ -105,13 +106,10 @@ async function openShard(month) {
   const ptr = db.diary && db.diary[month];
   let shard = null;
   if (ptr) {
-    if (!OBJ_RE.test(ptr.obj)) throw formatError('bad diary pointer');
+    // The key is derived from the index key; the index's copy must agree (FORMAT.md 10.4).
+    const k = hold(checkDiaryPointer(ptr, hold(S.C.b64d(S.door.ik, 32)), db.id, month));
     const body = await getBytes(`${clinicBase(S.clinic)}${ptr.obj}`);
-    const k = hold(S.C.b64d(ptr.key, 32));
-    shard = await S.C.openBody(k, body, S.C.diaryAd(S.clinic, S.doorId, db.id, month));
-    if (shard.db !== db.id || shard.month !== month || typeof shard.days !== 'object') {
-      throw formatError('diary shard does not match its pointer');
-    }
+    shard = checkShard(await S.C.openBody(k, body, S.C.diaryAd(S.clinic, S.doorId, db.id, month)), db.id, month);
   }
   shards.set(key, shard);
   return shard;
