@@ -86,3 +86,21 @@ def test_patient_floor_is_a_setting(cli_home):
     assert "blue-kite-71" in out
     bad = run("config", "set", "patient_password_min_bits", "5", "--home", home, ok=False)
     assert "expected 20 to 128" in bad.output
+
+
+def test_portal_login_says_nothing_about_password_rules():
+    """No oracle: a failed login cannot teach which rule a password breaks."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "site_templates"
+    rule = re.compile(r"weak|strong|at least|characters|digits|bits|too short|ضعيف|أحرف", re.I)
+    for lang in ("en", "ar"):
+        strings = json.loads((root / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
+        leaks = {k: v for k, v in strings.items()
+                 if (k.startswith(("login.", "err.auth")) and rule.search(v))}
+        assert not leaks, leaks
+    for page in ("doctor.html", "patient.html"):
+        html = (root / "pages" / page).read_text(encoding="utf-8")
+        assert not re.search(r"minlength|pattern=", html), page
