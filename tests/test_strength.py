@@ -46,17 +46,17 @@ def test_very_long_input_is_scored_quickly():
 def test_library_setters_refuse_weak_chosen_passwords(tmp_path):
     conn = keystore.connect(tmp_path / "keys.sqlite")
     access.init_keys(conn)
-    for call in (lambda **k: access.create_account(conn, "dr.x", "dr.x12345", **k, weak_ok=True),
-                 lambda **k: access.set_clinic_password(conn, "general", "general1", **k, weak_ok=True),
-                 lambda **k: access.set_clinic_password(conn, "admin", "admin2026", **k, weak_ok=True),
-                 lambda **k: access.create_account(conn, "nopw", "", **k, weak_ok=True)):
+    for call in (lambda **k: access.create_account(conn, "dr.x", "dr.x12345", **k),
+                 lambda **k: access.set_clinic_password(conn, "general", "general1", **k),
+                 lambda **k: access.set_clinic_password(conn, "admin", "admin2026", **k),
+                 lambda **k: access.create_account(conn, "nopw", "", **k)):
         before = keystore.get_text(conn, "general_password")
         with pytest.raises(WeakPasswordError):
             call()
         assert keystore.get_text(conn, "general_password") == before
         call(weak_ok=True)
     assert {a.name for a in access.list_accounts(conn)} >= {"dr.x", "nopw"}
-    user, generated = access.create_account(conn, "dr.gen", weak_ok=True)
+    user, generated = access.create_account(conn, "dr.gen")
     assert user == "dr.gen" and len(generated) == 19
 
 
