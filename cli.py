@@ -31,6 +31,7 @@ COMMANDS = {
     "notes": "exporter.cli_notes:notes",
     "notes-endpoint": "exporter.cli_notes:notes_endpoint",
     "service": "publisher.cli_service:service",
+    "console": "console.cli:console",
 }
 
 
