@@ -6,7 +6,7 @@ from flask import Blueprint
 
 bp = Blueprint("publishing", __name__)
 
-CLI_COMMANDS = ("publish", "queue", "log", "sync")
+CLI_COMMANDS = ("publish", "queue", "log", "sync", "jobs", "test-target")
 
 
 @bp.get("/publishing")

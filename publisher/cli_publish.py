@@ -23,6 +23,10 @@ target_option = click.option("--target", "target_url", metavar="URL",
 endpoint_option = click.option("--endpoint-url", metavar="URL",
                                help="S3 endpoint for S3-compatible stores (overrides the config and AWS_ENDPOINT_URL)")
 region_option = click.option("--region", help="S3 region (overrides the config)")
+background_option = click.option("--background", is_flag=True,
+                                 help="run as a background job and return at once; follow it with: chartseal jobs")
+# Set by a background start: the detached process records its progress under this job id.
+job_option = click.option("--job", "job_id", hidden=True, metavar="ID")
 
 
 class CliError(click.ClickException):
@@ -71,16 +75,24 @@ def human_bytes(n: float) -> str:
 @target_option
 @endpoint_option
 @region_option
+@background_option
+@job_option
 @home_option
 def publish(resend_all: bool, dry_run: bool, no_export: bool, target_url: str | None,
-            endpoint_url: str | None, region: str | None, home: str | None) -> None:
+            endpoint_url: str | None, region: str | None, background: bool, job_id: str | None,
+            home: str | None) -> None:
     """Export what changed, then upload only the objects the target does not hold yet."""
+    from . import background as jobs_core
     from . import publish as core
 
     with reported():
         h = open_home(home)
         if dry_run:
             _show_dry_run(core.dry_run(h, target_url, endpoint_url, region, resend_all, not no_export))
+            return
+        if background:
+            _refuse_overrides(target_url, endpoint_url, region, no_export)
+            _started(jobs_core.start_job(h, "publish-all" if resend_all else "publish"), home)
             return
         bar: dict[str, Any] = {}
 
@@ -97,12 +109,26 @@ def publish(resend_all: bool, dry_run: bool, no_export: bool, target_url: str | 
                 bar["bar"].update(n)
 
         try:
-            report = core.publish(h, target_url, endpoint_url, region, resend_all, not no_export,
-                                  Policy.from_env(), progress, start)
+            report = jobs_core.run_publish(h, job_id, resend_all, not no_export, target_url,
+                                           endpoint_url, region, Policy.from_env(), start, progress)
         finally:
             if bar.get("bar") is not None:
                 bar["bar"].close()
         _show_report(report)
+
+
+def _refuse_overrides(*given: object) -> None:
+    # A background job runs with the home's settings only, the ones the console shows.
+    if any(given):
+        raise CliError("--background runs with the clinic's saved settings only",
+                       "drop --target/--endpoint-url/--region/--no-export, or set them with "
+                       "chartseal config set; or run without --background")
+
+
+def _started(st: Any, home: str | None) -> None:
+    where = f" --home {home}" if home else ""
+    click.echo(f"started in the background: {st.label} (PID {st.pid}); log: {st.log}")
+    click.echo(f"follow it with: chartseal jobs --follow{where}")
 
 
 def _show_report(r: Any) -> None:
@@ -240,22 +266,21 @@ def log(only: str | None, card: str | None, as_json: bool, home: str | None) -> 
 @target_option
 @endpoint_option
 @region_option
+@background_option
+@job_option
 @home_option
 def sync(repair: bool, as_json: bool, target_url: str | None, endpoint_url: str | None,
-         region: str | None, home: str | None) -> None:
+         region: str | None, background: bool, job_id: str | None, home: str | None) -> None:
     """List the target and compare it with what it must hold; --repair fixes it."""
-    from . import publish as core
-    from . import sync as core_sync
+    from . import background as jobs_core
 
     with reported():
         h = open_home(home)
-        policy = Policy.from_env()
-        target = core.make_target(h, target_url, endpoint_url, region, policy)
-        conn = core.connect(h)
-        try:
-            r = core_sync.sync(conn, target, h.site_dir, h.clinic_prefix, repair, policy)
-        finally:
-            conn.close()
+        if background:
+            _refuse_overrides(target_url, endpoint_url, region)
+            _started(jobs_core.start_job(h, "sync-repair" if repair else "sync"), home)
+            return
+        r = jobs_core.run_sync(h, job_id, repair, target_url, endpoint_url, region, Policy.from_env())
     _show_sync(r, repair, as_json)
 
 
