@@ -37,6 +37,15 @@ function wireConfirm() {
   }
 }
 
+function wireAutosubmit() {
+  // A check box that is the whole form (automatic update, page on/off) saves when ticked.
+  for (const form of document.querySelectorAll("form[data-autosubmit]")) {
+    for (const box of form.querySelectorAll("input[type=checkbox]")) {
+      box.addEventListener("change", () => form.requestSubmit());
+    }
+  }
+}
+
 function forgetSecrets() {
   // A password shown once leaves the page as soon as the user leaves it (also from the
   // back/forward cache, should the browser keep one despite no-store).
@@ -72,6 +81,7 @@ async function pollNotes() {
 function start() {
   wireCopy();
   wireConfirm();
+  wireAutosubmit();
   forgetSecrets();
   const ms = Number(document.body.dataset.pollMs || POLL_MS);
   setInterval(pollNotes, ms);
