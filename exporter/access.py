@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from . import crypto, keystore
+from . import crypto, keystore, strength
 from .errors import AccessError
 from .normalize import normalize_card, normalize_user
 
@@ -26,14 +26,13 @@ def new_password(groups: int = 3) -> str:
     return "-".join("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(groups))
 
 
-def weak_password_reason(password: str) -> str | None:
-    """Why a password falls to an offline search, or None."""
-    stripped = re.sub(r"[\s+()-]", "", password)
-    if stripped.isdigit():
-        return "it is only digits (a phone or card number falls to an offline search in hours)"
-    if len(password) < 10:
-        return "it is shorter than 10 characters"
-    return None
+def _chosen(password: str | None, what: str, weak_ok: bool, groups: int,
+            min_bits: float = strength.MIN_BITS, user_inputs: tuple[str, ...] = ()) -> str:
+    """A generated password for None; a chosen one only if it is strong or ``weak_ok``."""
+    if password is None:
+        return new_password(groups)
+    strength.check(password, what=what, weak_ok=weak_ok, min_bits=min_bits, user_inputs=user_inputs)
+    return password
 
 
 def _now() -> str:
@@ -100,7 +99,13 @@ def _account(conn: sqlite3.Connection, name: str) -> sqlite3.Row:
     return row
 
 
-def create_account(conn: sqlite3.Connection, name: str, password: str = "") -> str:
+def create_account(conn: sqlite3.Connection, name: str, password: str | None = None, *,
+                   weak_ok: bool = False) -> tuple[str, str]:
+    """Create an account; returns its user name and password.
+
+    ``password`` None generates one; "" makes an account the login password alone opens,
+    which, like any weak chosen password, needs ``weak_ok``.
+    """
     user = normalize_user(name)
     if not _USER_RE.match(user):
         raise AccessError(f"user name {name!r} is not allowed",
@@ -108,9 +113,10 @@ def create_account(conn: sqlite3.Connection, name: str, password: str = "") -> s
     if conn.execute("SELECT 1 FROM accounts WHERE name = ?", (user,)).fetchone():
         raise AccessError(f"an account named {user!r} already exists",
                           hint="pick another name, or delete it first")
+    password = _chosen(password, f"password of account {user}", weak_ok, groups=4, user_inputs=(user,))
     with conn:
         _insert_account(conn, user, password)
-    return user
+    return user, password
 
 
 def delete_account(conn: sqlite3.Connection, name: str, known_cards: dict[str, set[str]]) -> int:
@@ -126,14 +132,19 @@ def delete_account(conn: sqlite3.Connection, name: str, known_cards: dict[str, s
         return rotate(conn, before)
 
 
-def set_account_password(conn: sqlite3.Connection, name: str, password: str) -> None:
+def set_account_password(conn: sqlite3.Connection, name: str, password: str | None, *,
+                         weak_ok: bool = False) -> str:
+    """Give an account a new password (None: a generated one); returns it."""
     row = _account(conn, name)
+    password = _chosen(password, f"password of account {row['name']}", weak_ok, groups=4,
+                       user_inputs=(row["name"],))
     with conn:
         _retire_account_door(conn, row)
         conn.execute("UPDATE accounts SET password = ?, door_id = NULL, door_key = NULL "
                      "WHERE name = ?", (password, row["name"]))
         if row["builtin"]:
             keystore.put_secret(conn, "admin_password", password)
+    return password
 
 
 def _retire_account_door(conn: sqlite3.Connection, row: sqlite3.Row) -> None:
@@ -242,12 +253,14 @@ def rotate(conn: sqlite3.Connection, cards: set[tuple[str, str]]) -> int:
 # -- clinic passwords and patient pages ---------------------------------------------------
 
 
-def set_clinic_password(conn: sqlite3.Connection, which: str, password: str) -> None:
+def set_clinic_password(conn: sqlite3.Connection, which: str, password: str | None, *,
+                        weak_ok: bool = False) -> str:
+    """Change the login, admin or general password (None: a generated one); returns it."""
     if which not in CLINIC_PASSWORDS:
         raise AccessError(f"unknown password {which!r}", hint="use login, admin or general")
     if which == "admin":
-        set_account_password(conn, ADMIN, password)
-        return
+        return set_account_password(conn, ADMIN, password, weak_ok=weak_ok)
+    password = _chosen(password, f"{which} password", weak_ok, groups=4)
     with conn:
         keystore.put_secret(conn, f"{which}_password", password)
         if which == "login":
@@ -265,6 +278,7 @@ def set_clinic_password(conn: sqlite3.Connection, which: str, password: str) -> 
             keystore.put_secret(conn, "gk", crypto.random_key())
             keystore.put_secret(conn, "lk", crypto.random_key())
             conn.execute("DELETE FROM secrets WHERE name IN ('general_door_id', 'general_door_key')")
+    return password
 
 
 def _patient(conn: sqlite3.Connection, card: str, db: str | None) -> sqlite3.Row:
@@ -287,9 +301,16 @@ def set_patient_page(conn: sqlite3.Connection, card: str, enabled: bool, db: str
 
 
 def set_patient_password(conn: sqlite3.Connection, card: str, password: str | None,
-                         db: str | None = None) -> str:
+                         db: str | None = None, *, weak_ok: bool = False,
+                         min_bits: float = strength.MIN_BITS) -> str:
+    """Give a patient page a new password (None: a generated one); returns it.
+
+    ``min_bits`` is the clinic's floor for chosen patient passwords (the setting
+    ``patient_password_min_bits``).
+    """
     row = _patient(conn, card, db)
-    password = password or new_password(3)
+    password = _chosen(password, f"password of card {row['card']}", weak_ok, groups=3,
+                       min_bits=min_bits, user_inputs=(row["card"],))
     with conn:
         if row["door_id"]:
             retire_door(conn, row["door_id"], "patient", row["rid"], row["note_pk"])

@@ -7,8 +7,12 @@ from typing import Iterator
 
 import click
 
-from . import access, keystore
+from . import access, keystore, strength
 from .cli_util import home_option, open_home, reports_errors
+
+weak_ok_option = click.option(
+    "--weak-ok", is_flag=True,
+    help="Keep a chosen password even if it is easy to guess (a warning is printed).")
 
 
 @contextmanager
@@ -21,16 +25,12 @@ def _keys(home_dir: str | None) -> Iterator[object]:
         conn.close()
 
 
-def _warn_weak(password: str) -> None:
-    reason = access.weak_password_reason(password)
-    if reason:
-        click.echo(f"warning: this password is weak: {reason}", err=True)
-
-
-def _ask_password(password: str | None, generate: bool = True) -> str:
-    if password is None and generate:
-        return access.new_password(4)
-    return password or ""
+def _warn_weak(password: str | None, weak_ok: bool, min_bits: float = strength.MIN_BITS) -> None:
+    """With --weak-ok, say plainly that a weak chosen password is being kept."""
+    if weak_ok and password is not None:
+        warning = strength.check(password, what="password", weak_ok=True, min_bits=min_bits)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
 
 
 @click.group()
@@ -53,16 +53,18 @@ def accounts_list(home_dir: str | None) -> None:
 @accounts.command("create")
 @click.argument("name")
 @click.option("--password", default=None, help="The account's password (default: a generated one).")
-@click.option("--no-password", is_flag=True, help="The login password alone opens this account.")
+@click.option("--no-password", is_flag=True,
+              help="The login password alone opens this account (needs --weak-ok).")
+@weak_ok_option
 @home_option
 @reports_errors
-def accounts_create(name: str, password: str | None, no_password: bool, home_dir: str | None) -> None:
+def accounts_create(name: str, password: str | None, no_password: bool, weak_ok: bool,
+                    home_dir: str | None) -> None:
     """Create an account NAME (publish to put it online)."""
-    pw = "" if no_password else _ask_password(password)
-    if pw and password:
-        _warn_weak(pw)
+    chosen = "" if no_password else password
+    _warn_weak(chosen, weak_ok)
     with _keys(home_dir) as conn:
-        user = access.create_account(conn, name, pw)
+        user, pw = access.create_account(conn, name, chosen, weak_ok=weak_ok)
     click.echo(f"account {user} created" + (f", password: {pw}" if pw else ", no password"))
     click.echo(f"share patients with it: chartseal share DB --with {user}")
 
@@ -81,15 +83,14 @@ def accounts_delete(name: str, home_dir: str | None) -> None:
 @accounts.command("password")
 @click.argument("name")
 @click.option("--password", default=None, help="The new password (default: a generated one).")
+@weak_ok_option
 @home_option
 @reports_errors
-def accounts_password(name: str, password: str | None, home_dir: str | None) -> None:
+def accounts_password(name: str, password: str | None, weak_ok: bool, home_dir: str | None) -> None:
     """Change the password of account NAME."""
-    pw = _ask_password(password)
-    if password:
-        _warn_weak(pw)
+    _warn_weak(password, weak_ok)
     with _keys(home_dir) as conn:
-        access.set_account_password(conn, name, pw)
+        pw = access.set_account_password(conn, name, password, weak_ok=weak_ok)
     click.echo(f"new password for {name}: {pw}")
 
 
@@ -171,18 +172,19 @@ def page_disable(card: str, db: str | None, home_dir: str | None) -> None:
 @click.option("--set", "password", default=None, help="Set this password (default: show it).")
 @click.option("--new", "generate", is_flag=True, help="Generate a new password.")
 @click.option("--db", default=None, help="The database, when the card is in several.")
+@weak_ok_option
 @home_option
 @reports_errors
-def page_password(card: str, password: str | None, generate: bool, db: str | None,
+def page_password(card: str, password: str | None, generate: bool, db: str | None, weak_ok: bool,
                   home_dir: str | None) -> None:
     """Show or change the password of patient CARD's page."""
+    min_bits = open_home(home_dir).config["patient_password_min_bits"]
     with _keys(home_dir) as conn:
         if password is None and not generate:
             click.echo(access.patient_password(conn, card, db))
             return
-        if password:
-            _warn_weak(password)
-        pw = access.set_patient_password(conn, card, password, db)
+        _warn_weak(password, weak_ok, min_bits)
+        pw = access.set_patient_password(conn, card, password, db, weak_ok=weak_ok, min_bits=min_bits)
     click.echo(f"new password for {card}: {pw}")
 
 
@@ -194,15 +196,14 @@ def passwords() -> None:
 @passwords.command("set")
 @click.argument("which", type=click.Choice(access.CLINIC_PASSWORDS))
 @click.option("--password", default=None, help="The new password (default: a generated one).")
+@weak_ok_option
 @home_option
 @reports_errors
-def passwords_set(which: str, password: str | None, home_dir: str | None) -> None:
+def passwords_set(which: str, password: str | None, weak_ok: bool, home_dir: str | None) -> None:
     """Change the login, admin or general password."""
-    pw = _ask_password(password)
-    if password:
-        _warn_weak(pw)
+    _warn_weak(password, weak_ok)
     with _keys(home_dir) as conn:
-        access.set_clinic_password(conn, which, pw)
+        pw = access.set_clinic_password(conn, which, password, weak_ok=weak_ok)
     click.echo(f"new {which} password: {pw}")
     click.echo("it takes effect on the next publish")
 

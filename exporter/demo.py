@@ -52,7 +52,7 @@ def setup_demo(root: Path, patients: int, kdf: KdfParams, seed: int = 1) -> Home
         try:
             access.init_keys(conn)
             for user, db in ACCOUNTS.items():
-                access.create_account(conn, user, access.new_password(3))
+                access.create_account(conn, user)
                 access.share(conn, db, user, [])
             # dr.omar also sees a few patients of the main database.
             access.share(conn, "main", "dr.omar", _first_cards(home.databases["main"].path, 3))

@@ -27,3 +27,7 @@ class AccessError(ChartsealError):
 
 class ExportError(ChartsealError):
     """The site could not be exported."""
+
+
+class WeakPasswordError(ChartsealError):
+    """A chosen password is too easy to guess offline and weak passwords were not allowed."""

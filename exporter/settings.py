@@ -37,6 +37,13 @@ def _minutes(text: str) -> int:
     return value
 
 
+def _bits(text: str) -> int:
+    value = int(text)
+    if not 20 <= value <= 128:
+        raise ValueError(f"expected 20 to 128 bits, got {value}")
+    return value
+
+
 def _target(text: str) -> str:
     if text and not text.startswith(("file://", "s3://")):
         raise ValueError(f"expected file:///path or s3://bucket/prefix, got {text!r}")
@@ -61,6 +68,9 @@ SETTINGS: dict[str, Setting] = {
                 " (empty: the folder 'inbox' in the clinic home)", _target),
         Setting("patient_pages", True, "publish a page for each patient (card number + password)",
                 _bool),
+        Setting("patient_password_min_bits", 50, "least estimated strength (bits) of a patient"
+                " password the clinic chooses; lower it only for passwords printed on cards",
+                _bits),
         Setting("lang", "en", "language of the portal: en or ar", _lang),
         Setting("idle_lock_minutes", 10, "lock the portal after this many idle minutes", _minutes),
     ]

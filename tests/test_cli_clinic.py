@@ -53,9 +53,10 @@ def test_weak_kdf_refused_without_test_flag(tmp_path, monkeypatch):
 
 def test_accounts_shares_and_export(cli_home):
     home, clinic, pw = cli_home
-    out = run("accounts", "create", "Dr.Lina", "--password", "lina-password-22", "--home", home).output
+    out = run("accounts", "create", "Dr.Lina", "--password", "lina-password-22", "--weak-ok",
+              "--home", home).output
     assert "dr.lina" in out
-    run("accounts", "create", "nopass", "--no-password", "--home", home)
+    run("accounts", "create", "nopass", "--no-password", "--weak-ok", "--home", home)
     run("share", "main", "--with", "dr.lina", "--patient", "1001", "--home", home)
     run("share", "main", "--with", "nopass", "--until", "2099-01-01", "--home", home)
     listing = run("accounts", "list", "--home", home).output
@@ -108,10 +109,13 @@ def test_patient_page_and_passwords(cli_home):
     old = run("patient-page", "password", "1001", "--home", home).output.strip()
     site = Site(home / "site", clinic)
     assert site.patient("1001", old)["card"] == "1001"
-    out = run("patient-page", "password", "1001", "--set", "0791234567", "--home", home)
-    assert "weak" in out.output
+    refused = run("patient-page", "password", "1001", "--set", "0791234567", "--home", home, ok=False)
+    assert refused.exit_code == 1 and "weak" in refused.output and "--weak-ok" in refused.output
+    out = run("patient-page", "password", "1001", "--set", "0791234567", "--weak-ok", "--home", home)
+    assert "warning:" in out.output and "weak" in out.output
     run("patient-page", "disable", "1002", "--home", home)
-    run("passwords", "set", "general", "--password", "another-general-pw", "--home", home)
+    run("passwords", "set", "general", "--password", "another-general-pw", "--weak-ok",
+        "--home", home)
     run("export", "--home", home)
     assert site.patient("1001", "0791234567")["card"] == "1001"
     assert site.patient("1003", "another-general-pw")["card"] == "1003"

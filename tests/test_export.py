@@ -66,7 +66,7 @@ def test_admin_index_lists_everyone_and_diary_totals(home):
 
 def test_account_sees_only_what_is_shared(home):
     conn = keys(home)
-    access.create_account(conn, "dr.omar", "omar-password-1")
+    access.create_account(conn, "dr.omar", "omar-password-1", weak_ok=True)
     access.share(conn, "main", "dr.omar", ["1003"])
     conn.close()
     export(home)
@@ -80,7 +80,7 @@ def test_account_sees_only_what_is_shared(home):
 
 def test_account_without_password(home):
     conn = keys(home)
-    access.create_account(conn, "reception", "")
+    access.create_account(conn, "reception", "", weak_ok=True)
     access.share(conn, "main", "reception", [])
     conn.close()
     export(home)
@@ -140,7 +140,7 @@ def test_deleted_patient_leaves_the_plan(home, clinic_db):
 
 def test_unshare_rotates_the_content_key(home):
     conn = keys(home)
-    access.create_account(conn, "temp", "temp-password-1")
+    access.create_account(conn, "temp", "temp-password-1", weak_ok=True)
     access.share(conn, "main", "temp", ["1001"])
     conn.close()
     export(home)
@@ -170,7 +170,7 @@ def _bundle_of(home, card):
 def test_expired_share_is_revoked_on_next_export(home, until):
     export(home)  # the record has keys before the share ends
     conn = keys(home)
-    access.create_account(conn, "visitor", "visitor-pass-1")
+    access.create_account(conn, "visitor", "visitor-pass-1", weak_ok=True)
     access.share(conn, "main", "visitor", ["1003"], until=until)
     conn.close()
     result = export(home)
@@ -183,7 +183,7 @@ def test_expired_share_is_revoked_on_next_export(home, until):
 def test_patient_password_change_derives_one_door(home):
     export(home)
     conn = keys(home)
-    new = access.set_patient_password(conn, "1001", "a-much-better-password")
+    new = access.set_patient_password(conn, "1001", "a-much-better-password", weak_ok=True)
     conn.close()
     result = export(home)
     assert result.derived == 1
@@ -195,7 +195,7 @@ def test_general_password_change_needs_one_derivation(home):
     old = secret(home, "general_password")
     conn = keys(home)
     old_entry = crypto.entry_id(keystore.get_secret(conn, "lk"), "1003")
-    access.set_clinic_password(conn, "general", "new-general-password")
+    access.set_clinic_password(conn, "general", "new-general-password", weak_ok=True)
     # The old entry is remembered, so notes written through it can still be attributed.
     assert conn.execute("SELECT kind FROM retired_doors WHERE door_id = ?",
                         (old_entry,)).fetchone()[0] == "general"
@@ -225,7 +225,7 @@ def test_tampered_and_moved_objects_are_refused(home):
 
 def test_no_plaintext_in_the_published_tree(home):
     conn = keys(home)
-    access.create_account(conn, "dr.secretname", "pw-of-dr-secret")
+    access.create_account(conn, "dr.secretname", "pw-of-dr-secret", weak_ok=True)
     access.share(conn, "main", "dr.secretname", [])
     pwds = [r[0] for r in conn.execute("SELECT password FROM patients")]
     conn.close()

@@ -37,7 +37,7 @@ class Clinic:
         home = create_home(root / "home", WEAK)
         conn = keystore.connect(home.keys_path)
         self.secrets = access.init_keys(conn)
-        access.create_account(conn, "dr.amal", "amal-user-pw")
+        access.create_account(conn, "dr.amal", "amal-user-pw", weak_ok=True)
         access.share(conn, "main", "dr.amal", ["1001", "1003"])
         conn.close()
         home.databases["main"] = Database("main", db)

@@ -129,7 +129,7 @@ def test_sigterm_then_kill_9_while_draining_then_restart_completes(home, tmp_pat
 
 def test_expired_share_stops_working_on_the_next_publish(home, running):
     conn = keys(home)
-    access.create_account(conn, "visitor", "visitor-pass-1")
+    access.create_account(conn, "visitor", "visitor-pass-1", weak_ok=True)
     access.share(conn, "main", "visitor", ["1003"], until="2099-12-31")
     conn.close()  # a change to the keystore is published too
 
