@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
-import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -13,7 +12,6 @@ import click
 from exporter.errors import ChartsealError
 from exporter.home import Home, load_home, resolve_home
 
-from . import jobs
 from .policy import Policy
 
 home_option = click.option("--home", type=click.Path(file_okay=False), default=None,
@@ -163,59 +161,26 @@ def _show_dry_run(d: Any) -> None:
 
 
 # -- the upload list and the log --------------------------------------------------------
-class Cards:
-    """Shows a patient's card number for a group id when the keystore knows it."""
-
-    def __init__(self, home: Home) -> None:
-        self.conn = None
-        self.cache: dict[str, str] = {"clinic": "(clinic)", "app": "(app)"}
-        if home.keys_path.exists():
-            from exporter import keystore
-
-            self.conn = keystore.connect(home.keys_path)
-            self.lookup = keystore.card_for_rid
-
-    def __call__(self, grp: str) -> str:
-        if grp not in self.cache:
-            card = self.lookup(self.conn, grp) if self.conn is not None else None
-            self.cache[grp] = card or grp
-        return self.cache[grp]
-
-
-def _when(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
-
-
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="print JSON lines instead of a table")
 @home_option
 def queue(as_json: bool, home: str | None) -> None:
     """Show the upload list: groups waiting to be published, and why."""
-    from .publish import connect
+    from .uploads import upload_list
 
     with reported():
-        h = open_home(home)
-        conn = connect(h)
-        try:
-            waiting = jobs.list_jobs(conn)
-        finally:
-            conn.close()
-        card, now = Cards(h), time.time()
-        if not waiting and not as_json:
-            click.echo("the upload list is empty")
-            return
-        for j in waiting:
-            running = j.lease_owner and (j.lease_until or 0) > now and jobs.owner_alive(j.lease_owner)
-            when = "uploading" if running else ("now" if j.next_at <= now else f"in {j.next_at - now:.0f} s")
-            row = {"patient": card(j.grp), "group": j.grp, "target": j.target, "reason": j.reason,
-                   "attempts": j.attempts, "next": when, "error": j.last_error}
-            if as_json:
-                click.echo(json.dumps(row, sort_keys=True))
-            else:
-                err = f"  last error: {j.last_error}" if j.last_error else ""
-                click.echo(f"{row['patient']:<34} {j.reason:<28} tries {j.attempts:<3} next {when}{err}")
-        if not as_json:
-            click.echo(f"{len(waiting)} waiting")
+        waiting = upload_list(open_home(home))
+    if not waiting and not as_json:
+        click.echo("the upload list is empty")
+        return
+    for w in waiting:
+        if as_json:
+            click.echo(json.dumps(w.to_json(), sort_keys=True))
+        else:
+            err = f"  last error: {w.error}" if w.error else ""
+            click.echo(f"{w.patient:<34} {w.reason:<28} tries {w.attempts:<3} next {w.next}{err}")
+    if not as_json:
+        click.echo(f"{len(waiting)} waiting")
 
 
 @click.command()
@@ -226,38 +191,19 @@ def queue(as_json: bool, home: str | None) -> None:
 @home_option
 def log(only: str | None, card: str | None, as_json: bool, home: str | None) -> None:
     """Show the upload status of each patient (the latest attempt), with the error text."""
-    from exporter.normalize import normalize_card
-
-    from .publish import connect
+    from .uploads import upload_status
 
     with reported():
-        h = open_home(home)
-        conn = connect(h)
-        try:
-            rows = conn.execute(
-                "SELECT ts, target, grp, ok, objects, bytes, error FROM upload_log WHERE id IN "
-                "(SELECT max(id) FROM upload_log GROUP BY target, grp) ORDER BY ts DESC").fetchall()
-        finally:
-            conn.close()
-        cards = Cards(h)
-        want = normalize_card(card) if card else None
-        shown = 0
-        for ts, target, grp, ok, objects, size, error in rows:
-            if (only == "failed" and ok) or (only == "ok" and not ok):
-                continue
-            who = cards(grp)
-            if want is not None and want != normalize_card(who) and card != grp:
-                continue
-            shown += 1
-            row = {"time": _when(ts), "patient": who, "group": grp, "target": target,
-                   "status": "ok" if ok else "failed", "objects": objects, "bytes": size, "error": error}
-            if as_json:
-                click.echo(json.dumps(row, sort_keys=True))
-            else:
-                tail = f"  {error}" if error else ""
-                click.echo(f"{row['time']}  {who:<34} {row['status']:<6} {objects:>5} objects{tail}")
-        if not shown and not as_json:
-            click.echo("no uploads match" if (only or card) else "nothing published yet")
+        rows = upload_status(open_home(home), only or "all", card)
+    for u in rows:
+        if as_json:
+            click.echo(json.dumps(u.to_json(), sort_keys=True))
+        else:
+            tail = f"  {u.error}" if u.error else ""
+            status = "ok" if u.ok else "failed"
+            click.echo(f"{u.time}  {u.patient:<34} {status:<6} {u.objects:>5} objects{tail}")
+    if not rows and not as_json:
+        click.echo("no uploads match" if (only or card) else "nothing published yet")
 
 
 @click.command()

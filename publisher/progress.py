@@ -25,6 +25,9 @@ from .detached import pid_alive
 from .joblock import lock_holder
 
 STATUS_FILE = "publish-job.json"
+# The last finished job of each family, kept when a job of the other family runs after it
+# (the console shows the last sync's findings beside a later publish).
+LAST_FILES = {"publish": "last-publish.json", "sync": "last-sync.json"}
 ACTIVE = ("starting", "running")
 # What each kind of job is called, in the manual's words where it has them.
 KINDS = {
@@ -86,8 +89,12 @@ def new_job_id() -> str:
     return secrets.token_hex(8)
 
 
-def write_status(root: Path, st: JobStatus) -> None:
-    path = status_path(root)
+def family(kind: str) -> str:
+    return "sync" if kind.startswith("sync") else "publish"
+
+
+def write_status(root: Path, st: JobStatus, name: str = STATUS_FILE) -> None:
+    path = root / name
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     data = json.dumps(asdict(st), sort_keys=True).encode()
     try:
@@ -102,9 +109,9 @@ def write_status(root: Path, st: JobStatus) -> None:
         raise
 
 
-def _load(root: Path) -> JobStatus | None:
+def _load(root: Path, name: str = STATUS_FILE) -> JobStatus | None:
     try:
-        data = json.loads(status_path(root).read_text(encoding="utf-8"))
+        data = json.loads((root / name).read_text(encoding="utf-8"))
         known = JobStatus.__dataclass_fields__
         return JobStatus(**{k: v for k, v in data.items() if k in known})
     except FileNotFoundError:
@@ -112,8 +119,13 @@ def _load(root: Path) -> JobStatus | None:
     except (OSError, ValueError, TypeError):
         # A damaged status file must not stop anyone from publishing: report it as unknown.
         return JobStatus(id="", kind="publish", state="failed", phase="unknown",
-                         error=f"the job status {status_path(root)} is unreadable",
+                         error=f"the job status {root / name} is unreadable",
                          hint="it is rewritten by the next publish")
+
+
+def read_last(root: Path, fam: str) -> JobStatus | None:
+    """The last finished job of a family ("publish" or "sync"), whatever ran after it."""
+    return _load(root, LAST_FILES[fam])
 
 
 def read_status(root: Path, now: float | None = None) -> JobStatus | None:
@@ -199,3 +211,4 @@ class Tracker:
         self.st.finished = self.clock()
         self.st.rate, self.st.eta = 0.0, None
         self.write()
+        write_status(self.root, self.st, LAST_FILES[family(self.st.kind)])

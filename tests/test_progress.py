@@ -188,6 +188,12 @@ def test_sync_repair_job_summarises_what_it_found_and_fixed(home):
     s = st.summary
     assert (s["missing"], s["orphaned"], s["repaired"], s["deleted"], s["failed"]) == (1, 1, 1, 1, 0)
     assert victim.exists() and not stray.exists()
+    # A publish after it leaves the sync's findings readable.
+    assert cli(home, "publish").returncode == 0
+    assert progress.read_status(home.root).kind == "publish"
+    last = progress.read_last(home.root, "sync")
+    assert last.id == st.id and last.summary["repaired"] == 1
+    assert progress.read_last(home.root, "publish").kind == "publish"
 
 
 # -- kill -9 of a background job over a slow S3 --------------------------------------------
