@@ -41,10 +41,7 @@ def create_app(home: Home, token: str, port: int | None = None) -> Flask:
 def _set_lang():  # type: ignore[no-untyped-def]
     """Switch the page language; stays in a cookie, not in the clinic's settings."""
     choice = request.form.get("lang", "en")
-    back = request.form.get("next", "/")
-    if not back.startswith("/") or back.startswith("//"):
-        back = "/"
-    resp = redirect(back, code=303)
+    resp = redirect(web.local_path(request.form.get("next"), "/"), code=303)
     if choice in web.LANGS:
         resp.set_cookie(web.LANG_COOKIE, choice, httponly=True, samesite="Strict", path="/")
     return resp

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Response, current_app, g, redirect, render_template, request
 from markupsafe import Markup
@@ -100,7 +100,9 @@ def field_error(errors: dict[str, FormError] | None, field: str) -> Markup:
     err = (errors or {}).get(field)
     if err is None:
         return Markup("")
-    hint = Markup('<span class="hint">%s</span>') % err.hint if err.hint else Markup("")
+    # The core's hint names the CLI's --weak-ok; here the check box below the field does that.
+    text = t("password.weak_hint") if err.kind == "WeakPasswordError" else err.hint
+    hint = Markup('<span class="hint">%s</span>') % text if text else Markup("")
     return Markup('<p class="error" id="%s-error" role="alert">%s %s</p>') % (field, err.message, hint)
 
 
@@ -127,8 +129,17 @@ def page(template: str, section: str, status: int = 200, **ctx: Any) -> tuple[st
 
 def done(path: str, key: str, name: str = "") -> Response:
     """After a change, back to the section's page with a short "done" line (POST-redirect-GET)."""
-    query = urlencode({"ok": key, **({"name": name} if name else {})})
-    return redirect(f"{path}?{query}", code=303)
+    parts = urlsplit(path)
+    keep = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("ok", "name")]
+    query = urlencode(keep + [("ok", key)] + ([("name", name)] if name else []))
+    return redirect(f"{parts.path}?{query}", code=303)
+
+
+def local_path(text: str | None, default: str) -> str:
+    """``text`` if it is a path on this console (never another site), else ``default``."""
+    if text and text.startswith("/") and not text.startswith(("//", "/\\")):
+        return text
+    return default
 
 
 def notice() -> str:

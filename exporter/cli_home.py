@@ -108,7 +108,5 @@ def config_show(home_dir: str | None) -> None:
 @reports_errors
 def config_set(name: str, value: str, home_dir: str | None) -> None:
     """Set a setting, e.g. `chartseal config set target s3://bucket/prefix`."""
-    value = settings.parse_setting(name, value)
-    with databases.editing(open_home(home_dir).root) as home:
-        home.config[name] = value
-    click.echo(f"{name} = {value!r}")
+    stored = databases.set_setting(open_home(home_dir).root, name, value)
+    click.echo(f"{name} = {stored!r}")

@@ -1,4 +1,6 @@
-"""The clinic databases of a home: add, remove, automatic update (CLI `db` and the console).
+"""Changes to a home's config.toml: databases (add, remove, automatic update) and settings.
+
+Used by the CLI (`db`, `config set`) and the console alike.
 
 Each change re-reads config.toml under a lock and writes it back atomically, so two consoles
 and the command line changing the home at once never lose each other's change.
@@ -10,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from . import settings
 from .clinic_db import check_clinic
 from .errors import HomeError
 from .home import Database, Home, load_home
@@ -66,3 +69,11 @@ def remove_database(root: Path, name: str) -> None:
 def set_auto_update(root: Path, name: str, on: bool) -> None:
     with editing(root) as home:
         home.database(name).auto_update = on
+
+
+def set_setting(root: Path, name: str, text: str) -> object:
+    """Parse and store one setting (``config set``); returns the stored value."""
+    value = settings.parse_setting(name, text)
+    with editing(root) as home:
+        home.config[name] = value
+    return value

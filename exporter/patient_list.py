@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .clinic_db import ClinicDbError, check_clinic, connect_readonly
 from .home import Home
-from .normalize import normalize_card
+from .normalize import normalize_card, normalize_search
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ def _names(path: Path) -> list[tuple[str, str]]:
 
 def list_patients(home: Home, keys: sqlite3.Connection, query: str = "",
                   db: str | None = None) -> list[PatientRow]:
-    """Patients whose card or name contains ``query`` (case-insensitive), by database and card."""
-    want = query.strip().casefold()
+    """Patients whose card or name contains ``query`` (folded like the portal's search)."""
+    want = normalize_search(query.strip())
     known = {(r[0], r[1]): (bool(r[2]), bool(r[3])) for r in keys.execute(
         "SELECT db, card, page_enabled, password != '' FROM patients")}
     out: list[PatientRow] = []
@@ -52,7 +52,7 @@ def list_patients(home: Home, keys: sqlite3.Connection, query: str = "",
         if db and name != db:
             continue
         for card, full in _names(home.databases[name].path):
-            if want and want not in card.casefold() and want not in full.casefold():
+            if want and want not in normalize_search(card) and want not in normalize_search(full):
                 continue
             page, pw = known.get((name, card), (False, False))
             out.append(PatientRow(name, card, full, (name, card) in known, page, pw))
