@@ -12,8 +12,12 @@ CLI_COMMANDS = ("accounts list", "accounts create", "accounts delete", "accounts
 
 
 def _show(errors: dict[str, FormError] | None = None, status: int = 200, **form: str):  # type: ignore[no-untyped-def]
-    return page("accounts.html", "accounts", status, accounts=access.list_accounts(keys()),
-                errors=errors or {}, form=form)
+    conn = keys()
+    shares: dict[str, list[tuple[str, str, str]]] = {}
+    for db, account, card, until in access.list_shares(conn):
+        shares.setdefault(account, []).append((db, card, until))
+    return page("accounts.html", "accounts", status, accounts=access.list_accounts(conn),
+                shares=shares, errors=errors or {}, form=form)
 
 
 @bp.get("/accounts")

@@ -27,6 +27,7 @@ def create_app(home: Home, token: str, port: int | None = None) -> Flask:
     app.teardown_request(web.close_request)
     app.add_template_global(web.field_error)
     app.add_template_global(web.t, "t")
+    app.add_template_filter(web.when, "when")
     app.add_template_global(security.csrf_token)
 
     from . import accounts, databases, notes, passwords, patients, publishing, sharing, status

@@ -149,5 +149,17 @@ def notice() -> str:
     return t(f"ok.{key}", name=request.args.get("name", ""))
 
 
+def when(text: str) -> str:
+    """An ISO time as people read it: "2026-11-24 09:12 UTC" (the input when not ISO)."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return text
+    zone = " UTC" if moment.utcoffset() is not None and not moment.utcoffset() else ""
+    return moment.strftime("%Y-%m-%d %H:%M") + zone
+
+
 def flag(name: str) -> bool:
     return request.form.get(name) in ("1", "on", "true", "yes")

@@ -132,7 +132,7 @@ def test_patient_pages_switches_and_new_password(console_page, console, home):
     page, watch = console_page
     export_site(home)
     open_console(page, console, "/patients")
-    assert page.locator("#count").inner_text() == "3 patients"
+    assert page.locator("#count").inner_text() == "Patients: 3"
     # the hostile name is text, not an element
     assert "<img src=x onerror=alert(1)>" in page.locator('tr[data-card="1002"]').inner_text()
     assert page.locator("#patients img").count() == 0 and not watch.dialogs
@@ -158,11 +158,11 @@ def test_patient_search_shows_unread_notes_first(console_page, console, home):
     page.get_by_label("Find a patient").fill("haddad")
     navigates(page, page.get_by_role("button", name="Search").click)
     reminder = page.locator("#reminder")
-    assert "2 unread notes" in reminder.inner_text()
+    assert "unread notes about this patient (2)" in reminder.inner_text()
     texts = reminder.locator(".note-text").all_inner_texts()
     assert texts == ["second note", "call me <b>back</b>"]
     assert reminder.locator("b").count() == 0
-    assert page.locator("#count").inner_text() == "1 patients"
+    assert page.locator("#count").inner_text() == "Patients: 1"
     # the reminder sits before the patient table
     assert page.evaluate("() => !!(document.getElementById('reminder').compareDocumentPosition("
                          "document.getElementById('patients')) & Node.DOCUMENT_POSITION_FOLLOWING)")
