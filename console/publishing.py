@@ -74,7 +74,10 @@ def _job_json(job: progress.JobStatus | None) -> dict[str, Any] | None:
     data["label_text"] = t(f"publishing.kind.{job.kind}")
     data["state_text"] = t(f"publishing.state.{job.state}")
     data["phase_text"] = t(f"publishing.phase.{job.phase}") if job.phase in PHASES else job.phase
-    data["eta_text"] = clock_text(job.eta) if job.active else ""
+    data["eta_text"] = t("publishing.eta", eta=clock_text(job.eta)) if job.active and job.eta is not None else ""
+    data["rate_text"] = t("publishing.rate", rate=f"{job.rate:.1f}")
+    counting = "publishing.keys" if job.phase == "deriving keys" else "publishing.sent"
+    data["counts_text"] = t(counting, done=job.done, total=job.total) if job.total else ""
     return data
 
 

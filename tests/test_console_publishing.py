@@ -49,7 +49,7 @@ def _has_table(conn) -> bool:
 @pytest.fixture
 def slow_s3(aws_env, moto_server, monkeypatch):
     """moto's S3 behind a proxy that delays every request: a job lasts long enough to watch."""
-    proxy = FaultProxy(moto_server.url, rate=1.0, modes=("slow",), slow_seconds=0.04)
+    proxy = FaultProxy(moto_server.url, rate=1.0, modes=("slow",), slow_seconds=0.02)
     monkeypatch.setenv("CHARTSEAL_PUBLISH_WORKERS", "2")
     monkeypatch.setenv("CHARTSEAL_PUBLISH_BATCH_GROUPS", "20")
     yield proxy
@@ -75,7 +75,9 @@ def test_update_all_on_300_patients_shows_progress_through_a_reload(console_page
     assert "started in the background" in page.locator("#notice").inner_text()
 
     # Live progress: the bar moves with objects sent / total, rate and time left.
-    page.wait_for_function("() => document.querySelector('#job-progress').value > 10", timeout=120_000)
+    page.wait_for_function("() => /files sent/.test(document.querySelector('#job-counts').textContent)"
+                           " && document.querySelector('#job-progress').value > 10", timeout=120_000)
+    assert "uploading" in page.locator("#job-phase").inner_text()
     counts = page.locator("#job-counts").inner_text()
     sent, total = map(int, re.match(r"(\d+) of (\d+) files sent", counts).groups())
     assert 10 < sent < total

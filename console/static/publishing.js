@@ -6,15 +6,12 @@
 const ACTIVE_MS = 1000;  // while a job runs
 const IDLE_MS = 5000;    // otherwise: notice a job started from a command line or another window
 
-function fill(template, values) {
-  return template.replace(/\{(\w+)\}/g, (all, key) => (key in values ? String(values[key]) : all));
-}
-
 function show(el, on) {
   if (el) el.hidden = !on;
 }
 
-function render(box, job) {
+function render(job) {
+  // Every text comes from the server in the page's language; only numbers move here.
   const bar = document.getElementById("job-progress");
   if (bar) {
     bar.max = job.total || 1;
@@ -22,7 +19,7 @@ function render(box, job) {
   }
   const counts = document.getElementById("job-counts");
   if (counts) {
-    counts.textContent = fill(box.dataset.sent, { done: job.done, total: job.total });
+    counts.textContent = job.counts_text;
     show(counts, job.total > 0);
   }
   const phase = document.getElementById("job-phase");
@@ -30,9 +27,9 @@ function render(box, job) {
   const state = document.getElementById("job-state");
   if (state) state.textContent = job.state_text;
   const rate = document.getElementById("job-rate");
+  if (rate) rate.textContent = job.rate_text;
   const eta = document.getElementById("job-eta");
-  if (rate) rate.textContent = fill(box.dataset.rate, { rate: job.rate.toFixed(1) });
-  if (eta) eta.textContent = job.eta_text ? fill(box.dataset.eta, { eta: job.eta_text }) : "";
+  if (eta) eta.textContent = job.eta_text;
   show(document.getElementById("job-speed"), job.active && job.rate > 0);
 }
 
@@ -58,7 +55,7 @@ function start() {
       window.location.reload();
       return;
     }
-    if (job && job.active) render(box, job);
+    if (job && job.active) render(job);
     setTimeout(poll, job && job.active ? ACTIVE_MS : IDLE_MS);
   }
 
