@@ -33,6 +33,11 @@ def _show(errors: dict[str, FormError] | None = None, status: int = 200, **form:
     pages = max(1, -(-len(rows) // PER_PAGE))
     number = min(_number(form.get("p") or request.args.get("p")), pages)
     shown = rows[(number - 1) * PER_PAGE: number * PER_PAGE]
+    # An error about a patient not in the rows shown (a card that does not exist) goes on top.
+    rids = {f"{r.db}-{r.card}" for r in shown if r.exported}
+    for key in [k for k in errors if k.startswith(("row-", "page-"))]:
+        if key.split("-", 1)[1] not in rids:
+            errors["patient"] = errors.pop(key)
     reminders = []
     if query and 0 < len(rows) <= REMIND_AT_MOST:
         cards = {(r.db, r.card) for r in rows}
