@@ -114,8 +114,13 @@ def create_account(conn: sqlite3.Connection, name: str, password: str | None = N
         raise AccessError(f"an account named {user!r} already exists",
                           hint="pick another name, or delete it first")
     password = _chosen(password, f"password of account {user}", weak_ok, groups=4, user_inputs=(user,))
-    with conn:
-        _insert_account(conn, user, password)
+    try:
+        with conn:
+            _insert_account(conn, user, password)
+    except sqlite3.IntegrityError as exc:
+        # another console or command created it between the check above and this insert
+        raise AccessError(f"an account named {user!r} already exists",
+                          hint="pick another name, or delete it first") from exc
     return user, password
 
 

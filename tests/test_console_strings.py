@@ -1,0 +1,48 @@
+"""Every console string a page asks for exists in English and Arabic."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+CONSOLE = ROOT / "console"
+I18N = ROOT / "site_templates" / "i18n"
+# Keys built at run time from a fixed set of parts.
+DYNAMIC = {f"passwords.{w}{s}" for w in ("login", "admin", "general")
+           for s in ("", "_help", "_consequence")} | {f"passwords.new_{w}" for w in ("login", "admin", "general")}
+
+
+def used_keys() -> set[str]:
+    keys: set[str] = set()
+    files = [p for p in [*CONSOLE.glob("*.py"), *(CONSOLE / "templates").glob("*.html")]
+             if not p.name.startswith("publishing")]  # the Publishing section checks its own
+    for path in files:
+        for key in re.findall(r"""\bt\(\s*["']([a-z_.0-9]+)["']""", path.read_text("utf-8")):
+            if not key.endswith("."):
+                keys.add(key)
+    keys |= set(re.findall(r'"(menu\.[a-z]+)"', (CONSOLE / "web.py").read_text("utf-8")))
+    for path in files:  # the "done" notices: done(path, "key" [if ... else "key"], name)
+        for line in path.read_text("utf-8").splitlines():
+            if "done(" in line:
+                line = re.sub(r"request\.form\.get\([^)]*\)", "", line)
+                keys |= {f"ok.{k}" for k in re.findall(r'"([a-z_]+)"', line)}
+    return keys | DYNAMIC
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+def test_every_console_string_exists(lang):
+    table = json.loads((I18N / f"{lang}.json").read_text("utf-8"))
+    have = {k[len("console."):] for k in table if k.startswith("console.")}
+    missing = sorted(k for k in used_keys() if k not in have)
+    assert not missing, f"missing in {lang}.json (as console.<key>): {missing}"
+
+
+def test_placeholders_match_between_languages():
+    en = json.loads((I18N / "en.json").read_text("utf-8"))
+    ar = json.loads((I18N / "ar.json").read_text("utf-8"))
+    for key, text in en.items():
+        if key.startswith("console."):
+            assert set(re.findall(r"{\w+}", text)) == set(re.findall(r"{\w+}", ar[key])), key
