@@ -14,6 +14,10 @@ from exporter.notes_store import NoteRow, store
 from exporter.site import export_site
 
 pytestmark = pytest.mark.browser
+# Every visible form control has a label (a <label for>, a wrapping label, or aria-label).
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+  .filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+  .map(e => e.outerHTML)"""
 PAGES = ("status", "passwords", "patients", "accounts", "sharing", "databases", "notes")
 
 
@@ -44,6 +48,10 @@ def test_every_page_renders_in_both_languages(console_page, console, home, lang)
         page.goto(base + path)
         assert page.evaluate("() => document.documentElement.lang") == lang
         assert page.locator("nav.menu a[aria-current=page]").count() == 1
+        assert page.evaluate(UNLABELLED) == [], name
+        page.set_viewport_size({"width": 390, "height": 800})
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, name
+        page.set_viewport_size({"width": 1024, "height": 800})
         shot(page, f"{name}-{lang}")
     page.goto(base + "/accounts")
     page.locator("#acc-name").fill("dr.sami")
