@@ -78,3 +78,34 @@ def test_bad_input_is_shown_next_to_the_field_and_changes_nothing(console_page, 
     assert text in error.inner_text()
     assert page.locator(f"#db-{field}").get_attribute("aria-invalid") == "true"
     assert (home.root / "config.toml").read_bytes() == before
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_automatic_update_ticked_off_in_the_page_keeps_the_service_from_publishing(console_page, console,
+                                                                                   home, tmp_path):
+    from exporter.site import export_site
+    from service_kit import ServiceProcess, edit, patient_html, quietly, status, wait_for
+
+    page, _ = console_page
+    other = make_clinic_db(tmp_path / "other.sqlite")
+    edit(other, "UPDATE patients SET card = CAST(card + 1000 AS TEXT)")  # cards 2001.. here
+    open_console(page, console, "/databases")
+    page.get_by_label("Name", exact=True).fill("other")
+    page.get_by_label("Path", exact=True).fill(str(other))
+    navigates(page, page.get_by_role("button", name="Add database").click)
+    navigates(page, page.locator("#auto-other").uncheck)
+    home = load_home(home.root)
+    export_site(home)
+    svc = ServiceProcess(home.root, tmp_path / "svc.out")
+    try:
+        wait_for("the service watching", lambda: status(home.root)[1].get("paused") == ["other"])
+        edit(other, "UPDATE visits SET notes = 'SHOULD NOT APPEAR' WHERE id = 1")
+        edit(home.databases["main"].path, "UPDATE visits SET notes = 'should appear' WHERE id = 1")
+        wait_for("main's change", quietly(lambda: "should appear" in patient_html(home, "1001")))
+        assert status(home.root)[1]["watching"] == ["main"]
+    finally:
+        svc.stop()
+    # the switched-off database's patient still shows what was exported before the edit
+    assert "SHOULD NOT APPEAR" not in patient_html(home, "2001")
+    assert "should appear" in patient_html(home, "1001")
