@@ -46,11 +46,23 @@ def _show(errors: dict[str, FormError] | None = None, status: int = 200,
                 log=log[first:first + PAGE_ROWS], log_total=len(log), log_filter=only,
                 page_no=page_no, pages=max(1, -(-len(log) // PAGE_ROWS)),
                 form=form or {name: str(home.config.get(name) or "") for name in TARGET_FIELDS},
-                default_target=(home.root / "public").as_uri(), probe=probe, when=when)
+                default_target=(home.root / "public").as_uri(), probe=probe, when=when, who=who,
+                isolate=isolate)
+
+
+def who(patient: str) -> str:
+    """A group of the upload list or log as the user knows it."""
+    return {"(clinic)": t("publishing.group.clinic"), "(app)": t("publishing.group.app")}.get(patient, patient)
+
+
+def isolate(text: str) -> str:
+    """FSI ... PDI around a value put into a sentence: dates, paths and URLs keep their
+    order inside an Arabic sentence."""
+    return f"\u2068{text}\u2069"
 
 
 def when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
+    return isolate(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))) if ts else ""
 
 
 def clock_text(seconds: float | None) -> str:
@@ -93,7 +105,13 @@ def index():  # type: ignore[no-untyped-def]
 @bp.get("/publishing/job.json")
 def job_json():  # type: ignore[no-untyped-def]
     """Polled by the page while a job runs (and after a reload)."""
-    return jsonify(_job_json(background.current(current_home())))
+    data = _job_json(background.current(current_home()))
+    if data is not None and data["active"]:
+        try:
+            data["waiting_text"] = t("publishing.queue_live", n=uploads.waiting_count(current_home()))
+        except ChartsealError:
+            data["waiting_text"] = ""
+    return jsonify(data)
 
 
 @bp.post("/publishing/start")

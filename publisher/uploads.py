@@ -101,6 +101,17 @@ def upload_list(home: Home, now: float | None = None) -> list[Waiting]:
         cards.close()
 
 
+def waiting_count(home: Home) -> int:
+    """How many groups the upload list holds (cheap: polled while a job runs)."""
+    from .publish import connect
+
+    conn = connect(home)
+    try:
+        return int(conn.execute("SELECT count(*) FROM jobs").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def upload_status(home: Home, only: str = "all", card: str | None = None) -> list[Upload]:
     """Each group's latest upload, newest first; ``only`` is all, ok or failed."""
     from .publish import connect

@@ -31,6 +31,11 @@ function render(job) {
   const eta = document.getElementById("job-eta");
   if (eta) eta.textContent = job.eta_text;
   show(document.getElementById("job-speed"), job.active && job.rate > 0);
+  const waiting = document.getElementById("queue-live");
+  if (waiting && job.waiting_text) {
+    waiting.textContent = job.waiting_text;
+    waiting.hidden = false;
+  }
 }
 
 function start() {
