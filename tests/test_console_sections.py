@@ -1,14 +1,11 @@
 """Status, Passwords, Patient pages and Notes through the page, checked via the library."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from browser import browser  # noqa: F401
 from conftest import keys, secret
 from console_kit import console, console_page, navigates, open_console  # noqa: F401
 
-from exporter import access, keystore
 from exporter.notes_store import NoteRow, list_notes, store
 from exporter.site import export_site
 from publisher.service_status import lock_holder
