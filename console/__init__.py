@@ -18,12 +18,16 @@ Layout
                      CORS, ``Cache-Control: no-store`` on every response;
                    * any failure is a 403 and changes nothing.
   ``web.py``       helpers: ``current_home()`` (loaded fresh per request, so CLI changes
-                   show), ``keys()`` (the keystore, closed after the request), ``t(key)``
-                   (strings from ``site_templates/i18n/<lang>.json`` under ``console.``),
-                   ``attempt(fn, *args, field=...)`` which runs one core call and turns a
-                   ChartsealError into ``FormError(field, message, hint)`` that a template
-                   shows next to its field (``{{ field_error(errors, "name") }}``), and
-                   ``page(template, **ctx)`` which renders with the common context.
+                   show), ``keys()`` (the keystore, closed after the request), ``t(key, **v)``
+                   (the string ``console.<key>`` of ``site_templates/i18n/<lang>.json``,
+                   ``str.format``-ed with ``v``; also a template global), ``attempt(errors,
+                   field, fn, *args)`` which runs one core call and turns a ChartsealError
+                   into ``errors[field] = FormError(message, hint, kind)`` for the template to
+                   show next to its field (``{{ field_error(errors, "name") }}``, id
+                   ``<field>-error`` for ``aria-describedby``), ``page(template, section,
+                   status=200, **ctx)`` which renders with what base.html needs, ``done(path,
+                   key, name)`` (redirect after a change, showing the string ``ok.<key>``),
+                   ``local_path()`` and ``flag()`` for form values.
   ``templates/base.html``  side menu in the manual's order, blocks ``title`` and ``content``,
                    the unread-notes badge, the language switch (en/ar, RTL for ar).
 
@@ -37,6 +41,7 @@ sharing, databases, publishing (its own engineer's files: ``publishing.py``,
 Rules: a section calls the library functions the CLI calls (exporter.access, exporter.home,
 exporter.notes_store, publisher.*); logic that only one face would have goes into the
 library first. Keystore changes run inside the keystore's own transactions (SQLite locks),
-home changes under ``exporter.home.home_config_lock``; both are what the CLI uses, so two
-consoles and the CLI can work on one home at once.
+config.toml changes through ``exporter.databases`` (re-read and written under a lock); both
+are what the CLI uses, so two consoles and the CLI can work on one home at once. A password
+shown once is rendered straight from the POST (never put in a URL), in ``shown.html``.
 """
