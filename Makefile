@@ -34,7 +34,9 @@ test: setup browser
 
 # Screenshots of every console page (English and Arabic, 1280 and 390 px) for docs/CONSOLE.md.
 console-shots: setup browser
-	CHARTSEAL_CONSOLE_SHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q -p no:cacheprovider tests/test_console_shots.py
+	CHARTSEAL_CONSOLE_SHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q -p no:cacheprovider tests/test_console_shots.py \
+		tests/test_console_publishing.py::test_publishing_page_in_arabic_is_right_to_left \
+		tests/test_console_publishing.py::test_update_all_on_300_patients_shows_progress_through_a_reload
 
 bench: setup
 	$(BIN)/python bench/run_all.py
