@@ -203,3 +203,19 @@ def test_arabic_is_right_to_left_and_translated(console_page, console, home):
         assert page.evaluate("() => document.documentElement.dir") == "rtl", path
     navigates(page, page.get_by_role("button", name="English").click)
     assert page.evaluate("() => document.documentElement.dir") == "ltr"
+
+
+def test_status_follows_a_service_started_and_stopped_elsewhere(console_page, console, home, monkeypatch):
+    from publisher import service_control
+
+    page, watch = console_page
+    monkeypatch.setenv("CHARTSEAL_SERVICE_BEAT_SECONDS", "0.5")
+    open_console(page, console, "/")
+    try:
+        service_control.start(home)  # as `chartseal service start` in a terminal would
+        page.wait_for_selector('#service-state[data-state="running"]')
+        page.wait_for_function("() => /\\d+ s ago/.test(document.getElementById('beat-age').textContent)")
+    finally:
+        service_control.stop(home)
+    page.wait_for_selector('#service-state:not([data-state="running"])')
+    assert not watch.page_errors and not watch.console_errors
