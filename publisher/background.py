@@ -92,8 +92,9 @@ def run_publish(home: Home, job_id: str | None = None, resend_all: bool = False,
 
 def run_sync(home: Home, job_id: str | None = None, repair: bool = False,
              target_url: str | None = None, endpoint_url: str | None = None,
-             region: str | None = None, policy: Policy | None = None) -> Any:
-    """``sync.sync`` as a job."""
+             region: str | None = None, policy: Policy | None = None,
+             phase: Callable[[str, int, int], None] | None = None) -> Any:
+    """``sync.sync`` as a job; ``phase`` hears the steps too (the CLI's progress bar)."""
     from . import publish as core
     from . import sync as core_sync
 
@@ -102,8 +103,12 @@ def run_sync(home: Home, job_id: str | None = None, repair: bool = False,
         target = core.make_target(home, target_url, endpoint_url, region, pol)
         conn = core.connect(home)
         try:
-            r = core_sync.sync(conn, target, home.site_dir, home.clinic_prefix, repair, pol,
-                               tracker.phase)
+            def both(name: str, done: int, total: int) -> None:
+                tracker.phase(name, done, total)
+                if phase:
+                    phase(name, done, total)
+
+            r = core_sync.sync(conn, target, home.site_dir, home.clinic_prefix, repair, pol, both)
         finally:
             conn.close()
         summary = sync_summary(r)

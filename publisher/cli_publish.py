@@ -226,8 +226,39 @@ def sync(repair: bool, as_json: bool, target_url: str | None, endpoint_url: str 
             _refuse_overrides(target_url, endpoint_url, region)
             _started(jobs_core.start_job(h, "sync-repair" if repair else "sync"), home)
             return
-        r = jobs_core.run_sync(h, job_id, repair, target_url, endpoint_url, region, Policy.from_env())
+        bar = _PhaseBar()
+        try:
+            r = jobs_core.run_sync(h, job_id, repair, target_url, endpoint_url, region,
+                                   Policy.from_env(), bar)
+        finally:
+            bar.close()
     _show_sync(r, repair, as_json)
+
+
+class _PhaseBar:
+    """A terminal progress bar for the counted phases of a job (repairing, deleting)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.name = ""
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        if name != self.name:
+            self.close()
+            self.name = name
+            if total:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit="obj", desc=name, disable=None, file=sys.stderr,
+                                dynamic_ncols=True)
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _show_sync(r: Any, repair: bool, as_json: bool) -> None:

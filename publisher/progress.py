@@ -143,7 +143,8 @@ def read_status(root: Path, now: float | None = None) -> JobStatus | None:
     st.error = (f"the job stopped before it finished (process {st.pid or '?'} is gone), "
                 f"during {st.phase}")
     st.hint = ("nothing queued is lost: start it again, or run chartseal publish; "
-               "chartseal queue shows what is still waiting")
+               "chartseal queue shows what is still waiting"
+               + (f"; its output is in {st.log}" if st.log else ""))
     return st
 
 

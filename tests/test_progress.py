@@ -260,3 +260,16 @@ def test_test_target_reports_a_missing_bucket(home, aws_env, moto_server):
     assert res.returncode == 1
     assert res.stderr.startswith("error: ") and "no-such-bucket-here" in res.stderr
     assert "\nhint: " in res.stderr
+
+
+def test_a_job_that_dies_before_it_starts_reads_as_stopped_and_points_at_its_log(home, monkeypatch):
+    # The detached process refuses the home (weak test keys without the test switch) and
+    # exits before it takes the lock: the status it was started with must not stay "starting".
+    monkeypatch.setenv("CHARTSEAL_TEST_WEAK_KDF", "0")
+    st = background.start_job(home, "publish")
+    wait_for("the job process to exit", lambda: not pid_alive(st.pid))
+    got = wait_for("the stopped status", lambda: (lambda s: s if s.state == "stopped" else None)(
+        progress.read_status(home.root)))
+    assert got.id == st.id and "during starting" in got.error
+    assert str(home.root / "logs" / "jobs.log") in got.hint
+    assert "error: key derivation below 64 MiB" in (home.root / "logs" / "jobs.log").read_text()
