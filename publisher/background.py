@@ -19,7 +19,7 @@ from exporter.home import Home
 from . import detached
 from .joblock import JobLock
 from .policy import Policy
-from .progress import KINDS, JobStatus, Tracker, new_job_id, read_status, write_status
+from .progress import JobStatus, Tracker, new_job_id, read_status, write_status
 
 T = TypeVar("T")
 LOG_NAME = "jobs.log"
@@ -160,4 +160,4 @@ def sync_summary(r: Any) -> dict[str, Any]:
             "failed": len(r.failed), "problems": r.problems, "examples": names}
 
 
-__all__ = ["KINDS", "JOB_ARGS", "start_job", "current", "run_publish", "run_sync"]
+__all__ = ["JOB_ARGS", "start_job", "current", "run_publish", "run_sync"]

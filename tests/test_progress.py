@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from s3 import CREDS, FaultProxy, aws_env, moto_server, new_bucket  # noqa: F401
+from s3 import FaultProxy, aws_env, moto_server, new_bucket  # noqa: F401
 
 from exporter.demo_data import write_demo_clinic
 from exporter.home import Database, load_home
