@@ -46,3 +46,12 @@ def test_placeholders_match_between_languages():
     for key, text in en.items():
         if key.startswith("console."):
             assert set(re.findall(r"{\w+}", text)) == set(re.findall(r"{\w+}", ar[key])), key
+
+
+def test_console_strings_stay_off_the_published_site():
+    from exporter.render import strings
+    from site_templates.build import strings_module
+
+    tables = {lang: dict(strings(lang)) for lang in ("en", "ar")}
+    assert tables["en"] and not [k for t in tables.values() for k in t if k.startswith("console.")]
+    assert b"console." not in strings_module(tables)
