@@ -55,3 +55,32 @@ def test_console_strings_stay_off_the_published_site():
     tables = {lang: dict(strings(lang)) for lang in ("en", "ar")}
     assert tables["en"] and not [k for t in tables.values() for k in t if k.startswith("console.")]
     assert b"console." not in strings_module(tables)
+
+
+def test_a_console_string_change_does_not_re_seal_the_records(tmp_path, monkeypatch):
+    import shutil
+
+    from exporter import render, site_objects
+
+    before = site_objects._templates_version()
+    copy = tmp_path / "templates"
+    shutil.copytree(site_objects.TEMPLATES_ROOT / "fragments", copy / "fragments")
+    shutil.copytree(I18N, copy / "i18n")
+    monkeypatch.setattr(site_objects, "TEMPLATES_ROOT", copy)
+    monkeypatch.setattr(render, "TEMPLATES", copy)
+    render.strings.cache_clear()
+    try:
+        assert site_objects._templates_version() == before
+        for lang in ("en", "ar"):
+            path = copy / "i18n" / f"{lang}.json"
+            table = json.loads(path.read_text("utf-8"))
+            table["console.title"] = "changed"
+            path.write_text(json.dumps(table, ensure_ascii=False), "utf-8")
+        render.strings.cache_clear()
+        assert site_objects._templates_version() == before
+        table["visits"] = "changed"  # a portal string does change the version
+        path.write_text(json.dumps(table, ensure_ascii=False), "utf-8")
+        render.strings.cache_clear()
+        assert site_objects._templates_version() != before
+    finally:
+        render.strings.cache_clear()
