@@ -273,3 +273,16 @@ def test_a_job_that_dies_before_it_starts_reads_as_stopped_and_points_at_its_log
     assert got.id == st.id and "during starting" in got.error
     assert str(home.root / "logs" / "jobs.log") in got.hint
     assert "error: key derivation below 64 MiB" in (home.root / "logs" / "jobs.log").read_text()
+
+
+def test_a_background_job_that_fails_keeps_its_error_and_hint(home, aws_env, moto_server):
+    assert cli(home, "config", "set", "target", "s3://no-such-bucket-here/site").returncode == 0
+    assert cli(home, "config", "set", "endpoint_url", moto_server.url).returncode == 0
+    st = background.start_job(home, "publish-all")
+    got = wait_for("the job to end", lambda: (lambda s: s if not s.active else None)(progress.read_status(home.root)))
+    assert got.id == st.id and got.state == "failed"
+    assert "the bucket does not exist" in got.error and "create the bucket" in got.hint
+    shown = cli(home, "jobs")
+    assert shown.returncode == 1 and "error: the bucket does not exist" in shown.stdout
+    # Nothing was lost: every group is still in the upload list.
+    assert cli(home, "queue", "--json").stdout.count("\n") >= 5
