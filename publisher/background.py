@@ -17,7 +17,7 @@ from exporter.errors import ChartsealError
 from exporter.home import Home
 
 from . import detached
-from .joblock import JobLock
+from .joblock import JobLock, refusal
 from .policy import Policy
 from .progress import JobStatus, Tracker, new_job_id, read_status, write_status
 
@@ -38,6 +38,11 @@ def start_job(home: Home, kind: str) -> JobStatus:
     """Start a publishing job in the background; return its status (state "starting")."""
     if kind not in JOB_ARGS:
         raise ValueError(f"unknown job kind {kind!r}, expected one of {sorted(JOB_ARGS)}")
+    # A job just spawned has not taken the lock yet: its "starting" status counts as running.
+    # (Read before taking the lock: while we hold it, every recorded job would look alive.)
+    prev = read_status(home.root)
+    if prev is not None and prev.active:
+        raise refusal(prev.describe())
     lock = JobLock(home.root)
     lock.acquire()  # raises JobRunning, naming the job that runs
     try:

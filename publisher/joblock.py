@@ -65,9 +65,12 @@ class JobLock:
 
         root = self.path.parent
         st = read_status(root)
-        what = st.describe() if st is not None and st.active else f"PID {lock_holder(root) or '?'}"
-        return JobRunning(f"another publish or sync is running for this clinic: {what}",
-                          hint="watch it with: chartseal jobs; start this one when it has finished")
+        return refusal(st.describe() if st is not None and st.active else f"PID {lock_holder(root) or '?'}")
+
+
+def refusal(what: str) -> JobRunning:
+    return JobRunning(f"another publish or sync is running for this clinic: {what}",
+                      hint="watch it with: chartseal jobs; start this one when it has finished")
 
 
 def lock_holder(root: Path) -> int | None:

@@ -286,3 +286,21 @@ def test_a_background_job_that_fails_keeps_its_error_and_hint(home, aws_env, mot
     assert shown.returncode == 1 and "error: the bucket does not exist" in shown.stdout
     # Nothing was lost: every group is still in the upload list.
     assert cli(home, "queue", "--json").stdout.count("\n") >= 5
+
+
+def test_a_job_spawned_but_not_yet_locked_counts_as_running(home):
+    # Between the starter letting go of the lock and the new process taking it, a second
+    # start (another console) must still see the first one.
+    progress.write_status(home.root, progress.JobStatus(
+        id="b", kind="publish-all", pid=os.getpid(), state="starting", started=time.time()))
+    with pytest.raises(JobRunning) as err:
+        background.start_job(home, "publish")
+    assert "Update all patient data" in str(err.value)
+    assert progress.read_status(home.root).id == "b"
+    # Once that process is gone and the grace has passed, a start goes ahead.
+    progress.write_status(home.root, progress.JobStatus(
+        id="b", kind="publish-all", pid=os.getpid(), state="starting", started=time.time() - 3600))
+    st = background.start_job(home, "publish")
+    assert st.id != "b"
+    wait_for("the job to end", lambda: not progress.read_status(home.root).active)
+    assert progress.read_status(home.root).state == "done"
