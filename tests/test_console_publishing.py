@@ -49,7 +49,7 @@ def _has_table(conn) -> bool:
 @pytest.fixture
 def slow_s3(aws_env, moto_server, monkeypatch):
     """moto's S3 behind a proxy that delays every request: a job lasts long enough to watch."""
-    proxy = FaultProxy(moto_server.url, rate=1.0, modes=("slow",), slow_seconds=0.02)
+    proxy = FaultProxy(moto_server.url, rate=1.0, modes=("slow",), slow_seconds=0.03)
     monkeypatch.setenv("CHARTSEAL_PUBLISH_WORKERS", "2")
     monkeypatch.setenv("CHARTSEAL_PUBLISH_BATCH_GROUPS", "20")
     yield proxy
@@ -59,7 +59,7 @@ def slow_s3(aws_env, moto_server, monkeypatch):
 @pytest.mark.browser
 @pytest.mark.slow
 def test_update_all_on_300_patients_shows_progress_through_a_reload(console_page, console, home, tmp_path,
-                                                                     slow_s3, moto_server):
+                                                                     slow_s3, moto_server, request):
     page, watch = console_page
     write_demo_clinic(tmp_path / "demo.sqlite", patients=300, seed=11)
     home.databases["main"] = Database("main", tmp_path / "demo.sqlite")
@@ -89,12 +89,22 @@ def test_update_all_on_300_patients_shows_progress_through_a_reload(console_page
     assert page.locator("#queue-stale").is_visible() and not page.locator("#queue-empty").count()
     shot(page, "publishing-running")
 
-    # A reload (or a console opened later) picks the running job up again.
+    # A reload picks the running job up again ...
     page.reload()
     assert job_state(page) == "running"
     again = int(re.match(r"(\d+) of", page.locator("#job-counts").inner_text()).group(1))
     assert again >= sent
-    page.wait_for_function("() => document.querySelector('#job-progress').value > %d" % again, timeout=60_000)
+    # ... and so does a console opened after this one was closed: the job runs on its own.
+    from console.server import start
+
+    console.stop()
+    reopened = start(home)
+    request.addfinalizer(reopened.stop)
+    open_console(page, reopened, "/publishing")
+    assert job_state(page) == "running"
+    later = int(re.match(r"(\d+) of", page.locator("#job-counts").inner_text()).group(1))
+    assert later >= again
+    page.wait_for_function("() => document.querySelector('#job-progress').value > %d" % later, timeout=60_000)
 
     # The page reloads itself when the job ends and shows the result.
     page.wait_for_function("() => document.querySelector('#job-state').textContent.trim() === 'finished'",
