@@ -37,6 +37,8 @@ def _show(errors: dict[str, FormError] | None = None, status: int = 200,
     errors = errors or {}
     waiting = attempt(errors, "queue", uploads.upload_list, home) or []
     log = attempt(errors, "log", uploads.upload_status, home, only) or []
+    pages = max(1, -(-len(log) // PAGE_ROWS))
+    page_no = min(page_no, pages)  # a stale link past the end shows the last page
     first = (page_no - 1) * PAGE_ROWS
     job = background.current(home)
     return page("publishing.html", "publishing", status, errors=errors,
@@ -44,7 +46,7 @@ def _show(errors: dict[str, FormError] | None = None, status: int = 200,
                 last_sync=progress.read_last(home.root, "sync"),
                 waiting=waiting[:PAGE_ROWS], waiting_total=len(waiting),
                 log=log[first:first + PAGE_ROWS], log_total=len(log), log_filter=only,
-                page_no=page_no, pages=max(1, -(-len(log) // PAGE_ROWS)),
+                page_no=page_no, pages=pages,
                 form=form or {name: str(home.config.get(name) or "") for name in TARGET_FIELDS},
                 default_target=(home.root / "public").as_uri(), probe=probe, when=when, who=who,
                 isolate=isolate)
