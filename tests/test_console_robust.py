@@ -136,3 +136,25 @@ def test_service_start_and_stop_commands(home, monkeypatch):
     assert stopped.exit_code == 0 and "service stopped" in stopped.output, stopped.output
     result = run("service", "stop")
     assert result.exit_code == 1 and "not running" in result.output and "hint:" in result.output
+
+
+def test_the_patient_table_is_paged_and_searchable(client, home, tmp_path):
+    from conftest import make_clinic_db
+    from exporter.home import Database, load_home
+
+    rows = [dict(id=i, card=str(5000 + i), first_name=f"Name{i:03d}", surname="Family",
+                 modified_at="2026-11-01T10:00:00") for i in range(1, 121)]
+    big = make_clinic_db(tmp_path / "big.sqlite", rows)
+    h = load_home(home.root)
+    h.databases = {"big": Database("big", big)}
+    h.save()
+    first = client.get("/patients", base_url=BASE).get_data(as_text=True)
+    assert "Patients: 120" in first and first.count('<tr data-card="') == 50
+    assert "Page 1 of 3" in first and 'rel="next"' in first and 'rel="prev"' not in first
+    last = client.get("/patients?p=3", base_url=BASE).get_data(as_text=True)
+    assert last.count('<tr data-card="') == 20 and 'data-card="5120"' in last
+    assert 'rel="next"' not in last
+    beyond = client.get("/patients?p=99", base_url=BASE).get_data(as_text=True)
+    assert "Page 3 of 3" in beyond  # a page number past the end shows the last page
+    found = client.get("/patients?q=name011", base_url=BASE).get_data(as_text=True)
+    assert "Patients: 1" in found and 'data-card="5011"' in found and "Page 1 of" not in found
