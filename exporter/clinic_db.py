@@ -296,8 +296,8 @@ def _read_clinic(path: Path, reuse: dict[int, Any]) -> ClinicData:
     return ClinicData(patients=out, problems=sink.problems)
 
 
-def check_clinic(path: Path) -> None:
-    """Raise ClinicDbError unless ``path`` opens read-only as a clinic database."""
+def check_clinic_file(path: Path) -> None:
+    """Raise ClinicDbError (with a hint) unless ``path`` is a readable clinic database."""
     conn = connect_readonly(Path(path))
     try:
         _columns(conn, Path(path))

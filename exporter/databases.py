@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import settings
-from .clinic_db import check_clinic
+from .clinic_db import check_clinic_file
 from .errors import HomeError
 from .home import Database, Home, load_home
 
@@ -49,7 +49,7 @@ def add_database(root: Path, name: str, path: str | Path, auto_update: bool = Tr
     if not file.is_file():
         raise HomeError(f"no database file at {file}",
                         hint="create a demo one with: chartseal demo-data PATH")
-    check_clinic(file)
+    check_clinic_file(file)
     with editing(root) as home:
         if name in home.databases and not replace:
             raise HomeError(f"a database named {name!r} already exists",

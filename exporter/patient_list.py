@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from .clinic_db import ClinicDbError, check_clinic, connect_readonly
+from .clinic_db import ClinicDbError, check_clinic_file, connect_readonly
 from .home import Home
 from .normalize import normalize_card, normalize_search
 
@@ -27,7 +27,7 @@ class PatientRow:
 
 def _names(path: Path) -> list[tuple[str, str]]:
     """(card, full name) of every patient with a card, in card order."""
-    check_clinic(path)
+    check_clinic_file(path)
     conn = connect_readonly(path)
     try:
         rows = conn.execute("SELECT card, trim(coalesce(first_name, '') || ' ' || "
