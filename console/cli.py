@@ -14,7 +14,7 @@ from exporter.cli_util import UserError, home_option, open_home, reports_errors
 @home_option
 @click.option("--port", default=0, type=click.IntRange(0, 65535),
               help="Port on 127.0.0.1 (default: a free one).")
-@click.option("--no-browser", is_flag=True, help="Print the address instead of opening a browser.")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser (the address is printed either way).")
 @reports_errors
 def console(home_dir: str | None, port: int, no_browser: bool) -> None:
     """The clinic console: the manual's Server window as a page on 127.0.0.1.
