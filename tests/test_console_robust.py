@@ -158,3 +158,30 @@ def test_the_patient_table_is_paged_and_searchable(client, home, tmp_path):
     assert "Page 3 of 3" in beyond  # a page number past the end shows the last page
     found = client.get("/patients?q=name011", base_url=BASE).get_data(as_text=True)
     assert "Patients: 1" in found and 'data-card="5011"' in found and "Page 1 of" not in found
+
+
+def test_fetch_new_notes_now_brings_the_inbox_in(client, home):
+    import json
+
+    from notes_endpoint.inbox import FolderInbox
+    from notes_endpoint.wire import note_json, parse_note
+    from notes_kit import export_clinic
+
+    clinic = export_clinic(home)
+    note = clinic.note(clinic.patient["1001"], "1001", "<b>please</b> call me")
+    parsed = parse_note(json.dumps(note).encode())
+    assert FolderInbox(home.root / "inbox").put_new(clinic.id, parsed.note_id,
+                                                   note_json(parsed, note["ts"]))
+    resp = post(client, "/notes/fetch")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "New notes fetched: 1." in html
+    assert "&lt;b&gt;please&lt;/b&gt; call me" in html and "<b>please</b>" not in html
+
+
+def test_show_current_passwords_by_post_only(client, home):
+    from conftest import secret
+
+    assert client.get("/passwords/show", base_url=BASE).status_code == 405
+    html = post(client, "/passwords/show").get_data(as_text=True)
+    for which in ("login", "admin", "general"):
+        assert secret(home, f"{which}_password") in html
