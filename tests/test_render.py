@@ -82,6 +82,18 @@ def test_tel_link_keeps_only_dialable_characters():
     assert render.tel_href("no number") == ""
 
 
+@pytest.mark.parametrize("number, href", [
+    ("+1 555 \u00b2\u00b3 1234", "tel:+15551234"),   # superscripts: isdigit() but no value
+    ("\u2460\u2461 07", "tel:07"),                    # circled digits
+    ("\U0001d7d8\U0001d7d9", "tel:01"),               # mathematical digits are decimal
+    ("\u00b2", ""),
+])
+def test_tel_link_never_raises_on_unicode_digits(number, href):
+    assert render.tel_href(number) == href
+    html = render.patient_fragment(patient(mobile=number, phone=""), TODAY, "en")
+    assert (href in html) if href else "tel:" not in html
+
+
 # -- the record view ------------------------------------------------------------------------
 
 
