@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from . import access, keystore, settings
+from .clinic_db import check_clinic_file
 from .cli_util import home_option, open_home, reports_errors
 from .errors import HomeError
 from .home import Database, create_home, kdf_params, resolve_home
@@ -60,6 +61,8 @@ def db_add(name: str, path: str, no_auto_update: bool, replace: bool, home_dir: 
     if not file.is_file():
         raise HomeError(f"no database file at {file}",
                         hint="create a demo one with: chartseal demo-data PATH")
+    # Checked now, not at the next publish: a wrong file is named while its path is in mind.
+    check_clinic_file(file)
     home.databases[name] = Database(name, file, auto_update=not no_auto_update)
     home.save()
     click.echo(f"database {name}: {file}")

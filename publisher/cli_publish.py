@@ -102,7 +102,31 @@ def publish(resend_all: bool, dry_run: bool, no_export: bool, target_url: str | 
         finally:
             if bar.get("bar") is not None:
                 bar["bar"].close()
+        if not no_export:
+            _warn_export_problems(h)
         _show_report(report)
+
+
+def _warn_export_problems(h: Home) -> None:
+    """One line for what the export could not publish; `chartseal log --failed` lists it."""
+    from exporter import failures
+
+    from .publish import connect
+
+    conn = connect(h)
+    try:
+        found = failures.read(conn)
+    finally:
+        conn.close()
+    off = [f for f in found if f.outcome != "warning"]
+    if off:
+        kept = sum(1 for f in off if f.outcome == "kept")
+        click.echo(f"warning: {len(off) - kept} records or databases could not be published and "
+                   f"{kept} stay as last published; the rest is published", err=True)
+        click.echo("hint: see which and why with: chartseal log --failed", err=True)
+    elif found:
+        click.echo(f"warning: {len(found)} values were left out of published records; "
+                   "see: chartseal log --failed", err=True)
 
 
 def _show_report(r: Any) -> None:
@@ -192,14 +216,38 @@ def queue(as_json: bool, home: str | None) -> None:
             click.echo(f"{len(waiting)} waiting")
 
 
+def _export_problems(conn: sqlite3.Connection, want: str | None, as_json: bool) -> int:
+    """The last export's problems: patients not published or kept at their last version,
+    and values left out of published ones. Returns how many were shown."""
+    from exporter import failures
+    from exporter.normalize import normalize_card
+
+    shown = 0
+    for f in failures.read(conn):
+        if want is not None and normalize_card(f.patient) != want:
+            continue
+        shown += 1
+        status = failures.STATUS[f.outcome]
+        if as_json:
+            click.echo(json.dumps({"time": _when(f.since), "stage": "export", "database": f.db,
+                                   "patient": f.patient, "status": status, "field": f.field,
+                                   "error": f.message}, sort_keys=True))
+        else:
+            who = f"{f.db}/{f.patient}" if f.patient else f"{f.db} (database)"
+            click.echo(f"{_when(f.since)}  {who:<34} {status:<13} {f.field}: {f.message}")
+    return shown
+
+
 @click.command()
-@click.option("--failed", "only", flag_value="failed", help="only groups whose last upload failed")
+@click.option("--failed", "only", flag_value="failed",
+              help="only patients the last export could not publish, or whose last upload failed")
 @click.option("--ok", "only", flag_value="ok", help="only groups whose last upload succeeded")
 @click.option("--patient", "card", metavar="CARD", help="only this patient (card number)")
 @click.option("--json", "as_json", is_flag=True, help="print JSON lines instead of a table")
 @home_option
 def log(only: str | None, card: str | None, as_json: bool, home: str | None) -> None:
-    """Show the upload status of each patient (the latest attempt), with the error text."""
+    """Show what the last export could not publish, then the upload status of each patient
+    (the latest attempt), with the error text."""
     from exporter.normalize import normalize_card
 
     from .publish import connect
@@ -207,15 +255,15 @@ def log(only: str | None, card: str | None, as_json: bool, home: str | None) -> 
     with reported():
         h = open_home(home)
         conn = connect(h)
+        want = normalize_card(card) if card else None
         try:
             rows = conn.execute(
                 "SELECT ts, target, grp, ok, objects, bytes, error FROM upload_log WHERE id IN "
                 "(SELECT max(id) FROM upload_log GROUP BY target, grp) ORDER BY ts DESC").fetchall()
+            shown = 0 if only == "ok" else _export_problems(conn, want, as_json)
         finally:
             conn.close()
         cards = Cards(h)
-        want = normalize_card(card) if card else None
-        shown = 0
         for ts, target, grp, ok, objects, size, error in rows:
             if (only == "failed" and ok) or (only == "ok" and not ok):
                 continue
