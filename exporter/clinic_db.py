@@ -134,7 +134,15 @@ def _digest(parts: tuple[Row, list[Row], list[Row], list[Row], list[Row]]) -> st
 def _cards(sink: f.Sink, rows: list[Row]) -> dict[int, str]:
     """Normalized card per usable patient row id; empty and duplicate cards are reported."""
     by_card: dict[str, list[int]] = {}
+    seen: set[int] = set()
     for row in rows:
+        # Related rows point at the id, and it keys everything kept of the patient: a table
+        # made without INTEGER PRIMARY KEY can hold any value, or one value twice.
+        if type(row[0]) is not int or row[0] in seen:
+            what = "used by another row" if type(row[0]) is int else "not a whole number"
+            sink.add(f"row {row[0]!r}", "id", f"patient id {what}; patient skipped", SKIPPED)
+            continue
+        seen.add(row[0])
         card = normalize_card(f.text(sink, f"row {row[0]}", "card", row[1]))
         if not card:
             sink.add(f"row {row[0]}", "card", "empty card number; patient skipped", SKIPPED)
@@ -168,12 +176,13 @@ def _deals(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Deal, ...]:
     out = []
     for row in rows:
         skip = f"deal {row[0]}"
+        ident = f.row_id(sink, who, "deals.id", row[0], skip)
         sums = [f.amount(sink, who, f"deals.{c}", row[i], skip) for i, c in
-                ((3, "total"), (4, "deduction"), (5, "tax"), (6, "paid"))]
+                ((3, "total"), (4, "deduction"), (5, "tax"), (6, "paid"))] if ident is not None else [None]
         if None in sums:
             continue
         total, deduction, tax, paid = (s or 0.0 for s in sums)
-        out.append(Deal(row[0], f.text(sink, who, "deals.title", row[2]), total, deduction,
+        out.append(Deal(ident, f.text(sink, who, "deals.title", row[2]), total, deduction,
                         tax, paid, f.day(sink, who, "deals.start_date", row[7]),
                         f.flag(sink, who, "deals.expired", row[8])))
     return tuple(out)
@@ -183,11 +192,12 @@ def _visits(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Visit, ...]:
     out = []
     for row in rows:
         skip = f"visit {row[0]}"
-        when = f.day(sink, who, "visits.date", row[2], skip)
+        ident = f.row_id(sink, who, "visits.id", row[0], skip)
+        when = f.day(sink, who, "visits.date", row[2], skip) if ident is not None else None
         paid = f.amount(sink, who, "visits.paid", row[3], skip) if when else None
         if when is None or paid is None:
             continue
-        out.append(Visit(row[0], when, paid, f.text(sink, who, "visits.action", row[4]),
+        out.append(Visit(ident, when, paid, f.text(sink, who, "visits.action", row[4]),
                          f.text(sink, who, "visits.notes", row[5]),
                          f.day(sink, who, "visits.next_date", row[6]),
                          f.integer(sink, who, "visits.next_duration_min", row[7])))
@@ -198,10 +208,12 @@ def _visits(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Visit, ...]:
 def _appointments(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Appointment, ...]:
     out = []
     for row in rows:
-        when = f.day(sink, who, "appointments.date", row[2], f"appointment {row[0]}")
+        skip = f"appointment {row[0]}"
+        ident = f.row_id(sink, who, "appointments.id", row[0], skip)
+        when = f.day(sink, who, "appointments.date", row[2], skip) if ident is not None else None
         if when is None:
             continue
-        out.append(Appointment(row[0], when, f.clock(sink, who, "appointments.time", row[3]),
+        out.append(Appointment(ident, when, f.clock(sink, who, "appointments.time", row[3]),
                                f.integer(sink, who, "appointments.duration_min", row[4]),
                                f.text(sink, who, "appointments.reason", row[5])))
     out.sort(key=_APPOINTMENT_ORDER)
@@ -308,11 +320,14 @@ def _read_clinic(path: Path, reuse: dict[int, Any], keep: Keep | None) -> Clinic
     empty: list[Row] = []
     previous = dict(reuse)
     reuse.clear()
+    taken: set[int] = set()
     for row in patients:
         card = cards.get(row[0])
-        if card is None:
-            skipped.append(row[0])
+        if card is None or row[0] in taken:  # a second row with one id was reported by _cards
+            if row[0] not in taken:
+                skipped.append(row[0])
             continue
+        taken.add(row[0])
         # popped: each patient's raw rows are freed as soon as it is built
         related = {t: grouped[t].pop(row[0], empty) for t in RELATED}
         raw = (row, related["health"], related["deals"], related["visits"], related["appointments"])

@@ -137,6 +137,17 @@ def amount(sink: Sink, who: str, field: str, value: object, skip: str) -> float 
     return None
 
 
+def row_id(sink: Sink, who: str, field: str, value: object, skip: str) -> int | None:
+    """A row id, which must be a whole number (the schema's INTEGER PRIMARY KEY; a table made
+    without it can hold anything): rows are ordered by it, so any other value skips ``skip``."""
+    if type(value) is int:
+        return value
+    found = integer(Sink(), who, field, value) if not isinstance(value, (bool, float)) else None
+    if found is None:
+        sink.add(who, field, f"{_show(value)} is not a whole number; {skip} skipped")
+    return found
+
+
 def integer(sink: Sink, who: str, field: str, value: object) -> int | None:
     if type(value) is int:
         return value

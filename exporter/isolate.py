@@ -70,6 +70,7 @@ class Isolation:
             problems.append(Problem(f"{db}/{p.card}", "record", f"cannot be rendered: {why}",
                                     SKIPPED, db))
             gone.append(p.id)
+        gone = list(dict.fromkeys(gone))
         for pid in gone:
             self.failed.setdefault((db, pid), "skipped by the reader")
         cards = {p.card for p in out}
