@@ -27,10 +27,11 @@ def note_pk_of(data: bytes) -> bytes | None:
     """The 32-byte ``note_pk`` of a door or entry object, or None if it is not one."""
     try:
         obj = json.loads(data.decode("utf-8"))
-        if not isinstance(obj, dict) or obj.get("v") != 1 or not isinstance(obj.get("note_pk"), str):
+        if not isinstance(obj, dict) or type(obj.get("v")) is not int or obj.get("v") != 1 \
+                or not isinstance(obj.get("note_pk"), str):
             return None
         pk = base64.b64decode(obj["note_pk"], validate=True)
-    except (UnicodeDecodeError, ValueError, binascii.Error):
+    except (UnicodeDecodeError, ValueError, binascii.Error, RecursionError):  # a hostile bucket
         return None
     return pk if len(pk) == 32 else None
 
