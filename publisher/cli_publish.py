@@ -121,8 +121,9 @@ def _warn_export_problems(h: Home) -> None:
     off = [f for f in found if f.outcome != "warning"]
     if off:
         kept = sum(1 for f in off if f.outcome == "kept")
-        click.echo(f"warning: {len(off) - kept} records or databases could not be published and "
-                   f"{kept} stay as last published; the rest is published", err=True)
+        click.echo(f"warning: some records could not be published from their current rows "
+                   f"({len(off) - kept} not published, {kept} kept as last published); "
+                   "the rest is published", err=True)
         click.echo("hint: see which and why with: chartseal log --failed", err=True)
     elif found:
         click.echo(f"warning: {len(found)} values were left out of published records; "

@@ -224,5 +224,6 @@ def test_publish_says_what_it_could_not_publish(home, clinic_db, broken_render):
     edit(clinic_db, "UPDATE patients SET surname = 'Boom' WHERE id = 2")
     result = CliRunner().invoke(main, ["publish", "--home", str(home.root)])
     assert result.exit_code == 0, result.output
-    assert "warning: 1 records or databases could not be published" in result.output
+    assert "warning: some records could not be published from their current rows " \
+           "(1 not published, 0 kept as last published)" in result.output
     assert "chartseal log --failed" in result.output
