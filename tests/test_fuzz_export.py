@@ -54,11 +54,21 @@ def row_of(table: str, **fixed) -> st.SearchStrategy[dict]:
     return st.fixed_dictionaries({c: VALUES for c in cols}).map(lambda d: {**d, **fixed})
 
 
+def _not_good_id(value) -> bool:
+    # 1.0 and 1 are one id to SQLite's ORDER BY and to Python's grouping: a row with such an
+    # id could come before the good patient's and take its place, which is not a defect.
+    return not (isinstance(value, (int, float)) and value in (1, 2, 3))
+
+
 @st.composite
 def bad_patient(draw, pid: int) -> dict:
+    """A patient row of random values (its id too, sometimes) and related rows of random
+    values, most pointing at it, some anywhere (a good patient's included)."""
+    own = draw(st.one_of(st.just(pid), st.just(pid), VALUES.filter(_not_good_id)))
+    link = st.one_of(st.just(own), st.just(own), VALUES)
     return {
-        "patients": [draw(row_of("patients", id=pid))],
-        **{t: draw(st.lists(row_of(t, patient_id=pid), max_size=3))
+        "patients": [draw(row_of("patients", id=own))],
+        **{t: [{**row, "patient_id": draw(link)} for row in draw(st.lists(row_of(t, patient_id=own), max_size=3))]
            for t in ("health", "deals", "visits", "appointments")},
     }
 
