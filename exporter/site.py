@@ -89,6 +89,8 @@ def _read_databases(home: Home, result: ExportResult, auto: bool, memo: ExportMe
         try:
             clinic = read_clinic(source, memo.reads.setdefault(str(source), {}) if memo.remember else None,
                                  functools.partial(iso.store.stage, name))
+        except sqlite3.Error:
+            raise  # the reader wraps the clinic file's own errors: this is the home's disk
         except Exception as exc:  # noqa: BLE001 - one database's defect stays with it
             memo.reads.pop(str(source), None)
             _unreadable(name, exc, iso, read, result)
