@@ -230,9 +230,11 @@ def _export_problems(conn: sqlite3.Connection, want: str | None, as_json: bool) 
         shown += 1
         status = failures.STATUS[f.outcome]
         if as_json:
+            # The upload rows' keys too (empty), so every line has one shape.
             click.echo(json.dumps({"time": _when(f.since), "stage": "export", "database": f.db,
                                    "patient": f.patient, "status": status, "field": f.field,
-                                   "error": f.message}, sort_keys=True))
+                                   "error": f.message, "group": "", "target": "", "objects": 0,
+                                   "bytes": 0}, sort_keys=True))
         else:
             who = f"{f.db}/{f.patient}" if f.patient else f"{f.db} (database)"
             click.echo(f"{_when(f.since)}  {who:<34} {status:<13} {f.field}: {f.message}")
@@ -272,8 +274,9 @@ def log(only: str | None, card: str | None, as_json: bool, home: str | None) -> 
             if want is not None and want != normalize_card(who) and card != grp:
                 continue
             shown += 1
-            row = {"time": _when(ts), "patient": who, "group": grp, "target": target,
-                   "status": "ok" if ok else "failed", "objects": objects, "bytes": size, "error": error}
+            row = {"time": _when(ts), "stage": "upload", "database": "", "field": "", "patient": who,
+                   "group": grp, "target": target, "status": "ok" if ok else "failed",
+                   "objects": objects, "bytes": size, "error": error}
             if as_json:
                 click.echo(json.dumps(row, sort_keys=True))
             else:
