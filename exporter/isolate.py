@@ -95,5 +95,6 @@ class Isolation:
             out.append(p)
             when = f" (last changed {p.modified_at})" if p.modified_at else ""
             problems.append(Problem(f"{db}/{p.card}", "record",
-                                    f"row {pid}: the version last published{when} is kept", KEPT, db))
+                                    f"row {pid}: its last published version{when} stays on the site",
+                                    KEPT, db))
         return out

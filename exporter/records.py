@@ -96,8 +96,8 @@ class Problem:
     db: str = ""  # the clinic database, once the export knows it
 
     def __str__(self) -> str:
-        tail = {SKIPPED: " (not published)",
-                KEPT: " (its last published version stays on the site)"}.get(self.outcome, "")
+        # A kept patient's message says so itself (exporter.isolate).
+        tail = " (not published)" if self.outcome == SKIPPED else ""
         return f"patient {self.patient}: {self.field}: {self.message}{tail}"
 
 
