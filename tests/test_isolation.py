@@ -227,3 +227,19 @@ def test_publish_says_what_it_could_not_publish(home, clinic_db, broken_render):
     assert "warning: some records could not be published from their current rows " \
            "(1 not published, 0 kept as last published)" in result.output
     assert "chartseal log --failed" in result.output
+
+
+def test_the_problem_list_keeps_when_each_was_first_seen(tmp_path):
+    from exporter import failures
+    from exporter.records import Problem
+
+    conn = sqlite3.connect(tmp_path / "state.sqlite")
+    a = Problem("main/1001", "record", "cannot be rendered: KeyError", "skipped", "main")
+    b = Problem("other", "database", "not a readable SQLite database", "skipped", "other")
+    failures.record(conn, [a], now=100.0)
+    failures.record(conn, [a, b], now=200.0)
+    found = {(f.db, f.patient): f.since for f in failures.read(conn)}
+    assert found == {("main", "1001"): 100.0, ("other", ""): 200.0}
+    failures.record(conn, [], now=300.0)
+    assert failures.read(conn) == []
+    conn.close()
