@@ -70,9 +70,11 @@ class LastGood:
         if new:
             os.chmod(path, 0o600)
         self.conn.executescript(SCHEMA)
-        with self.conn:
-            self.conn.execute("DELETE FROM staged")  # left by an export that did not finish
+        if self.conn.execute("SELECT 1 FROM staged LIMIT 1").fetchone():
+            with self.conn:  # left by an export that did not finish
+                self.conn.execute("DELETE FROM staged")
         self._digests: dict[str, dict[int, str]] = {}
+        self.staged = 0
 
     def close(self) -> None:
         self.conn.close()
@@ -89,6 +91,7 @@ class LastGood:
         if self.digests(db).get(pid) != digest:
             self.conn.execute("INSERT OR REPLACE INTO staged (db, pid, digest, rows) VALUES (?, ?, ?, ?)",
                               (db, pid, digest, _encode(raw)))
+            self.staged += 1
 
     def get(self, db: str, pid: int) -> tuple[str, Raw] | None:
         """(digest, rows) of the version last published, or None."""
@@ -107,6 +110,10 @@ class LastGood:
         forgotten); ``unreadable``: databases kept as they were; ``failed``: (db, row id)
         of patients not published from their current rows.
         """
+        present = {db: set(pids) for db, pids in present.items()}
+        unreadable = set(unreadable)
+        if not self.staged and self._unchanged(present, unreadable):
+            return  # an edit-free export (the service's usual case) writes nothing here
         conn = self.conn
         with conn:
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep_rows (db TEXT, pid INTEGER, PRIMARY KEY (db, pid))")
@@ -125,3 +132,11 @@ class LastGood:
             conn.execute("INSERT OR REPLACE INTO good SELECT db, pid, digest, rows FROM staged")
             conn.execute("DELETE FROM staged")
         self._digests.clear()
+        self.staged = 0
+
+    def _unchanged(self, present: dict[str, set[int]], unreadable: set[str]) -> bool:
+        """True when no kept row would be forgotten: same databases, same patients."""
+        stored = {r[0] for r in self.conn.execute("SELECT DISTINCT db FROM good")}
+        if stored - set(present) - unreadable:
+            return False
+        return all(set(self.digests(db)) <= pids for db, pids in present.items())
