@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from . import access, crypto, doors, keystore, plan, render
+from . import access, crypto, doors, failures, keystore, plan, render
 from .cache import SealedCache
 from .clinic_db import ClinicDbError, gc_paused, read_clinic
 from .errors import ChartsealError, ExportError
@@ -24,7 +24,6 @@ from .isolate import Isolation
 from .last_good import LastGood
 from .memo import Committed, ExportMemo
 from .records import KEPT, SKIPPED, Patient, Problem
-from . import failures
 from site_templates.build import AssetError
 
 from .site_objects import seal_accounts, seal_patients

@@ -9,7 +9,6 @@ import pytest
 
 from conftest import keys, make_clinic_db, plan_map, secret
 from exporter import access, crypto, keystore, plan
-from exporter.errors import ExportError
 from exporter.site import export_site
 from siteread import NoDoor, Site
 

@@ -6,8 +6,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from service_kit import (ServiceProcess, admin_index, edit, patient_html, published, quietly, secret,
-                         status, wait_for)
+from service_kit import ServiceProcess, admin_index, edit, patient_html, quietly, status, wait_for
 
 from cli import main
 
@@ -41,10 +40,6 @@ def cards(home):
 def failed_rows(home):
     out = CliRunner().invoke(main, ["log", "--failed", "--json", "--home", str(home.root)])
     return [json.loads(x) for x in out.output.splitlines() if json.loads(x).get("stage") == "export"]
-
-
-def surname_of(home, card):
-    return lambda: patient_html(home, card)
 
 
 def test_bad_rows_do_not_stop_the_service_and_are_picked_up_once_fixed(home, tmp_path):
