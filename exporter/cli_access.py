@@ -1,13 +1,18 @@
 """Commands for who may open what: accounts, shares, patient pages, clinic passwords."""
 from __future__ import annotations
 
+import sqlite3
 from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
 from typing import Iterator
 
 import click
 
-from . import access, keystore, strength
+from . import access, clinic_db, keystore, strength
 from .cli_util import home_option, open_home, reports_errors
+from .errors import AccessError
+from .normalize import normalize_card
 
 weak_ok_option = click.option(
     "--weak-ok", is_flag=True,
@@ -93,6 +98,33 @@ def accounts_password(name: str, password: str | None, weak_ok: bool, home_dir: 
     click.echo(f"new password for {name}: {pw}")
 
 
+def _check_share(path: Path, db: str, cards: tuple[str, ...], until: str) -> None:
+    """Refuse what the user surely did not mean: a card the database does not hold (a typo
+    would share nothing, silently) and a share that has already ended."""
+    if until:
+        try:
+            last = date.fromisoformat(until)
+        except ValueError:
+            last = None  # access.share says what a date must look like
+        if last is not None and last < date.today():
+            raise AccessError(f"--until {until} is in the past",
+                                     hint="give the last day the share should still work")
+    if not cards:
+        return
+    conn = clinic_db.connect_readonly(path)
+    try:
+        known = {normalize_card(str(r[0])) for r in conn.execute("SELECT card FROM patients")}
+    except sqlite3.Error as exc:
+        raise AccessError(f"cannot read the patients of database {db}: {exc}",
+                                 hint="run `chartseal schema` to see the tables chartseal reads") from exc
+    finally:
+        conn.close()
+    unknown = [c for c in cards if normalize_card(c) not in known]
+    if unknown:
+        raise AccessError(f"no patient with card {', '.join(unknown)} in database {db}",
+                                 hint="check the card number on the patient's card")
+
+
 @click.command()
 @click.argument("db")
 @click.option("--with", "account", required=True, help="The account to share with.")
@@ -103,7 +135,7 @@ def accounts_password(name: str, password: str | None, weak_ok: bool, home_dir: 
 def share(db: str, account: str, cards: tuple[str, ...], until: str, home_dir: str | None) -> None:
     """Share database DB, or some of its patients, with an account."""
     home = open_home(home_dir)
-    home.database(db)
+    _check_share(home.database(db).path, db, cards, until)
     with _keys(home_dir) as conn:
         access.share(conn, db, account, list(cards), until)
     what = f"patients {', '.join(cards)}" if cards else "all patients"
