@@ -74,7 +74,8 @@ def demo(patients: int, home_dir: str, port: int, no_serve: bool, json_file: str
         server = PreviewServer(make_app(public, {"/v1/": notes_app(str(public), home.notes_inbox)}),
                                port=port)
         url = server.url
-    home.config["notes_url"] = f"{url}/v1/notes"
+    # Relative: the site then reaches the endpoint on whatever port serves it.
+    home.config["notes_url"] = "/v1/notes"
     home.save()
     report(run_export(str(root)))
     sent = publish(home, export=False)

@@ -281,7 +281,8 @@ def _site_json(ctx: _Context) -> None:
 
 def _app(ctx: _Context) -> None:
     url = ctx.home.config["notes_url"]
-    origin = "/".join(url.split("/")[:3]) if url else ""
+    # A relative notes_url is on the site's own origin, which 'self' already allows.
+    origin = "/".join(url.split("/")[:3]) if "://" in url else ""
     try:
         files = render.app_files(ctx.lang, [origin] if origin else [])
     except (render.RenderError, AssetError) as exc:
