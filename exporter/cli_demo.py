@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from .cli_export import report, run_export
-from .cli_util import reports_errors
+from .cli_util import UserError, reports_errors
 from .crypto import KdfParams
 from .demo import DemoInfo, demo_info, setup_demo
 from .home import WEAK_KDF_ENV, kdf_params
@@ -71,8 +71,13 @@ def demo(patients: int, home_dir: str, port: int, no_serve: bool, json_file: str
     if no_serve:
         url = f"http://127.0.0.1:{port}"
     else:
-        server = PreviewServer(make_app(public, {"/v1/": notes_app(str(public), home.notes_inbox)}),
-                               port=port)
+        try:
+            server = PreviewServer(make_app(public, {"/v1/": notes_app(str(public), home.notes_inbox)}),
+                                   port=port)
+        except OSError as exc:
+            raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}",
+                            hint="pick another port: `chartseal demo --port 8123` (or `make demo "
+                                 "PORT=8123`), or --port 0 for any free one") from exc
         url = server.url
     # Relative: the site then reaches the endpoint on whatever port serves it.
     home.config["notes_url"] = "/v1/notes"

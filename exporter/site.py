@@ -287,7 +287,8 @@ def _app(ctx: _Context) -> None:
         files = render.app_files(ctx.lang, [origin] if origin else [])
     except (render.RenderError, AssetError) as exc:
         raise ExportError(f"cannot build the portal app: {exc}",
-                          hint="run `make setup` (it runs npm ci for the pinned libsodium)") from exc
+                          hint="reinstall chartseal (a built package carries libsodium.js); in a source "
+                               "checkout run `make setup` (it runs npm ci)") from exc
     assets = tuple(sorted(n for n in files if n.startswith("assets/")))
     for name, data in files.items():
         kind = plan.IMMUTABLE if name.startswith("assets/") else plan.POINTER

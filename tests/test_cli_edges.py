@@ -157,3 +157,27 @@ def test_an_export_through_a_pipe_reports_progress(tmp_path, home):
     assert done.returncode == 0, done.stderr
     assert "deriving keys: 100% (" in done.stderr
     assert "exported 3 patients" in done.stdout
+
+
+def test_demo_on_a_busy_port_says_how_to_pick_another(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("demo", "--port", port, "--patients", 5, "--fast-kdf", "--home", tmp_path / "d",
+                     ok=False)
+    assert result.exit_code == 1
+    assert f"error: cannot listen on 127.0.0.1:{port}" in result.output
+    assert "make demo PORT=8123" in result.output and "Traceback" not in result.output
+
+
+def test_the_demo_site_names_its_notes_endpoint_relatively(tmp_path):
+    import json
+
+    run("demo", "--no-serve", "--patients", 5, "--fast-kdf", "--home", tmp_path / "d",
+        "--json", tmp_path / "d.json")
+    clinic = json.loads((tmp_path / "d.json").read_text())["clinic_id"]
+    site = json.loads((tmp_path / "d" / "public" / "c" / clinic / "site.json").read_text())
+    assert site["notes_url"] == "/v1/notes"
