@@ -11,29 +11,26 @@ from tqdm import tqdm
 
 from .cli_util import home_option, open_home, reports_errors
 from .errors import ExportError
+from .progress_lines import ProgressLines
 from .site import ExportResult, export_site
 
 
 class Progress:
-    """A tqdm bar on a terminal; elsewhere (a log file, a service, a pipe) one line per 10 %,
-    because tqdm alone prints nothing there and a long export would look hung."""
+    """A tqdm bar on a terminal; elsewhere (a log file, a pipe) one line per 10 %."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.bar: tqdm | None = None
-        self.tenths: dict[str, int] = {}
+        self.lines = ProgressLines(lambda line: print(line, file=self.stream, flush=True))
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.stream.isatty():
-            if self.bar is None:
-                self.bar = tqdm(total=total, desc=stage, unit="key", leave=False, file=self.stream)
-            self.bar.n = done
-            self.bar.refresh()
+        if not self.stream.isatty():
+            self.lines(stage, done, total)
             return
-        tenth = done * 10 // total if total else 10
-        if tenth > self.tenths.get(stage, 0):
-            self.tenths[stage] = tenth
-            print(f"{stage}: {done * 100 // total}% ({done}/{total})", file=self.stream, flush=True)
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=stage, unit="key", leave=False, file=self.stream)
+        self.bar.n = done
+        self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:

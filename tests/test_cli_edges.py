@@ -181,3 +181,23 @@ def test_the_demo_site_names_its_notes_endpoint_relatively(tmp_path):
     clinic = json.loads((tmp_path / "d.json").read_text())["clinic_id"]
     site = json.loads((tmp_path / "d" / "public" / "c" / clinic / "site.json").read_text())
     assert site["notes_url"] == "/v1/notes"
+
+
+def test_the_service_logs_a_first_export_by_tenths(home_with_service):
+    home, svc = home_with_service
+    from service_kit import wait_for
+
+    log = home / "logs" / "service.log"
+    wait_for("export progress in the service log",
+             lambda: log.is_file() and "deriving keys: 100% (" in log.read_text())
+    lines = [line for line in log.read_text().splitlines() if "deriving keys:" in line]
+    assert 1 <= len(lines) <= 10 and all(" INFO " in line for line in lines)
+
+
+@pytest.fixture
+def home_with_service(home, tmp_path):
+    from service_kit import ServiceProcess
+
+    svc = ServiceProcess(home, tmp_path / "service.out")
+    yield home, svc
+    svc.stop()
