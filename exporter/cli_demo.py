@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import urllib.parse
 from pathlib import Path
@@ -31,6 +32,9 @@ def _print_info(info: DemoInfo) -> None:
         click.echo(f"  {p['card']}  {p['password']}  {p['name']}")
     click.echo(f"clinic home:       {info.home}")
     click.echo(f"published site:    {info.site_dir}")
+    # After `make demo` the command is inside .venv, not on PATH: name it the way it was run.
+    exe = sys.argv[0] if Path(sys.argv[0]).name == "chartseal" else "chartseal"
+    click.echo(f"clinic commands:   {exe} --help; e.g. {exe} notes list --home {info.home}")
 
 
 def _folder(url: str) -> Path:

@@ -82,8 +82,10 @@ def test_demo_from_the_wheel_opens_a_patient_page_in_chromium(installed, page_wa
     bin_, env, work, _, _ = installed
     page, watch = page_watch
     home = work / "demo-clinic"
-    _run(bin_ / "chartseal", "demo", "--no-serve", "--patients", 5, "--fast-kdf", "--home", home,
-         "--json", work / "demo.json", env=env, cwd=work)
+    out = _run(bin_ / "chartseal", "demo", "--no-serve", "--patients", 5, "--fast-kdf", "--home", home,
+               "--json", work / "demo.json", env=env, cwd=work).stdout
+    # It says how to reach the command, which need not be on PATH.
+    assert f"clinic commands:   {bin_ / 'chartseal'} --help" in out
     info = json.loads((work / "demo.json").read_text())
     port = _free_port()
     server = subprocess.Popen([bin_ / "chartseal", "serve", "--home", home, "--port", str(port)],
