@@ -104,8 +104,9 @@ def accounts_password(name: str, password: str | None, weak_ok: bool, home_dir: 
 def share(db: str, account: str, cards: tuple[str, ...], until: str, home_dir: str | None) -> None:
     """Share database DB, or some of its patients, with an account."""
     home = open_home(home_dir)
-    home.database(db)
+    path = home.database(db).path
     with _keys(home_dir) as conn:
+        access.check_cards_in(path, db, list(cards))
         access.share(conn, db, account, list(cards), until, today=date.today())
     what = f"patients {', '.join(cards)}" if cards else "all patients"
     click.echo(f"shared {db} ({what}) with {account}" + (f" until {until}" if until else ""))

@@ -31,15 +31,24 @@ def _lang(text: str) -> str:
     return text
 
 
+def _whole(text: str, what: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number of {what}, got {text!r}") from None
+
+
 def _minutes(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 24 * 60:
+    value = _whole(text, "minutes")
+    if value < 1:
+        raise ValueError(f"must be a positive number of minutes, got {value}")
+    if value > 24 * 60:
         raise ValueError(f"expected 1 to 1440 minutes, got {value}")
     return value
 
 
 def _bits(text: str) -> int:
-    value = int(text)
+    value = _whole(text, "bits")
     if not 20 <= value <= 128:
         raise ValueError(f"expected 20 to 128 bits, got {value}")
     return value
@@ -75,6 +84,16 @@ def _url(text: str) -> str:
     return text
 
 
+def _notes_url(text: str) -> str:
+    # A path ("/v1/notes") means the endpoint is on the site's own origin (FORMAT.md 4), so a
+    # preview served on any port still reaches it; "//host" would be another origin.
+    if text.startswith("/") and not text.startswith("//"):
+        return text
+    if text and not text.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s) URL, a path such as /v1/notes, or nothing, got {text!r}")
+    return text
+
+
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in [
@@ -82,7 +101,8 @@ SETTINGS: dict[str, Setting] = {
                 " (empty: the folder 'public' in the clinic home)", _target),
         Setting("endpoint_url", "", "S3 endpoint URL for S3-compatible stores (empty: AWS)", _url),
         Setting("region", "", "S3 region (empty: boto3's default chain)"),
-        Setting("notes_url", "", "URL of the notes endpoint's /v1/notes (empty: notes off)", _url),
+        Setting("notes_url", "", "URL of the notes endpoint's /v1/notes, or /v1/notes when the"
+                " site's own server runs it (empty: notes off)", _notes_url),
         Setting("notes_inbox", "", "where notes fetch reads: file:///path or s3://bucket/prefix"
                 " (empty: the folder 'inbox' in the clinic home)", _target),
         Setting("patient_pages", True, "publish a page for each patient (card number + password)",
@@ -108,7 +128,7 @@ def parse_setting(name: str, text: str) -> Any:
     try:
         return setting.parse(text)
     except ValueError as exc:
-        raise SettingError(f"{name}: {exc}") from exc
+        raise SettingError(f"{name}: {exc}", hint=f"{name}: {setting.help}") from exc
 
 
 def defaults() -> dict[str, Any]:
