@@ -1,0 +1,206 @@
+"""Drawing patient access cards into a PDF (fpdf2, with HarfBuzz shaping for Arabic).
+
+Credit-card size (85.6 x 54 mm, ISO/IEC 7810 ID-1), ten to an A4 page with cut marks, or
+one per page. The fonts are bundled (exporter/fonts, SIL OFL 1.1): Noto Sans for Latin text
+and Noto Sans Arabic, used as each other's fallback, so a name in either script prints in
+either card language. Text goes through HarfBuzz (fpdf2's text shaping), which joins Arabic
+letters and orders mixed Arabic and Latin text with the Unicode bidi algorithm.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import unicodedata
+from dataclasses import dataclass
+from importlib import resources
+from typing import Iterable, Sequence
+
+import segno
+from fontTools.ttLib import TTFont
+from fpdf import FPDF
+
+CARD_W, CARD_H = 85.6, 54.0  # mm
+A4_W, A4_H = 210.0, 297.0
+COLS, ROWS = 2, 5
+PAD = 4.0
+QR_SIZE = 27.0
+CUT = 6.0  # length of a cut mark, mm
+FONT_FILES = {"latin": "NotoSans-Regular.ttf", "latin-b": "NotoSans-Bold.ttf",
+              "arabic": "NotoSansArabic-Regular.ttf", "arabic-b": "NotoSansArabic-Bold.ttf"}
+# Bidi embeddings, overrides and isolates would let a hostile name reorder the card's text.
+_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F)}
+
+LABELS = {
+    "en": {"card": "Card number", "password": "Password",
+           "how": "Scan the code with a phone camera, or open the address below and type the"
+                  " card number and password. Keep this card private: it opens your record."},
+    "ar": {"card": "رقم البطاقة", "password": "كلمة المرور",
+           "how": "امسح الرمز بكاميرا الهاتف، أو افتح العنوان أدناه واكتب رقم البطاقة وكلمة"
+                  " المرور. احتفظ بهذه البطاقة لنفسك: فهي تفتح ملفك."},
+}
+
+
+@dataclass(frozen=True)
+class CardFace:
+    """What one card shows; ``url`` (with the password) goes into the QR code only."""
+    clinic_name: str
+    name: str
+    card: str
+    password: str
+    address: str
+    url: str
+
+
+@functools.lru_cache(maxsize=None)
+def _font_path(key: str) -> str:
+    return str(resources.files("exporter").joinpath("fonts", FONT_FILES[key]))
+
+
+@functools.lru_cache(maxsize=1)
+def _covered() -> frozenset[int]:
+    """Code points that one of the bundled fonts can draw."""
+    points: set[int] = set()
+    for key in ("latin", "arabic"):
+        font = TTFont(_font_path(key), lazy=True)
+        points.update(font.getBestCmap())
+        font.close()
+    return frozenset(points)
+
+
+def printable(text: str, limit: int = 120) -> str:
+    """Text as the card prints it: one line, no control or bidi-override characters, and
+    '?' for a character the fonts cannot draw, so nothing is silently dropped."""
+    covered = _covered()
+    out = []
+    for ch in " ".join(str(text).split()):
+        if ch in _BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
+            continue
+        out.append(ch if ord(ch) in covered or unicodedata.category(ch) == "Cf" else "?")
+    return "".join(out)[:limit]
+
+
+class _Doc:
+    """An fpdf2 document with the bundled fonts and the card language's direction."""
+
+    def __init__(self, lang: str, single: bool) -> None:
+        self.rtl = lang == "ar"
+        self.labels = LABELS[lang]
+        fmt = (CARD_W, CARD_H) if single else "A4"
+        self.pdf = FPDF(orientation="portrait", unit="mm", format=fmt)
+        self.pdf.set_auto_page_break(False)
+        self.pdf.set_margin(0)
+        self.pdf.set_creator("chartseal")
+        for key in FONT_FILES:
+            self.pdf.add_font(key.replace("-b", ""), "B" if key.endswith("-b") else "",
+                              _font_path(key))
+        # The card language's script first; the other one draws what the first lacks.
+        main, other = ("arabic", "latin") if self.rtl else ("latin", "arabic")
+        self.main = main
+        self.pdf.set_fallback_fonts([other], exact_match=False)
+        self.pdf.set_text_shaping(True, direction="rtl" if self.rtl else "ltr")
+
+    def text(self, x: float, y: float, w: float, h: float, text: str, size: float,
+             bold: bool = False, grey: bool = False, min_size: float = 0.0,
+             ltr: bool = False) -> None:
+        """One line in the box, shrunk down to ``min_size`` to fit, then cut with '…'."""
+        pdf = self.pdf
+        pdf.set_font(self.main, "B" if bold else "", size)
+        if ltr:
+            # Card numbers, passwords and addresses read left to right in either language.
+            pdf.set_text_shaping(True, direction="ltr")
+        while min_size and size > min_size and pdf.get_string_width(text) > w:
+            size = max(min_size, size - 0.5)
+            pdf.set_font_size(size)
+        while len(text) > 1 and pdf.get_string_width(text) > w:
+            text = text[:-2] + "…"
+        pdf.set_text_color(90 if grey else 0)
+        pdf.set_xy(x, y)
+        pdf.cell(w, h, text, align="R" if self.rtl else "L")
+        if ltr:
+            pdf.set_text_shaping(True, direction="rtl" if self.rtl else "ltr")
+
+    def paragraph(self, x: float, y: float, w: float, text: str, size: float) -> None:
+        pdf = self.pdf
+        pdf.set_font(self.main, "", size)
+        pdf.set_text_color(90)
+        pdf.set_xy(x, y)
+        pdf.multi_cell(w, size * 0.42, text, align="R" if self.rtl else "L", max_line_height=4)
+
+
+def _qr(pdf: FPDF, url: str, x: float, y: float, size: float) -> None:
+    """The QR code as filled rectangles, one per run of dark modules in a row (vector,
+    so it stays sharp at any printer resolution)."""
+    matrix = segno.make(url, error="m", micro=False).matrix
+    unit = size / len(matrix)
+    pdf.set_fill_color(0)
+    for row_no, row in enumerate(matrix):
+        col = 0
+        while col < len(row):
+            if row[col]:
+                start = col
+                while col < len(row) and row[col]:
+                    col += 1
+                pdf.rect(x + start * unit, y + row_no * unit, (col - start) * unit, unit, "F")
+            else:
+                col += 1
+
+
+def _card(doc: _Doc, face: CardFace, ox: float, oy: float) -> None:
+    pdf, lab = doc.pdf, doc.labels
+    inner = CARD_W - 2 * PAD
+    doc.text(ox + PAD, oy + PAD, inner, 5, face.clinic_name, 10, bold=True, min_size=7)
+    doc.text(ox + PAD, oy + PAD + 5.5, inner, 4.5, face.name, 9, min_size=6.5)
+    pdf.set_draw_color(170)
+    pdf.set_line_width(0.2)
+    pdf.line(ox + PAD, oy + 15.5, ox + CARD_W - PAD, oy + 15.5)
+    col_w = inner - QR_SIZE - 3
+    qr_x = ox + PAD if doc.rtl else ox + CARD_W - PAD - QR_SIZE
+    col_x = ox + PAD + QR_SIZE + 3 if doc.rtl else ox + PAD
+    _qr(pdf, face.url, qr_x, oy + 16.5, QR_SIZE)
+    doc.text(col_x, oy + 17, col_w, 3, lab["card"], 6.5, grey=True)
+    doc.text(col_x, oy + 20, col_w, 5, face.card, 11, bold=True, min_size=7, ltr=True)
+    doc.text(col_x, oy + 26, col_w, 3, lab["password"], 6.5, grey=True)
+    doc.text(col_x, oy + 29, col_w, 5.5, face.password, 12, bold=True, min_size=7, ltr=True)
+    doc.paragraph(col_x, oy + 35.5, col_w, lab["how"], 5.2)
+    doc.text(ox + PAD, oy + CARD_H - PAD - 3, inner, 3, face.address, 6.5, min_size=4, ltr=True)
+
+
+def _cut_marks(pdf: FPDF, x0: float, y0: float) -> None:
+    """Short lines in the margins, on every edge between cards, for a guillotine."""
+    pdf.set_draw_color(0)
+    pdf.set_line_width(0.15)
+    x1, y1 = x0 + COLS * CARD_W, y0 + ROWS * CARD_H
+    for i in range(COLS + 1):
+        x = x0 + i * CARD_W
+        pdf.line(x, y0 - 1 - CUT, x, y0 - 1)
+        pdf.line(x, y1 + 1, x, y1 + 1 + CUT)
+    for j in range(ROWS + 1):
+        y = y0 + j * CARD_H
+        pdf.line(x0 - 1 - CUT, y, x0 - 1, y)
+        pdf.line(x1 + 1, y, x1 + 1 + CUT, y)
+
+
+def _chunks(faces: Sequence[CardFace], n: int) -> Iterable[Sequence[CardFace]]:
+    for i in range(0, len(faces), n):
+        yield faces[i:i + n]
+
+
+def render(faces: Sequence[CardFace], lang: str = "en", single: bool = False) -> bytes:
+    """The PDF of ``faces`` (at least one): one per page with ``single``, else ten per A4."""
+    if lang not in LABELS:
+        raise ValueError(f"expected en or ar, got {lang!r}")
+    # fpdf2 logs each glyph a font lacks; printable() already replaced those characters.
+    logging.getLogger("fpdf").setLevel(logging.ERROR)
+    doc = _Doc(lang, single)
+    if single:
+        for face in faces:
+            doc.pdf.add_page()
+            _card(doc, face, 0.0, 0.0)
+    else:
+        x0, y0 = (A4_W - COLS * CARD_W) / 2, (A4_H - ROWS * CARD_H) / 2
+        for page in _chunks(faces, COLS * ROWS):
+            doc.pdf.add_page()
+            _cut_marks(doc.pdf, x0, y0)
+            for i, face in enumerate(page):
+                _card(doc, face, x0 + (i % COLS) * CARD_W, y0 + (i // COLS) * CARD_H)
+    return bytes(doc.pdf.output())
