@@ -104,9 +104,9 @@ class _Doc:
              ltr: bool = False) -> None:
         """One line in the box, shrunk down to ``min_size`` to fit, then cut with '…'."""
         pdf = self.pdf
-        pdf.set_font(self.main, "B" if bold else "", size)
-        if ltr:
-            # Card numbers, passwords and addresses read left to right in either language.
+        # Card numbers, passwords and addresses are Latin: one font for the whole string.
+        pdf.set_font("latin" if ltr else self.main, "B" if bold else "", size)
+        if ltr:  # ... and they read left to right in either language
             pdf.set_text_shaping(True, direction="ltr")
         while min_size and size > min_size and pdf.get_string_width(text) > w:
             size = max(min_size, size - 0.5)
