@@ -96,22 +96,24 @@ class _Doc:
         # The card language's script first; the other one draws what the first lacks.
         main, other = ("arabic", "latin") if self.rtl else ("latin", "arabic")
         self.main = main
+        self._lines: dict[tuple[str, float, float], list[str]] = {}
         self.pdf.set_fallback_fonts([other], exact_match=False)
         self.pdf.set_text_shaping(True, direction="rtl" if self.rtl else "ltr")
 
     def text(self, x: float, y: float, w: float, h: float, text: str, size: float,
              bold: bool = False, grey: bool = False, min_size: float = 0.0,
-             ltr: bool = False) -> None:
-        """One line in the box, shrunk down to ``min_size`` to fit, then cut with '…'."""
+             ltr: bool = False, fit: bool = True) -> None:
+        """One line in the box, shrunk down to ``min_size`` to fit, then cut with '…'
+        (``fit=False`` for the card's own labels, which are known to fit)."""
         pdf = self.pdf
         # Card numbers, passwords and addresses are Latin: one font for the whole string.
         pdf.set_font("latin" if ltr else self.main, "B" if bold else "", size)
         if ltr:  # ... and they read left to right in either language
             pdf.set_text_shaping(True, direction="ltr")
-        while min_size and size > min_size and pdf.get_string_width(text) > w:
+        while fit and min_size and size > min_size and pdf.get_string_width(text) > w:
             size = max(min_size, size - 0.5)
             pdf.set_font_size(size)
-        while len(text) > 1 and pdf.get_string_width(text) > w:
+        while fit and len(text) > 1 and pdf.get_string_width(text) > w:
             text = text[:-2] + "…"
         pdf.set_text_color(90 if grey else 0)
         pdf.set_xy(x, y)
@@ -120,29 +122,48 @@ class _Doc:
             pdf.set_text_shaping(True, direction="rtl" if self.rtl else "ltr")
 
     def paragraph(self, x: float, y: float, w: float, text: str, size: float) -> None:
+        """Wrapped text; the same on every card, so it is broken into lines once."""
         pdf = self.pdf
         pdf.set_font(self.main, "", size)
         pdf.set_text_color(90)
-        pdf.set_xy(x, y)
-        pdf.multi_cell(w, size * 0.42, text, align="R" if self.rtl else "L", max_line_height=4)
+        height = size * 0.42
+        key = (text, w, size)
+        if key not in self._lines:
+            self._lines[key] = pdf.multi_cell(w, height, text, dry_run=True, output="LINES")
+        for i, line in enumerate(self._lines[key]):
+            pdf.set_xy(x, y + i * height)
+            pdf.cell(w, height, line, align="R" if self.rtl else "L")
+
+
+def _runs(row: Sequence[int]) -> list[tuple[int, int]]:
+    """[start, end) of each run of dark modules in a row."""
+    out, col = [], 0
+    while col < len(row):
+        if row[col]:
+            start = col
+            while col < len(row) and row[col]:
+                col += 1
+            out.append((start, col))
+        else:
+            col += 1
+    return out
 
 
 def _qr(pdf: FPDF, url: str, x: float, y: float, size: float) -> None:
-    """The QR code as filled rectangles, one per run of dark modules in a row (vector,
-    so it stays sharp at any printer resolution)."""
+    """The QR code as filled rectangles (vector, sharp at any printer resolution): a run of
+    dark modules repeated in the rows below is one taller rectangle, a third fewer to draw."""
     matrix = segno.make(url, error="m", micro=False).matrix
     unit = size / len(matrix)
     pdf.set_fill_color(0)
-    for row_no, row in enumerate(matrix):
-        col = 0
-        while col < len(row):
-            if row[col]:
-                start = col
-                while col < len(row) and row[col]:
-                    col += 1
-                pdf.rect(x + start * unit, y + row_no * unit, (col - start) * unit, unit, "F")
-            else:
-                col += 1
+    open_: dict[tuple[int, int], int] = {}  # run -> first row it appeared in, unbroken
+    for row_no, row in enumerate([*matrix, b""]):  # the empty row closes every run
+        runs = set(_runs(row))
+        for run in [r for r in open_ if r not in runs]:
+            first = open_.pop(run)
+            pdf.rect(x + run[0] * unit, y + first * unit, (run[1] - run[0]) * unit,
+                     (row_no - first) * unit, "F")
+        for run in runs:
+            open_.setdefault(run, row_no)
 
 
 def _card(doc: _Doc, face: CardFace, ox: float, oy: float) -> None:
@@ -157,9 +178,9 @@ def _card(doc: _Doc, face: CardFace, ox: float, oy: float) -> None:
     qr_x = ox + PAD if doc.rtl else ox + CARD_W - PAD - QR_SIZE
     col_x = ox + PAD + QR_SIZE + 3 if doc.rtl else ox + PAD
     _qr(pdf, face.url, qr_x, oy + 16.5, QR_SIZE)
-    doc.text(col_x, oy + 17, col_w, 3, lab["card"], 6.5, grey=True)
+    doc.text(col_x, oy + 17, col_w, 3, lab["card"], 6.5, grey=True, fit=False)
     doc.text(col_x, oy + 20, col_w, 5, face.card, 11, bold=True, min_size=7, ltr=True)
-    doc.text(col_x, oy + 26, col_w, 3, lab["password"], 6.5, grey=True)
+    doc.text(col_x, oy + 26, col_w, 3, lab["password"], 6.5, grey=True, fit=False)
     doc.text(col_x, oy + 29, col_w, 5.5, face.password, 12, bold=True, min_size=7, ltr=True)
     doc.paragraph(col_x, oy + 35.5, col_w, lab["how"], 5.2)
     doc.text(ox + PAD, oy + CARD_H - PAD - 3, inner, 3, face.address, 6.5, min_size=4, ltr=True)
