@@ -79,6 +79,17 @@ def printable(text: str, limit: int = 120) -> str:
     return "".join(out)[:limit]
 
 
+def _direction(text: str, rtl: bool) -> str:
+    """'rtl' or 'ltr' from the first strong character (as HTML's dir=auto), else the card's."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind == "L":
+            return "ltr"
+        if kind in ("R", "AL"):
+            return "rtl"
+    return "rtl" if rtl else "ltr"
+
+
 class _Doc:
     """An fpdf2 document with the bundled fonts and the card language's direction."""
 
@@ -102,14 +113,16 @@ class _Doc:
 
     def text(self, x: float, y: float, w: float, h: float, text: str, size: float,
              bold: bool = False, grey: bool = False, min_size: float = 0.0,
-             ltr: bool = False, fit: bool = True) -> None:
+             ltr: bool = False, fit: bool = True, auto: bool = False) -> None:
         """One line in the box, shrunk down to ``min_size`` to fit, then cut with '…'
-        (``fit=False`` for the card's own labels, which are known to fit)."""
+        (``fit=False`` for the card's own labels, which are known to fit). ``ltr``: Latin
+        text read left to right in either language; ``auto``: the direction of the text's
+        first letter (names), so a Latin name on an Arabic card keeps its punctuation."""
         pdf = self.pdf
-        # Card numbers, passwords and addresses are Latin: one font for the whole string.
         pdf.set_font("latin" if ltr else self.main, "B" if bold else "", size)
-        if ltr:  # ... and they read left to right in either language
-            pdf.set_text_shaping(True, direction="ltr")
+        direction = "ltr" if ltr else _direction(text, self.rtl) if auto else None
+        if direction:
+            pdf.set_text_shaping(True, direction=direction)
         while fit and min_size and size > min_size and pdf.get_string_width(text) > w:
             size = max(min_size, size - 0.5)
             pdf.set_font_size(size)
@@ -118,7 +131,7 @@ class _Doc:
         pdf.set_text_color(90 if grey else 0)
         pdf.set_xy(x, y)
         pdf.cell(w, h, text, align="R" if self.rtl else "L")
-        if ltr:
+        if direction:
             pdf.set_text_shaping(True, direction="rtl" if self.rtl else "ltr")
 
     def paragraph(self, x: float, y: float, w: float, text: str, size: float) -> None:
@@ -169,8 +182,8 @@ def _qr(pdf: FPDF, url: str, x: float, y: float, size: float) -> None:
 def _card(doc: _Doc, face: CardFace, ox: float, oy: float) -> None:
     pdf, lab = doc.pdf, doc.labels
     inner = CARD_W - 2 * PAD
-    doc.text(ox + PAD, oy + PAD, inner, 5, face.clinic_name, 10, bold=True, min_size=7)
-    doc.text(ox + PAD, oy + PAD + 5.5, inner, 4.5, face.name, 9, min_size=6.5)
+    doc.text(ox + PAD, oy + PAD, inner, 5, face.clinic_name, 10, bold=True, min_size=7, auto=True)
+    doc.text(ox + PAD, oy + PAD + 5.5, inner, 4.5, face.name, 9, min_size=6.5, auto=True)
     pdf.set_draw_color(170)
     pdf.set_line_width(0.2)
     pdf.line(ox + PAD, oy + 15.5, ox + CARD_W - PAD, oy + 15.5)
@@ -223,5 +236,6 @@ def render(faces: Sequence[CardFace], lang: str = "en", single: bool = False) ->
             doc.pdf.add_page()
             _cut_marks(doc.pdf, x0, y0)
             for i, face in enumerate(page):
-                _card(doc, face, x0 + (i % COLS) * CARD_W, y0 + (i // COLS) * CARD_H)
+                col = COLS - 1 - i % COLS if doc.rtl else i % COLS  # Arabic: from the right
+                _card(doc, face, x0 + col * CARD_W, y0 + (i // COLS) * CARD_H)
     return bytes(doc.pdf.output())

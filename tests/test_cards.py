@@ -272,3 +272,12 @@ def test_card_url_escapes_what_it_carries():
     assert cards.card_url("https://x.org/", "1234567890", "A B/7", "p#q&r") == \
         "https://x.org/patient/?c=1234567890&k=A%20B%2F7#p=p%23q%26r"
     assert issubclass(cards.CardError, ChartsealError)
+
+
+def test_arabic_sheet_runs_from_the_right_and_latin_names_keep_their_order(ready):
+    pdf = cards.render_pdf(ready, all=True, lang="ar")
+    links = qr_texts(page_images(pdf)[0])  # top to bottom, left to right
+    assert [u.split("&k=")[1].split("#")[0] for u in links] == ["1002", "1001", "1003"]
+    # a Latin name on an Arabic card reads as written ("<img ... Zed", not "img ... Zed>")
+    [text] = page_texts(pdf)
+    assert HOSTILE in text
