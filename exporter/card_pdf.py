@@ -40,6 +40,10 @@ LABELS = {
 }
 
 
+class TooLong(ValueError):
+    """A card number or password that must print whole does not fit on the card."""
+
+
 @dataclass(frozen=True)
 class CardFace:
     """What one card shows; ``url`` (with the password) goes into the QR code only."""
@@ -113,11 +117,12 @@ class _Doc:
 
     def text(self, x: float, y: float, w: float, h: float, text: str, size: float,
              bold: bool = False, grey: bool = False, min_size: float = 0.0,
-             ltr: bool = False, fit: bool = True, auto: bool = False) -> None:
+             ltr: bool = False, fit: bool = True, auto: bool = False, exact: str = "") -> None:
         """One line in the box, shrunk down to ``min_size`` to fit, then cut with '…'
         (``fit=False`` for the card's own labels, which are known to fit). ``ltr``: Latin
         text read left to right in either language; ``auto``: the direction of the text's
-        first letter (names), so a Latin name on an Arabic card keeps its punctuation."""
+        first letter (names), so a Latin name on an Arabic card keeps its punctuation.
+        ``exact`` names text that must never be cut (a password): TooLong instead."""
         pdf = self.pdf
         pdf.set_font("latin" if ltr else self.main, "B" if bold else "", size)
         direction = "ltr" if ltr else _direction(text, self.rtl) if auto else None
@@ -126,6 +131,8 @@ class _Doc:
         while fit and min_size and size > min_size and pdf.get_string_width(text) > w:
             size = max(min_size, size - 0.5)
             pdf.set_font_size(size)
+        if exact and pdf.get_string_width(text) > w:
+            raise TooLong(exact)
         while fit and len(text) > 1 and pdf.get_string_width(text) > w:
             text = text[:-2] + "…"
         pdf.set_text_color(90 if grey else 0)
@@ -192,9 +199,11 @@ def _card(doc: _Doc, face: CardFace, ox: float, oy: float) -> None:
     col_x = ox + PAD + QR_SIZE + 3 if doc.rtl else ox + PAD
     _qr(pdf, face.url, qr_x, oy + 16.5, QR_SIZE)
     doc.text(col_x, oy + 17, col_w, 3, lab["card"], 6.5, grey=True, fit=False)
-    doc.text(col_x, oy + 20, col_w, 5, face.card, 11, bold=True, min_size=7, ltr=True)
+    doc.text(col_x, oy + 20, col_w, 5, face.card, 11, bold=True, min_size=5.5, ltr=True,
+             exact=f"the card number {face.card!r}")
     doc.text(col_x, oy + 26, col_w, 3, lab["password"], 6.5, grey=True, fit=False)
-    doc.text(col_x, oy + 29, col_w, 5.5, face.password, 12, bold=True, min_size=7, ltr=True)
+    doc.text(col_x, oy + 29, col_w, 5.5, face.password, 12, bold=True, min_size=5.5, ltr=True,
+             exact=f"the password of card {face.card!r}")
     doc.paragraph(col_x, oy + 35.5, col_w, lab["how"], 5.2)
     doc.text(ox + PAD, oy + CARD_H - PAD - 3, inner, 3, face.address, 6.5, min_size=4, ltr=True)
 

@@ -180,11 +180,16 @@ def render_pdf(home: Home, cards: Sequence[str] = (), *, all: bool = False, db: 
     finally:
         keys.close()
     clinic_name = card_pdf.printable(home.config.get("clinic_name") or "", 80)
+    # The card number prints whole (a long one is refused, never cut); so does the password.
     address = page_address(site_url, home.clinic_id)
-    faces = [card_pdf.CardFace(clinic_name, card_pdf.printable(i.name), card_pdf.printable(i.card, 40),
+    faces = [card_pdf.CardFace(clinic_name, card_pdf.printable(i.name), card_pdf.printable(i.card, 200),
                                i.password, address, card_url(site_url, home.clinic_id, i.card, i.password))
              for i in infos]
-    return card_pdf.render(faces, lang=lang, single=single)
+    try:
+        return card_pdf.render(faces, lang=lang, single=single)
+    except card_pdf.TooLong as exc:
+        raise CardError(f"{exc} is too long to print on a card; nothing printed",
+                        hint="give it a generated password with --new-password") from exc
 
 
 def write_pdf(path: str | Path, data: bytes) -> None:

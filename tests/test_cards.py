@@ -281,3 +281,22 @@ def test_arabic_sheet_runs_from_the_right_and_latin_names_keep_their_order(ready
     # a Latin name on an Arabic card reads as written ("<img ... Zed", not "img ... Zed>")
     [text] = page_texts(pdf)
     assert HOSTILE in text
+
+
+def test_a_password_too_long_for_the_card_is_refused_not_cut(ready, tmp_path):
+    conn = keys(ready)
+    long_pw = "correct horse battery staple and then some more words"
+    access.set_patient_password(conn, "1001", long_pw, weak_ok=True)
+    conn.close()
+    out = tmp_path / "c.pdf"
+    result = run("patient-page", "card", "1001", "--out", out, "--home", ready.root)
+    assert result.exit_code == 1 and not out.exists()
+    assert "error: the password of card '1001' is too long to print" in result.output
+    assert "hint: give it a generated password with --new-password" in result.output
+    # a chosen password that fits prints whole, shrunk if need be
+    conn = keys(ready)
+    access.set_patient_password(conn, "1001", "Wm8-Wm8-Wm8-Wm8-Wm8-Wm8", weak_ok=True)
+    conn.close()
+    [link] = qr_texts(page_images(cards.render_pdf(ready, ["1001"], single=True))[0])
+    assert link.endswith("#p=Wm8-Wm8-Wm8-Wm8-Wm8-Wm8")
+    assert "Wm8-Wm8-Wm8-Wm8-Wm8-Wm8" in page_texts(cards.render_pdf(ready, ["1001"]))[0]
