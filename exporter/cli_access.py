@@ -139,7 +139,7 @@ def shares(home_dir: str | None) -> None:
 
 @click.group("patient-page")
 def patient_page() -> None:
-    """Patient pages: on or off per patient, and each patient's password."""
+    """Patient pages: on or off per patient, each patient's password, access cards."""
 
 
 @patient_page.command("enable")
