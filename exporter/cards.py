@@ -27,7 +27,8 @@ from .errors import ChartsealError
 from .home import Home
 from .normalize import normalize_card
 
-__all__ = ["CardError", "CardInfo", "card_url", "page_address", "prepare", "render_pdf", "write_pdf"]
+__all__ = ["CardError", "CardInfo", "card_url", "page_address", "prepare", "render_pdf", "check_writable",
+           "write_pdf"]
 _SHOWN = 8  # cards named in one error message
 
 
@@ -190,6 +191,14 @@ def render_pdf(home: Home, cards: Sequence[str] = (), *, all: bool = False, db: 
     except card_pdf.TooLong as exc:
         raise CardError(f"{exc} is too long to print on a card; nothing printed",
                         hint="give it a generated password with --new-password") from exc
+
+
+def check_writable(path: str | Path) -> None:
+    """Refuse an --out the cards could not be written to before any password changes."""
+    folder = Path(path).absolute().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise CardError(f"cannot write {path}: {folder} is not a writable folder",
+                        hint="choose a writable folder for --out")
 
 
 def write_pdf(path: str | Path, data: bytes) -> None:

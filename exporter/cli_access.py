@@ -207,6 +207,7 @@ def page_card(cards: tuple[str, ...], all_: bool, db: str | None, new_password: 
     from . import cards as card_lib  # fpdf2 and HarfBuzz load only for this command
 
     home = open_home(home_dir)
+    card_lib.check_writable(out)  # before --new-password changes anything
     pdf = card_lib.render_pdf(home, list(cards), all=all_, db=db, new_password=new_password,
                               lang=lang or home.config["lang"], single=single)
     card_lib.write_pdf(out, pdf)

@@ -241,11 +241,15 @@ def test_cli_arabic_and_language_default(ready, tmp_path):
     assert bad.exit_code == 2
 
 
-def test_unwritable_out_is_a_clear_error(ready, tmp_path):
-    result = run("patient-page", "card", "1001", "--out", tmp_path / "no" / "such" / "c.pdf",
-                 "--home", ready.root)
+def test_unwritable_out_is_a_clear_error_before_any_password_changes(ready, tmp_path):
+    before = passwords(ready)
+    result = run("patient-page", "card", "1001", "--new-password", "--out",
+                 tmp_path / "no" / "such" / "c.pdf", "--home", ready.root)
     assert result.exit_code == 1 and "error: cannot write" in result.output
     assert "hint: choose a writable folder for --out" in result.output
+    assert passwords(ready) == before
+    with pytest.raises(cards.CardError, match="cannot write"):  # the write itself, too
+        cards.write_pdf(tmp_path / "missing" / "c.pdf", b"%PDF-")
 
 
 def test_settings_are_validated():
