@@ -115,6 +115,13 @@ class _Doc:
         self.pdf.set_fallback_fonts([other], exact_match=False)
         self.pdf.set_text_shaping(True, direction="rtl" if self.rtl else "ltr")
 
+    def _font(self, family: str, style: str, size: float) -> None:
+        # fpdf2 2.8 does not note that a fallback font's Tf was the last one written: text
+        # after a line that ended in the fallback font, in the same family and size, would be
+        # drawn with the fallback's font. Choosing another font first makes it write its own.
+        self.pdf.set_font("arabic" if family == "latin" else "latin", style, size)
+        self.pdf.set_font(family, style, size)
+
     def text(self, x: float, y: float, w: float, h: float, text: str, size: float,
              bold: bool = False, grey: bool = False, min_size: float = 0.0,
              ltr: bool = False, fit: bool = True, auto: bool = False, exact: str = "") -> None:
@@ -124,7 +131,7 @@ class _Doc:
         first letter (names), so a Latin name on an Arabic card keeps its punctuation.
         ``exact`` names text that must never be cut (a password): TooLong instead."""
         pdf = self.pdf
-        pdf.set_font("latin" if ltr else self.main, "B" if bold else "", size)
+        self._font("latin" if ltr else self.main, "B" if bold else "", size)
         direction = "ltr" if ltr else _direction(text, self.rtl) if auto else None
         if direction:
             pdf.set_text_shaping(True, direction=direction)
@@ -144,7 +151,7 @@ class _Doc:
     def paragraph(self, x: float, y: float, w: float, text: str, size: float) -> None:
         """Wrapped text; the same on every card, so it is broken into lines once."""
         pdf = self.pdf
-        pdf.set_font(self.main, "", size)
+        self._font(self.main, "", size)
         pdf.set_text_color(90)
         height = size * 0.42
         key = (text, w, size)

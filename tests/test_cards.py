@@ -304,3 +304,25 @@ def test_a_password_too_long_for_the_card_is_refused_not_cut(ready, tmp_path):
     [link] = qr_texts(page_images(cards.render_pdf(ready, ["1001"], single=True))[0])
     assert link.endswith("#p=Wm8-Wm8-Wm8-Wm8-Wm8-Wm8")
     assert "Wm8-Wm8-Wm8-Wm8-Wm8-Wm8" in page_texts(cards.render_pdf(ready, ["1001"]))[0]
+
+
+def test_text_after_a_name_in_the_fallback_font_keeps_its_own_font(tmp_path):
+    """A long Latin name shrunk to the labels' size on an Arabic card: the label after it
+    must still be drawn with the Arabic font (fpdf2 would reuse the name's font)."""
+    db = make_clinic_db(tmp_path / "l.sqlite", [dict(
+        id=1, card="77", first_name="Bartholomew-Alexander Maximilian Fitzgerald-Montgomery",
+        surname="de la Cruz y Villanueva", modified_at="2026-11-01")])
+    h = create_home(tmp_path / "home", WEAK)
+    conn = keystore.connect(h.keys_path)
+    access.init_keys(conn)
+    conn.close()
+    h.databases["main"] = Database("main", db)
+    h.config.update(site_url=SITE, clinic_name="مركز الدكتورة أمل حداد لطب الأسنان التخصصي")
+    h.save()
+    h = load_home(h.root)
+    export_site(h)
+    pdf = cards.render_pdf(h, ["77"], lang="ar", single=True)
+    drawn = "".join(r.text for r in glyph_runs(pdf))
+    assert "رقم البطاقة"[::-1] in drawn and "كلمة المرور"[::-1] in drawn
+    [text] = page_texts(pdf)
+    assert "رقم البطاقة" in text and "Bartholomew-Alexander" in text and "…" in text
