@@ -78,6 +78,22 @@ def _target(text: str) -> str:
     return text
 
 
+def _clinic_name(text: str) -> str:
+    # Printed on cards and shown on the login pages: one line of plain text.
+    text = " ".join(text.split())
+    if len(text) > 80 or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ValueError(f"expected one line of at most 80 characters, got {text[:90]!r}")
+    return text
+
+
+def _site_url(text: str) -> str:
+    text = _url(text.strip()).rstrip("/")
+    if len(text) > 100 or any(ch in text for ch in "?#\"\\ <>"):
+        raise ValueError(f"expected the site's base URL (at most 100 characters, no ?, # or"
+                         f" spaces), got {text!r}")
+    return text
+
+
 def _url(text: str) -> str:
     if text and not text.startswith(("http://", "https://")):
         raise ValueError(f"expected an http(s) URL or nothing, got {text!r}")
@@ -110,6 +126,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("patient_password_min_bits", 50, "least estimated strength (bits) of a patient"
                 " password the clinic chooses; lower it only for passwords printed on cards",
                 _bits),
+        Setting("clinic_name", "", "the clinic's name, printed on patient access cards and shown"
+                " on the portal's login pages", _clinic_name),
+        Setting("site_url", "", "public URL of the published site, the address printed on patient"
+                " access cards, e.g. https://records.example.org (empty: cards cannot be printed)",
+                _site_url),
         Setting("lang", "en", "language of the portal: en or ar", _lang),
         Setting("idle_lock_minutes", 10, "lock the portal after this many idle minutes", _minutes),
         Setting("publish_interval", 0, "the service publishes edits at most this often, in batches"

@@ -12,6 +12,7 @@ import { checkFresh, checkIndexFresh, clinicBase, formatError, loadSite, OBJ_RE,
 import { hold, logout, startIdleLock, wasLocked } from './session.js';
 import * as views from './doctor_views.js';
 import { checkIndex } from './rules.js';
+import { watchClinicName } from './clinic_name.js';
 
 const AUTH = 'err.auth_doctor';
 
@@ -69,6 +70,7 @@ function main() {
   (c ? $('login-password') : $('clinic')).focus();
   $('login').addEventListener('submit', onSubmit);
   $('logout').addEventListener('click', () => logout());
+  watchClinicName($('clinic'));
   warm();
   loadCrypto().catch(() => message($('login-error'), 'err.unsupported'));
   setState('login');

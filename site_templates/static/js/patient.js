@@ -8,6 +8,7 @@ import { $, busy, focusHeading, insertFragment, markPainted, message, recordShow
 import { beginLogin, fieldsReady, loginFailed } from './login.js';
 import { authFailed, checkFresh, checkRecordPayload, loadSite, openBundle, openDoorWith, openEntry, showAsOf, validClinic } from './clinic.js';
 import { logout, startIdleLock, wasLocked } from './session.js';
+import { watchClinicName } from './clinic_name.js';
 
 const AUTH = 'err.auth';
 
@@ -74,11 +75,30 @@ async function onSubmit(event) {
   }
 }
 
-function main() {
-  wireSwitch($('lang'));
+/**
+ * A card's QR code opens ?c=<clinic>&k=<card>#p=<password> (docs/SECURITY.md). Take the card
+ * and password out of the address at once, before anything else runs, so neither stays in
+ * the address bar, the history entry or a bookmark; the clinic ID stays (it is the page's
+ * address). Returns what the link carried.
+ */
+function takeCardLink() {
   const params = new URLSearchParams(location.search);
-  const c = validClinic(params.get('c') || '');
+  const hash = new URLSearchParams(location.hash.replace(/^#/, ''));
+  const link = { clinic: params.get('c') || '', card: params.get('k') || '', password: hash.get('p') || '' };
+  if (params.has('k') || location.hash) {
+    const clean = new URL(location.pathname, location.origin);
+    if (link.clinic) clean.searchParams.set('c', link.clinic);
+    history.replaceState(null, '', clean.href);
+  }
+  return link;
+}
+
+function main() {
+  const link = takeCardLink();
+  wireSwitch($('lang'));
+  const c = validClinic(link.clinic);
   if (c) $('clinic').value = c;
+  if (link.card) $('card').value = link.card;
   (c ? $('card') : $('clinic')).focus();
   if (wasLocked()) message($('login-info'), 'locked');
   $('login').addEventListener('submit', onSubmit);
@@ -86,8 +106,13 @@ function main() {
   warm();
   // Knowing the clinic, show its language before the user starts typing.
   if (c) loadSite(c).then((site) => adoptClinicLang(site.lang)).catch(() => {});
+  watchClinicName($('clinic'));
   loadCrypto().catch(() => message($('login-error'), 'err.unsupported'));
   setState('login');
+  if (c && link.card && link.password) {
+    $('password').value = link.password;
+    $('login').requestSubmit(); // the same path as typing them and pressing the button
+  }
 }
 
 main();
