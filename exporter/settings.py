@@ -44,6 +44,21 @@ def _bits(text: str) -> int:
     return value
 
 
+def _currency(text: str) -> str:
+    value = text.strip()
+    # Shown beside every amount as typed ("SAR", "€", "د.إ"): short, one line.
+    if len(value) > 8 or any(ch in value for ch in "\r\n\t<>&"):
+        raise ValueError(f"expected a short currency code or sign such as SAR or €, got {text!r}")
+    return value
+
+
+def _name(text: str) -> str:
+    value = " ".join(text.split())
+    if len(value) > 80:
+        raise ValueError(f"expected at most 80 characters, got {len(value)}")
+    return value
+
+
 def _target(text: str) -> str:
     if text and not text.startswith(("file://", "s3://")):
         raise ValueError(f"expected file:///path or s3://bucket/prefix, got {text!r}")
@@ -73,6 +88,12 @@ SETTINGS: dict[str, Setting] = {
                 _bits),
         Setting("lang", "en", "language of the portal: en or ar", _lang),
         Setting("idle_lock_minutes", 10, "lock the portal after this many idle minutes", _minutes),
+        Setting("clinic_name", "", "the clinic's name, shown on the portal's login and header"
+                " (public: it is in site.json)", _name),
+        Setting("currency", "", "currency code or sign shown beside every amount, e.g. SAR"
+                " (empty: amounts without one)", _currency),
+        Setting("patient_sees_notes", False, "patients see the clinic's notes about them"
+                " (patients.notes, visit notes); off: only doctors do", _bool),
     ]
 }
 

@@ -257,6 +257,8 @@ def _site_json(ctx: _Context) -> None:
         "notes_pk": crypto.b64e(keystore.get_secret(ctx.keys, "notes_pk")),
         "notes_url": cfg["notes_url"],
     }
+    # Display settings (FORMAT.md 4), only when set: a clinic without them publishes the same bytes.
+    value.update({k: cfg[k] for k in ("clinic_name", "currency") if cfg[k]})
     site_sk = keystore.get_secret(ctx.keys, "site_sk")
     name = f"{ctx.prefix}/site.json"
 

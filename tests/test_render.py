@@ -91,11 +91,11 @@ def test_record_has_every_section_and_value():
         assert f'class="sec {cls}"' in html or f'class="{cls}"' in html, cls
     assert '<section id="note-box"' in html
     # personal data, age, call link, card, last update
-    assert "Amal Haddad" in html and ">Haddad<" in html
+    assert "<bdi>Amal</bdi> <bdi>Haddad</bdi>" in html and ">Haddad<" in html
     assert 'class="age">46 ' in html
     assert 'href="tel:+96170123456"' in html
     assert "Beirut" in html and "amal@example.org" in html
-    assert 'class="card-no">AB12<' in html
+    assert 'class="card-no" dir="auto">AB12<' in html
     assert "2026-11-20 09:30" in html
     # health, by kind
     for word in ("Diabetes", "Metformin", "Penicillin"):
@@ -164,25 +164,30 @@ def test_list_keeps_the_given_order_and_indexes_rows():
     assert html.startswith('<ol class="plist">')
     items = [a for t, a in tags(html) if t == "li"]
     assert [a["data-i"] for a in items] == ["0", "1", "2", "3", "4"]
-    names = re.findall(r'class="pname">([^<]*)<', html)
+    names = [re.sub(r"<[^>]+>", "", n) for n in re.findall(r'class="pname" dir="auto">(.*?)</span>', html)]
     assert names == [p.full_name for p in ps]
     assert html.count("g-M") == 2 and html.count("g-F") == 2 and html.count("g-x") == 1
     assert '<bdi class="pmob" dir="ltr">+961 70 123 456</bdi>' in html
     assert render.list_fragment([], TODAY, "en") == '<ol class="plist">\n</ol>'
 
 
-def test_diary_day_counts_and_links_by_rid():
+def test_diary_day_is_one_table_with_a_totals_row():
     a, b = patient(id=1, first_name="Ali"), patient(id=2, first_name="Bea")
     visits = [(a, a.visits[0]), (b, b.visits[1])]
     appts = [(b, r.Appointment(9, TODAY, "15:00", 30, "X")), (a, r.Appointment(8, TODAY, "08:15", 20, "Y"))]
-    html = render.diary_day_fragment(TODAY, visits, appts, {1: "1" * 32}, "en")
-    assert html.index("Visits") < html.index("Appointments")
-    assert html.count('<span class="count">(2)</span>') == 2
+    html = render.diary_day_fragment(TODAY, visits, appts, {1: "1" * 32}, "en", "SAR")
+    assert html.count("<table") == 1 and "<thead>" in html and "<tfoot>" in html
+    heads = re.findall(r'<th scope="col"[^>]*><span data-i18n="([^"]+)"', html)
+    assert heads == ["appt.time", "diary.patient", "diary.what", "visit.paid"]
+    assert html.count('<tr class="d-appt">') == 2 and html.count('<tr class="d-visit">') == 2
     assert html.count('href="#patient/' + "1" * 32 + '"') == 2
     assert "#patient/" + "2" * 32 not in html  # patient 2 has no rid: plain text, no link
-    assert html.index("08:15") < html.index("15:00")  # appointments by time
-    empty = render.diary_day_fragment(TODAY, [], [], {}, "ar")
-    assert 'data-i18n="visits.none"' in empty and 'data-i18n="appointments.none"' in empty
+    assert html.index("08:15") < html.index("15:00") < html.index('class="d-visit"')  # by time, then visits
+    total = sum(v.paid for _, v in visits)
+    foot = html[html.index("<tfoot>"):]
+    assert f'class="c-paid d-sum">{total:,.2f}\u00a0SAR<' in foot
+    assert 'class="d-nvisits">2<' in foot and 'class="d-nappts">2<' in foot
+    assert render.diary_day_fragment(TODAY, [], [], {}, "ar") == '<div class="diary-day" data-day="2026-11-26">\n</div>'
 
 
 # -- app files --------------------------------------------------------------------------------

@@ -141,14 +141,20 @@ export async function openEntry(site, general, card) {
   return { doorId: entry, payload: checkRecordPayload(payload, card) };
 }
 
-/** Fetch and open a patient bundle; returns `{rid, card, title, updated, html}`. */
-export async function openBundle(clinic, pointer) {
+/**
+ * Fetch and open a patient bundle; returns `{rid, card, title, updated, html}`. `reader` is
+ * 'doctor' or 'patient': a doctor never takes the patient's reduced view for the whole
+ * record (FORMAT.md 6.1).
+ */
+export async function openBundle(clinic, pointer, reader) {
   const C = await loadCrypto();
   checkRecordPayload(pointer);
   const ck = hold(C.b64d(pointer.ck, 32));
   const body = await getBytes(`${clinicBase(clinic)}${pointer.bundle}`);
-  const bundle = await C.openBody(ck, body, C.bundleAd(clinic, pointer.rid));
-  return R.checkBundle(bundle, pointer); // its rid and card MUST be the pointer's
+  const bundle = R.checkBundle(await C.openBody(ck, body, C.bundleAd(clinic, pointer.rid)), pointer);
+  const view = bundle.view;
+  if (view !== undefined && (view !== 'patient' || reader !== 'patient')) throw formatError(`bundle view ${view} for a ${reader}`);
+  return bundle;
 }
 
 export { checkRecordPayload, formatError, OBJ_RE };

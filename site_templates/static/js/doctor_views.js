@@ -88,7 +88,7 @@ async function showPatient(rid) {
   const p = findPatient(rid);
   if (!p) { message($('app-error'), 'err.not_found'); return; }
   setState('busy');
-  const bundle = await openBundle(S.clinic, p);
+  const bundle = await openBundle(S.clinic, p, 'doctor');
   if (location.hash !== `#patient/${rid}`) return; // the user moved on meanwhile
   insertFragment(record, bundle.html, apply);
   performance.mark('chartseal:record-shown');

@@ -32,7 +32,7 @@ async function unlock(clinic, card, password) {
     opened = await openEntry(site, door.payload, card);
   }
   const at = await checkFresh(site, opened.payload, opened.doorId);
-  const bundle = await openBundle(clinic, opened.payload);
+  const bundle = await openBundle(clinic, opened.payload, 'patient');
   return { site, opened, bundle, at };
 }
 
