@@ -12,12 +12,28 @@ let S = null; // session: { C, site, clinic, doorId, door, index }
 let db = null; // the database being viewed
 const shards = new Map(); // "db/month" -> opened shard (memory only)
 
+/** The database to land on: the one the viewer last chose in this tab, else the biggest. */
+function landing(dbs, lastId) {
+  const last = dbs.findIndex((d) => d && d.id === lastId);
+  if (last >= 0) return last;
+  let best = 0;
+  dbs.forEach((d, i) => { if ((d?.patients?.length || 0) > (dbs[best]?.patients?.length || 0)) best = i; });
+  return best;
+}
+
+function fillPicker(dbs, i) {
+  const pick = $('db');
+  pick.replaceChildren(...dbs.map((d, j) => new Option(String(d.name || d.id), String(j))));
+  pick.value = String(i);
+  show($('db-pick'), dbs.length > 1);
+}
+
 export function start(session) {
   S = session;
   const dbs = S.index.databases;
+  const first = landing(dbs, null);
+  fillPicker(dbs, first);
   const pick = $('db');
-  pick.replaceChildren(...dbs.map((d, i) => new Option(String(d.name || d.id), String(i))));
-  show($('db-pick'), dbs.length > 1);
   pick.addEventListener('change', () => { useDb(Number(pick.value)); route(); });
   list.setup(S.C.normalizeSearch);
   $('list').addEventListener('click', openRow);
@@ -27,18 +43,29 @@ export function start(session) {
   $('d-next').addEventListener('click', () => shiftDay(1));
   $('d-today').addEventListener('click', () => { location.hash = `#diary/${isoToday()}`; });
   document.addEventListener('chartseal:lang', () => { if (!$('view-diary').hidden) route(); });
-  useDb(0);
+  useDb(first);
   addEventListener('hashchange', route);
   if (!location.hash) history.replaceState(null, '', '#list');
   route().then(() => { if (!$('view-list').hidden) $('search').focus(); });
 }
 
-function useDb(i) {
+/** Refresh (refresh.js): a newer index replaces the old; the view and the search stay. */
+export async function update(session) {
+  const lastId = db && db.id;
+  S = session;
+  shards.clear();
+  const i = landing(S.index.databases, lastId);
+  fillPicker(S.index.databases, i);
+  useDb(i, { keepQuery: true });
+  await route();
+}
+
+function useDb(i, { keepQuery = false } = {}) {
   db = S.index.databases[i];
   if (!db || typeof db.list_html !== 'string' || !Array.isArray(db.patients)) {
     throw formatError('bad database entry in index');
   }
-  list.load(db);
+  list.load(db, { keepQuery });
   performance.mark('chartseal:list-shown');
   markPainted('chartseal:list-painted');
 }

@@ -4,6 +4,7 @@
 // a keystroke re-renders one page instead of restyling every row.
 import { $, show } from './ui.js';
 import { formatError } from './clinic.js';
+import { current as currentLang } from './i18n.js';
 
 const PAGE = 100;
 const ROW_RE = /<li data-i="(\d+)">[\s\S]*?<\/li>/g;
@@ -14,6 +15,9 @@ let haystack = []; // [search, search without spaces] by index
 let matches = []; // indexes that match the current query
 let shown = 0;
 let ol = null;
+let order = null; // row indexes in the chosen sort order; null: the index's own order
+let sort = { key: '', dir: 1 };
+let keys = null; // per row {name, surname, age}, read from the rows when first sorting
 
 export function setup(normalizeSearch) {
   normalize = normalizeSearch;
@@ -25,10 +29,42 @@ export function setup(normalizeSearch) {
       if (entries.some((e) => e.isIntersecting)) more();
     }, { rootMargin: '800px' }).observe($('list-more'));
   }
+  for (const b of document.querySelectorAll('#list-head [data-sort]')) b.addEventListener('click', () => sortBy(b.dataset.sort));
+}
+
+// Row text is autoescaped Jinja2 output: these are the only entities it can hold.
+const ENT = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&#34;': '"', '&#39;': "'", '&quot;': '"' };
+const unescape = (html) => html.replace(/<[^>]*>/g, '').replace(/&(amp|lt|gt|quot|#34|#39);/g, (e) => ENT[e]);
+const field = (row, cls) => { const m = new RegExp(`class="${cls}"[^>]*>(.*?)</span>`).exec(row); return m ? unescape(m[1]).trim() : ''; };
+
+function rowKeys(row) {
+  const surname = field(row, 'psur');
+  const age = field(row, 'page');
+  return { name: field(row, 'pname'), surname, age: age === '' ? Infinity : Number(age) };
+}
+
+/** Sort by name, surname or age; pressing the same header again reverses the order. */
+function sortBy(key) {
+  sort = { key, dir: sort.key === key ? -sort.dir : 1 };
+  keys = keys || rows.map(rowKeys);
+  const coll = new Intl.Collator(currentLang(), { sensitivity: 'base', numeric: true });
+  const cmp = key === 'age'
+    ? (a, b) => (keys[a].age - keys[b].age) || coll.compare(keys[a].name, keys[b].name)
+    : key === 'surname'
+      ? (a, b) => coll.compare(keys[a].surname, keys[b].surname) || coll.compare(keys[a].name, keys[b].name)
+      : (a, b) => coll.compare(keys[a].name, keys[b].name);
+  // Unknown ages stay last in both directions.
+  order = rows.map((_, i) => i).sort((a, b) => (key === 'age' && (keys[a].age === Infinity) !== (keys[b].age === Infinity)
+    ? (keys[a].age === Infinity ? 1 : -1) : sort.dir * cmp(a, b)));
+  for (const b of document.querySelectorAll('#list-head [data-sort]')) {
+    if (b.dataset.sort === key) b.setAttribute('aria-sort', sort.dir > 0 ? 'ascending' : 'descending');
+    else b.removeAttribute('aria-sort');
+  }
+  search();
 }
 
 /** Show one database's list (index entry `db`: `list_html` and `patients`). */
-export function load(db) {
+export function load(db, { keepQuery = false } = {}) {
   const head = /^\s*(<ol\b[^>]*>)/.exec(db.list_html);
   if (!head) throw formatError('patient list is not an <ol>');
   rows = [];
@@ -42,7 +78,9 @@ export function load(db) {
     const s = typeof p.search === 'string' ? p.search : '';
     return [s, s.replace(/ /g, '')];
   });
-  $('search').value = '';
+  keys = null;
+  if (sort.key) { const { key, dir } = sort; sort = { key, dir: -dir }; sortBy(key); } else order = null;
+  if (!keepQuery) $('search').value = '';
   search();
 }
 
@@ -52,7 +90,8 @@ function search() {
   const words = q ? q.split(' ') : [];
   const compact = q.replace(/ /g, '');
   matches = [];
-  for (let i = 0; i < haystack.length; i += 1) {
+  for (let k = 0; k < haystack.length; k += 1) {
+    const i = order ? order[k] : k;
     const [s, flat] = haystack[i];
     if (!q || words.every((w) => s.includes(w)) || flat.includes(compact)) matches.push(i);
   }
