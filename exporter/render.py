@@ -172,8 +172,10 @@ def patient_fragment(p: records.Patient, today: date, lang: str, currency: str =
     upcoming = sorted(
         (a for a in p.appointments if a.date >= today), key=lambda a: (a.date, a.time)
     )
-    totals = {name: round(sum(getattr(d, name) for d in deals), 2)
-              for name in ("total", "paid", "remaining")}
+    # Due is each deal's total after deduction and tax, so due - paid = remaining holds.
+    totals = {"due": round(sum(d.total - d.deduction + d.tax for d in deals), 2),
+              "paid": round(sum(d.paid for d in deals), 2),
+              "remaining": round(sum(d.remaining for d in deals), 2)}
     return _render(
         "fragments/_patient.html", lang, currency, p=p, years=age(p.birth_date, today), health=health,
         deals=deals, totals=totals, visits=_visits_newest_first(p), appointments=upcoming,
