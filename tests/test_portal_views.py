@@ -281,3 +281,21 @@ def test_the_latin_check_finds_english_left_in_a_page(page, clinic):
     wait_state(page, "login")
     found = latin(page)
     assert "Card number" in found and "Go to my page" in found and "title=Patient page" in found
+
+
+def test_diary_date_is_written_as_every_portal_date_in_both_languages(page, clinic):
+    assert doctor_login(page, clinic.url, clinic.id, clinic.login, "admin", clinic.admin, db=None) == "ready"
+    page.goto(f"{clinic.url}/doctor/#diary/{DAY}")
+    page.wait_for_selector("#diary table")
+    assert page.locator("#d-pick").input_value() == DAY == page.locator("#d-date").inner_text()
+    page.locator("#d-pick").fill("2026-11-25")
+    page.locator("#d-pick").press("Enter")
+    page.wait_for_function("() => location.hash === '#diary/2026-11-25'")
+    page.locator("#lang").click()
+    page.wait_for_function("() => document.documentElement.dir === 'rtl'")
+    assert page.locator("#d-pick").input_value() == "2026-11-25"  # the same format in Arabic
+    for bad in ("2026-02-30", "25/11/2026", "tomorrow"):
+        page.locator("#d-pick").fill(bad)
+        page.locator("#d-pick").press("Enter")
+        page.wait_for_function("() => document.getElementById('d-pick').value === '2026-11-25'")
+        assert page.evaluate("location.hash") == "#diary/2026-11-25"

@@ -38,7 +38,13 @@ export function start(session) {
   list.setup(S.C.normalizeSearch);
   $('list').addEventListener('click', openRow);
   $('back').addEventListener('click', () => history.back());
-  $('d-pick').addEventListener('change', () => { if (DAY_RE.test($('d-pick').value)) location.hash = `#diary/${$('d-pick').value}`; });
+  $('d-pick').addEventListener('change', () => goDay($('d-pick').value));
+  $('d-pick').addEventListener('keydown', (e) => { if (e.key === 'Enter') goDay($('d-pick').value); });
+  $('d-cal').addEventListener('change', () => goDay($('d-cal').value));
+  $('d-cal-btn').addEventListener('click', () => {
+    $('d-cal').value = $('d-pick').value;
+    try { $('d-cal').showPicker(); } catch { $('d-pick').focus(); } // no calendar: type the date
+  });
   $('d-prev').addEventListener('click', () => shiftDay(-1));
   $('d-next').addEventListener('click', () => shiftDay(1));
   $('d-today').addEventListener('click', () => { location.hash = `#diary/${isoToday()}`; });
@@ -156,6 +162,14 @@ async function showDiary(day) {
   $('d-count').textContent = String(entry ? (entry.visits || 0) + (entry.appointments || 0) : 0);
   if (entry) insertFragment(box, entry.html, apply);
   show($('diary-empty'), !entry);
+}
+
+/** A typed or picked day, if it is a real date (YYYY-MM-DD). */
+function goDay(text) {
+  const day = String(text).trim();
+  const d = new Date(`${day}T12:00:00Z`);
+  if (DAY_RE.test(day) && !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === day) location.hash = `#diary/${day}`;
+  else $('d-pick').value = $('d-date').textContent; // not a date: back to the day shown
 }
 
 function shiftDay(delta) {
