@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup browser clean bench
+.PHONY: demo test setup browser clean bench portal-shots
 
 setup: $(STAMP) node_modules/.installed
 
@@ -34,6 +34,10 @@ test: setup browser
 
 bench: setup
 	$(BIN)/python bench/run_all.py
+
+# Screenshots of every portal view (390 and 1280 px, English and Arabic) into docs/portal/.
+portal-shots: setup browser
+	$(BIN)/python tests/portal_shots.py docs/portal
 
 clean:
 	rm -rf $(VENV) node_modules demo-clinic

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import unicodedata
 from datetime import date
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -90,6 +91,18 @@ def fmt_datetime(value: str) -> str:
     return text[:16] if len(text) >= 16 and text[10] == " " else text
 
 
+def text_dir(text: str) -> str:
+    """``dir`` for an element holding several isolates (a name's parts): the direction of
+    the first strong character, as ``dir="auto"`` would find it if it looked inside them."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind == "L":
+            return "ltr"
+        if kind in ("R", "AL"):
+            return "rtl"
+    return "auto"
+
+
 def tel_href(number: str) -> str:
     """A ``tel:`` link from a stored number: keep only what a dialer understands."""
     digits = "".join(ch for ch in number if ch.isdigit() or ch == "+")
@@ -139,7 +152,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=False,
     )
     env.filters.update(
-        money=money, date=fmt_date, datetime=fmt_datetime, tel=tel_href, gender=gender_key
+        money=money, date=fmt_date, datetime=fmt_datetime, tel=tel_href, gender=gender_key,
+        textdir=text_dir
     )
     env.globals.update(age_group=age_group)
     return env

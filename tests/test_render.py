@@ -164,7 +164,7 @@ def test_list_keeps_the_given_order_and_indexes_rows():
     assert html.startswith('<ol class="plist">')
     items = [a for t, a in tags(html) if t == "li"]
     assert [a["data-i"] for a in items] == ["0", "1", "2", "3", "4"]
-    names = [re.sub(r"<[^>]+>", "", n) for n in re.findall(r'class="pname" dir="auto">(.*?)</span>', html)]
+    names = [re.sub(r"<[^>]+>", "", n) for n in re.findall(r'class="pname" dir="[a-z]+">(.*?)</span>', html)]
     assert names == [p.full_name for p in ps]
     assert html.count("g-M") == 2 and html.count("g-F") == 2 and html.count("g-x") == 1
     assert '<bdi class="pmob" dir="ltr">+961 70 123 456</bdi>' in html
@@ -188,6 +188,19 @@ def test_diary_day_is_one_table_with_a_totals_row():
     assert f'class="c-paid d-sum">{total:,.2f}\u00a0SAR<' in foot
     assert 'class="d-nvisits">2<' in foot and 'class="d-nappts">2<' in foot
     assert render.diary_day_fragment(TODAY, [], [], {}, "ar") == '<div class="diary-day" data-day="2026-11-26">\n</div>'
+
+
+@pytest.mark.parametrize("first, surname, want", [
+    ("Amal", "Haddad", "ltr"), ("سامي", "الخطيب", "rtl"), ("سامي", "Smith", "rtl"),
+    ("123", "Zed", "ltr"), ("", "", "auto"), ("\u202e", "٣", "auto"),
+])
+def test_a_name_of_several_isolates_carries_the_direction_of_its_first_letter(first, surname, want):
+    """dir="auto" does not look inside <bdi>: a name made of isolates needs its direction set,
+    or "Amal Haddad" reads "Haddad Amal" in an Arabic page."""
+    p = patient(first_name=first, surname=surname)
+    assert render.text_dir(p.full_name) == want
+    assert f'<h2 class="rec-name" dir="{want}">' in render.patient_fragment(p, TODAY, "ar")
+    assert f'class="pname" dir="{want}">' in render.list_row(p, 3)
 
 
 # -- app files --------------------------------------------------------------------------------
