@@ -60,7 +60,9 @@ def test_patient_key_is_derived_one_way_and_opens_only_the_patients_view(noted):
     _, door = site._door(crypto.password_bytes(pw), crypto.salt("patient", site.clinic, "1001"), "patient")
     ck = crypto.b64d(row["ck"])
     assert door["bundle"] != row["bundle"] and door["ck"] != row["ck"]
-    assert crypto.b64d(door["ck"]) == patient_view_key(ck, row["rid"])
+    # FORMAT.md 6.1: pck = H(32, L("chartseal/v1/patient-view-key", rid), key = ck)
+    spec = crypto.hash_(32, crypto.label("chartseal/v1/patient-view-key", row["rid"]), key=ck)
+    assert crypto.b64d(door["ck"]) == spec == patient_view_key(ck, row["rid"])
     ad = crypto.label("chartseal/v1/bundle", site.clinic, row["rid"])
     with pytest.raises(crypto.CryptoError):  # the patient's key does not open the doctors' view
         crypto.open_body(crypto.b64d(door["ck"]), site.read(row["bundle"]), ad)
