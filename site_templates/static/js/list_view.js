@@ -43,19 +43,34 @@ function rowKeys(row) {
   return { name: field(row, 'pname'), surname, age: age === '' ? Infinity : Number(age) };
 }
 
-/** Sort by name, surname or age; pressing the same header again reverses the order. */
-function sortBy(key) {
-  sort = { key, dir: sort.key === key ? -sort.dir : 1 };
+const ascending = new Map(); // key -> row indexes in ascending order, for this list
+
+function ascendingBy(key) {
+  if (ascending.has(key)) return ascending.get(key);
   keys = keys || rows.map(rowKeys);
   const coll = new Intl.Collator(currentLang(), { sensitivity: 'base', numeric: true });
-  const cmp = key === 'age'
-    ? (a, b) => (keys[a].age - keys[b].age) || coll.compare(keys[a].name, keys[b].name)
-    : key === 'surname'
-      ? (a, b) => coll.compare(keys[a].surname, keys[b].surname) || coll.compare(keys[a].name, keys[b].name)
-      : (a, b) => coll.compare(keys[a].name, keys[b].name);
-  // Unknown ages stay last in both directions.
-  order = rows.map((_, i) => i).sort((a, b) => (key === 'age' && (keys[a].age === Infinity) !== (keys[b].age === Infinity)
-    ? (keys[a].age === Infinity ? 1 : -1) : sort.dir * cmp(a, b)));
+  const byName = (a, b) => coll.compare(keys[a].name, keys[b].name);
+  const cmp = key === 'age' ? (a, b) => (keys[a].age - keys[b].age) || byName(a, b)
+    : key === 'surname' ? (a, b) => coll.compare(keys[a].surname, keys[b].surname) || byName(a, b)
+      : byName;
+  // Infinity - Infinity is NaN: unknown ages compare by name among themselves, after the rest.
+  const order = rows.map((_, i) => i).sort((a, b) => {
+    const ua = keys[a].age === Infinity; const ub = keys[b].age === Infinity;
+    if (key === 'age' && ua !== ub) return ua ? 1 : -1;
+    return (key === 'age' && ua && ub) ? byName(a, b) : cmp(a, b);
+  });
+  ascending.set(key, order);
+  return order;
+}
+
+/** Sort by name, surname or age; pressing the same header again reverses the order
+ * (unknown ages stay last). Each order is computed once per list, then reused. */
+function sortBy(key) {
+  sort = { key, dir: sort.key === key ? -sort.dir : 1 };
+  const asc = ascendingBy(key);
+  if (sort.dir > 0) order = asc;
+  else if (key === 'age') order = [...asc.filter((i) => keys[i].age !== Infinity).reverse(), ...asc.filter((i) => keys[i].age === Infinity)];
+  else order = asc.slice().reverse();
   for (const b of document.querySelectorAll('#list-head [data-sort]')) {
     if (b.dataset.sort === key) b.setAttribute('aria-sort', sort.dir > 0 ? 'ascending' : 'descending');
     else b.removeAttribute('aria-sort');
@@ -79,6 +94,7 @@ export function load(db, { keepQuery = false } = {}) {
     return [s, s.replace(/ /g, '')];
   });
   keys = null;
+  ascending.clear();
   if (sort.key) { const { key, dir } = sort; sort = { key, dir: -dir }; sortBy(key); } else order = null;
   if (!keepQuery) $('search').value = '';
   search();
