@@ -299,3 +299,15 @@ def test_diary_date_is_written_as_every_portal_date_in_both_languages(page, clin
         page.locator("#d-pick").press("Enter")
         page.wait_for_function("() => document.getElementById('d-pick').value === '2026-11-25'")
         assert page.evaluate("location.hash") == "#diary/2026-11-25"
+
+
+def test_the_calendar_behind_the_button_moves_the_diary(page, clinic):
+    assert doctor_login(page, clinic.url, clinic.id, clinic.login, "admin", clinic.admin, db=None) == "ready"
+    page.goto(f"{clinic.url}/doctor/#diary/{DAY}")
+    page.wait_for_selector("#diary table")
+    assert page.locator("#d-cal-btn").inner_text() == "Calendar"
+    assert page.locator("#d-cal").get_attribute("aria-hidden") == "true"  # the text field is the one read aloud
+    page.evaluate("() => { const c = document.getElementById('d-cal'); c.value = '2026-11-02';"
+                  " c.dispatchEvent(new Event('change')); }")
+    page.wait_for_function("() => location.hash === '#diary/2026-11-02'")
+    assert page.locator("#d-pick").input_value() == "2026-11-02"
