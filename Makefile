@@ -11,7 +11,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test setup setup-demo browser clean bench wheel sdist console-shots
+.PHONY: demo test setup setup-demo browser clean bench wheel sdist console-shots portal-shots
 
 setup: $(STAMP) node_modules/.installed
 
@@ -66,6 +66,10 @@ wheel: setup-demo
 sdist: setup-demo
 	$(BIN)/pip install --quiet build
 	$(BIN)/python -m build --sdist --outdir dist
+
+# Screenshots of every portal view (390 and 1280 px, English and Arabic) into docs/portal/.
+portal-shots: setup browser
+	$(BIN)/python tests/portal_shots.py docs/portal
 
 clean:
 	rm -rf $(VENV) node_modules demo-clinic dist build

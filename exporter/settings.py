@@ -67,6 +67,14 @@ def _interval(text: str) -> int:
     return value
 
 
+def _currency(text: str) -> str:
+    value = text.strip()
+    # Shown beside every amount as typed ("SAR", "€", "د.إ"): short, one line.
+    if len(value) > 8 or any(ch in value for ch in "\r\n\t<>&"):
+        raise ValueError(f"expected a short currency code or sign such as SAR or €, got {text!r}")
+    return value
+
+
 def _target(text: str) -> str:
     # The same shapes publisher.targets.open_target accepts, so a bad value is refused
     # when it is set, not at the next publish.
@@ -127,7 +135,7 @@ SETTINGS: dict[str, Setting] = {
                 " password the clinic chooses; lower it only for passwords printed on cards",
                 _bits),
         Setting("clinic_name", "", "the clinic's name, printed on patient access cards and shown"
-                " on the portal's login pages", _clinic_name),
+                " on the portal's login pages and header (public: it is in site.json)", _clinic_name),
         Setting("site_url", "", "public URL of the published site, the address printed on patient"
                 " access cards, e.g. https://records.example.org (empty: cards cannot be printed)",
                 _site_url),
@@ -136,6 +144,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("publish_interval", 0, "the service publishes edits at most this often, in batches"
                 " (seconds, or 15m, 1h; 0: on every change), so timing links fewer edits to"
                 " patients", _interval),
+        Setting("currency", "", "currency code or sign shown beside every amount, e.g. SAR"
+                " (empty: amounts without one)", _currency),
+        Setting("patient_sees_notes", False, "patients see the clinic's notes about them"
+                " (patients.notes, visit notes); off: only doctors do", _bool),
     ]
 }
 

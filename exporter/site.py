@@ -313,9 +313,9 @@ def _site_json(ctx: _Context) -> None:
         "idle_lock_minutes": cfg["idle_lock_minutes"], "patient_pages": bool(cfg["patient_pages"]),
         "notes_pk": crypto.b64e(keystore.get_secret(ctx.keys, "notes_pk")),
         "notes_url": cfg["notes_url"],
-        # Optional, so a clinic without a name keeps the site.json it had.
-        **({"clinic_name": cfg["clinic_name"]} if cfg.get("clinic_name") else {}),
     }
+    # Display settings (FORMAT.md 4), only when set: a clinic without them publishes the same bytes.
+    value.update({k: cfg[k] for k in ("clinic_name", "currency") if cfg[k]})
     site_sk = keystore.get_secret(ctx.keys, "site_sk")
     name = f"{ctx.prefix}/site.json"
 
