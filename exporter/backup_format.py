@@ -159,7 +159,10 @@ def open_backup(rk: bytes, data: bytes) -> Contents:
 def _pack(files: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     # mtime 0 and fixed owners: the tar says nothing about the computer it was made on.
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+    # Level 1: keys do not compress, and the service writes one after every change of keys
+    # (50,000 patients: 0.6 s and 15.5 MB, against 3.6 s and 15.4 MB at level 9).
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=1) as gz, \
+            tarfile.open(fileobj=gz, mode="w") as tar:
         for name in MEMBERS:
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(files[name]), 0o600
