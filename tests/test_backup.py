@@ -289,3 +289,51 @@ def test_unplugged_backup_disk_is_an_error_in_service_status(clinic, tmp_path):
     assert "backup error:" not in out
     data = json.loads(CliRunner().invoke(main, ["service", "status", "--json", "--home", str(home)]).output)
     assert data["last_backup"] and data["last_backup_file"].startswith(str(tmp_path / "unplugged"))
+
+
+def test_the_running_service_backs_up_after_a_change_of_keys(tmp_path):
+    """A real `service run`: a new patient in the clinic database (new keys) and a new account
+    each give a backup in backup_dir that restores to a keystore holding them."""
+    from conftest import make_clinic_db as make_db
+    from service_kit import ServiceProcess, edit, status, wait_for
+
+    home, usb = tmp_path / "home", tmp_path / "usb"
+    usb.mkdir()
+    out = run("init", "--home", home, "--kdf-ops", 1, "--kdf-mem", 8192).output
+    rk = fmt.parse_key(next(l.split()[-1] for l in out.splitlines() if l.startswith("recovery key:")))
+    db = make_db(tmp_path / "main.sqlite")
+    run("db", "add", "main", db, "--home", home)
+    run("config", "set", "backup_dir", usb, "--home", home)
+    proc = ServiceProcess(home, tmp_path / "service.log")
+    try:
+        first = wait_for("a first backup", lambda: sorted(usb.glob("*.backup")))
+        edit(db, "INSERT INTO patients (id, card, first_name, surname, modified_at) "
+                 "VALUES (9, '1009', 'Nour', 'Salem', '2026-11-30T10:00:00')")
+
+        def holds(sql: str):
+            def cond():
+                for path in sorted(usb.glob("*.backup"))[len(first) - 1:]:
+                    keys = tmp_path / "check.sqlite"
+                    keys.write_bytes(backup.read_backup(path, rk).files["keys.sqlite"])
+                    conn = sqlite3.connect(keys)
+                    try:
+                        if conn.execute(sql).fetchone():
+                            return path
+                    finally:
+                        conn.close()
+                return None
+            return cond
+
+        wait_for("a backup with the new patient", holds("SELECT 1 FROM patients WHERE card = '1009'"))
+        run("accounts", "create", "dr.sami", "--home", home)
+        wait_for("a backup with the new account", holds("SELECT 1 FROM accounts WHERE name = 'dr.sami'"))
+
+        def reported():
+            code, st = status(home)
+            newest = sorted(usb.glob("*.backup"))[-1]
+            return code == 0 and st["last_backup_file"] == str(newest) and not st["backup_error"]
+
+        wait_for("service status names the newest backup", reported)
+    finally:
+        proc.stop()
+    assert "Traceback" not in proc.output()
