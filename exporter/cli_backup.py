@@ -92,11 +92,11 @@ def _catch_up(root: Path) -> None:
     """Count on from the published site.json, not from the backup's older number."""
     from publisher.targets import open_target
 
-    home = load_home(root)
     try:
+        home = load_home(root)
         target = open_target(home.target, home.config["endpoint_url"], home.config["region"])
         data = target.get(f"{home.clinic_prefix}/site.json")
-    except Exception as exc:  # any target or network failure: warn, the restore itself is done
+    except Exception as exc:  # any home, target or network trouble: warn, the restore is done
         click.echo(f"warning: could not read the published site.json ({exc}); publishes "
                    "count on from the backup's number", err=True)
         return

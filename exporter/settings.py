@@ -51,6 +51,12 @@ def _target(text: str) -> str:
     return text
 
 
+def _url(text: str) -> str:
+    if text and not text.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s) URL or nothing, got {text!r}")
+    return text
+
+
 def _folder(text: str) -> str:
     if text and not Path(text).expanduser().is_absolute():
         raise ValueError(f"expected an absolute folder path or nothing, got {text!r}")
@@ -62,12 +68,6 @@ def _keep(text: str) -> int:
     if not 1 <= value <= 1000:
         raise ValueError(f"expected 1 to 1000 backups, got {value}")
     return value
-
-
-def _url(text: str) -> str:
-    if text and not text.startswith(("http://", "https://")):
-        raise ValueError(f"expected an http(s) URL or nothing, got {text!r}")
-    return text
 
 
 SETTINGS: dict[str, Setting] = {

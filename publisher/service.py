@@ -55,8 +55,8 @@ class Service:
         self.queue_due: float | None = 0.0  # None: queue empty
         self.notes_due = 0.0
         self.failures = 0                   # consecutive failed cycles, for the backoff
-        self.backup_due = 0.0               # when to check for a keystore backup (inf: done)
         self.memo: Any = None               # exporter.memo.ExportMemo, once exporting
+        self.backup_due = 0.0               # when to check for a keystore backup (inf: done)
 
     # -- lifecycle --------------------------------------------------------------------
     def acquire(self) -> None:
@@ -120,10 +120,10 @@ class Service:
         with self.beat_guard:
             self.beat.watching, self.beat.paused = self.watcher.names, self.watcher.paused
         self._guarded(self._cycle, home)
-        if time.time() >= self.backup_due and not self.stop.is_set():
-            self._backup(home)
         if time.time() >= self.notes_due and not self.stop.is_set():
             self._guarded(self._notes, home)
+        if time.time() >= self.backup_due and not self.stop.is_set():
+            self._backup(home)
 
     def _guarded(self, fn: Callable[[Home], None], home: Home) -> None:
         try:
