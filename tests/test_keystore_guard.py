@@ -138,3 +138,15 @@ def test_init_never_overwrites_a_keystore(tmp_path):
                                        "--kdf-mem", "8192"])
     assert result.exit_code == 1 and "error: a keystore already exists" in result.output
     assert (home / "keys.sqlite").read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("how", ["missing", "garbage"])
+def test_queue_and_log_still_list_and_say_what_is_wrong(made, tmp_path, how):
+    """They only look card numbers up: the lists show, with one warning, and no traceback."""
+    home = _copy(made, tmp_path)
+    _break(home, how)
+    for args in (["queue"], ["log"]):
+        result = CliRunner().invoke(main, args + ["--home", str(home)])
+        assert result.exit_code == 0 and "Traceback" not in result.output, (args, result.output)
+        assert "warning: the keystore is" in result.output and "chartseal backup restore" in result.output
+    assert (home / "keys.sqlite").exists() == (how != "missing")
