@@ -133,6 +133,10 @@ def read_header(data: bytes) -> tuple[dict[str, Any], bytes, bytes]:
             and isinstance(created, str) and _CREATED_RE.match(created)
             and isinstance(kid, str) and re.fullmatch(r"[0-9a-f]{32}", kid)):
         raise BackupError("the backup is damaged (bad header)", hint=_DAMAGED_HINT)
+    try:
+        crypto.b64d(header["n"], crypto.NONCE_BYTES)
+    except crypto.CryptoError as exc:
+        raise BackupError("the backup is damaged (bad header)", hint=_DAMAGED_HINT) from exc
     return header, data[:end + 1], data[end + 1:]
 
 
@@ -143,8 +147,8 @@ def open_backup(rk: bytes, data: bytes) -> Contents:
         raise BackupError("wrong recovery key: this backup was sealed with another one",
                           hint="use the recovery key printed for this clinic "
                                f"({header['clinic']}) at chartseal init or by chartseal backup key")
+    nonce = crypto.b64d(header["n"], crypto.NONCE_BYTES)
     try:
-        nonce = crypto.b64d(header["n"], crypto.NONCE_BYTES)
         plain = crypto.aead_open(_sealing_key(rk), nonce, ct, _ad(header["clinic"], head))
     except crypto.CryptoError as exc:
         raise BackupError("the backup is damaged or was altered (it fails authentication)",
