@@ -146,14 +146,15 @@ class Cards:
     def __init__(self, home: Home) -> None:
         self.conn = None
         self.cache: dict[str, str] = {"clinic": "(clinic)", "app": "(app)"}
-        from exporter import keystore
+        if home.keys_path.exists():
+            from exporter import keystore
 
-        try:
-            self.conn = keystore.connect(home.keys_path)
-            self.lookup = keystore.card_for_rid
-        except keystore.KeystoreError as exc:
-            # The list still shows, by group id; the keystore's trouble is said once.
-            click.echo(f"warning: {exc}; {exc.hint}", err=True)
+            try:
+                self.conn = keystore.connect(home.keys_path)
+                self.lookup = keystore.card_for_rid
+            except keystore.KeystoreError as exc:
+                # The list still shows, by group id; the damage is said once.
+                click.echo(f"warning: {exc}; {exc.hint}", err=True)
 
     def __call__(self, grp: str) -> str:
         if grp not in self.cache:

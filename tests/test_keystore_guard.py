@@ -140,13 +140,19 @@ def test_init_never_overwrites_a_keystore(tmp_path):
     assert (home / "keys.sqlite").read_bytes() == b"precious"
 
 
-@pytest.mark.parametrize("how", ["missing", "garbage"])
+@pytest.mark.parametrize("how", ["missing", "garbage", "truncated"])
 def test_queue_and_log_still_list_and_say_what_is_wrong(made, tmp_path, how):
-    """They only look card numbers up: the lists show, with one warning, and no traceback."""
+    """They only look card numbers up: the lists show (by group id), a damaged keystore is
+    named in one warning, and nothing is made or changed."""
     home = _copy(made, tmp_path)
-    _break(home, how)
+    broken = _break(home, how)
     for args in (["queue"], ["log"]):
         result = CliRunner().invoke(main, args + ["--home", str(home)])
         assert result.exit_code == 0 and "Traceback" not in result.output, (args, result.output)
-        assert "warning: the keystore is" in result.output and "chartseal backup restore" in result.output
-    assert (home / "keys.sqlite").exists() == (how != "missing")
+        warned = "warning: the keystore is damaged" in result.output
+        assert warned == (how != "missing"), (args, result.output)
+        assert not warned or "chartseal backup restore" in result.output
+        if args == ["log"]:
+            assert "(clinic)" in result.output  # the published groups are still listed
+    keys = home / "keys.sqlite"
+    assert (not keys.exists()) if broken is None else keys.read_bytes() == broken
