@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup browser clean bench
+.PHONY: demo test setup browser clean bench console-shots
 
 setup: $(STAMP) node_modules/.installed
 
@@ -31,6 +31,12 @@ demo: setup
 test: setup browser
 	node --test tests/js/
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# Screenshots of every console page (English and Arabic, 1280 and 390 px) for docs/CONSOLE.md.
+console-shots: setup browser
+	CHARTSEAL_CONSOLE_SHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q -p no:cacheprovider tests/test_console_shots.py \
+		tests/test_console_publishing.py::test_publishing_page_in_arabic_is_right_to_left \
+		tests/test_console_publishing.py::test_update_all_on_300_patients_shows_progress_through_a_reload
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -29,9 +29,12 @@ COMMANDS = {
     "queue": "publisher.cli_publish:queue",
     "log": "publisher.cli_publish:log",
     "sync": "publisher.cli_publish:sync",
+    "jobs": "publisher.cli_jobs:jobs",
+    "test-target": "publisher.cli_jobs:test_target",
     "notes": "exporter.cli_notes:notes",
     "notes-endpoint": "exporter.cli_notes:notes_endpoint",
     "service": "publisher.cli_service:service",
+    "console": "console.cli:console",
 }
 
 

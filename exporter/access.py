@@ -117,8 +117,13 @@ def create_account(conn: sqlite3.Connection, name: str, password: str | None = N
         raise AccessError(f"an account named {user!r} already exists",
                           hint="pick another name, or delete it first")
     password = _chosen(password, f"password of account {user}", weak_ok, groups=4, user_inputs=(user,))
-    with conn:
-        _insert_account(conn, user, password)
+    try:
+        with conn:
+            _insert_account(conn, user, password)
+    except sqlite3.IntegrityError as exc:
+        # another console or command created it between the check above and this insert
+        raise AccessError(f"an account named {user!r} already exists",
+                          hint="pick another name, or delete it first") from exc
     return user, password
 
 
@@ -183,20 +188,29 @@ def retire_door(conn: sqlite3.Connection, door_id: str, kind: str, owner: str, n
 # -- shares -------------------------------------------------------------------------------
 
 
-def _check_until(until: str) -> str:
+def _check_until(until: str, today: date | None) -> str:
     if not until:
         return ""
     try:
-        return date.fromisoformat(until).isoformat()
+        day = date.fromisoformat(until)
     except ValueError as exc:
         raise AccessError(f"--until expects a date like 2026-12-31, got {until!r}") from exc
+    if today is not None and day < today:
+        raise AccessError(f"the last day of the share, {day}, has already passed",
+                          hint=f"give today ({today}) or a later day, or no end date")
+    return day.isoformat()
 
 
-def share(conn: sqlite3.Connection, db: str, account: str, cards: list[str], until: str = "") -> None:
+def share(conn: sqlite3.Connection, db: str, account: str, cards: list[str], until: str = "",
+          *, today: date | None = None) -> None:
+    """Share ``db`` (or some cards) with an account, until a day included (or for good).
+
+    With ``today`` (what a user types goes through this), an end date already past is refused.
+    """
     row = _account(conn, account)
     if row["builtin"]:
         raise AccessError("admin already sees every patient of every database")
-    until = _check_until(until)
+    until = _check_until(until, today)
     with conn:
         for card in [normalize_card(c) for c in cards] or [""]:
             conn.execute("INSERT OR REPLACE INTO shares (db, account, card, until) VALUES (?, ?, ?, ?)",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import date
 from typing import Iterator
 
 import click
@@ -105,7 +106,7 @@ def share(db: str, account: str, cards: tuple[str, ...], until: str, home_dir: s
     home = open_home(home_dir)
     home.database(db)
     with _keys(home_dir) as conn:
-        access.share(conn, db, account, list(cards), until)
+        access.share(conn, db, account, list(cards), until, today=date.today())
     what = f"patients {', '.join(cards)}" if cards else "all patients"
     click.echo(f"shared {db} ({what}) with {account}" + (f" until {until}" if until else ""))
 

@@ -1,14 +1,11 @@
 """Commands for the clinic home: init, db, config."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from . import access, keystore, settings
+from . import access, databases, keystore, settings
 from .cli_util import home_option, open_home, reports_errors
-from .errors import HomeError
-from .home import Database, create_home, kdf_params, resolve_home
+from .home import create_home, kdf_params, resolve_home
 
 
 @click.command()
@@ -56,20 +53,10 @@ def db() -> None:
 @home_option
 @reports_errors
 def db_add(name: str, path: str, no_auto_update: bool, replace: bool, home_dir: str | None) -> None:
-    """Add a clinic database file under NAME."""
+    """Add a clinic database file under NAME (it must open as a clinic database)."""
     home = open_home(home_dir)
-    if not name.replace("-", "").replace("_", "").isalnum():
-        raise HomeError(f"database name {name!r} is not allowed", hint="use letters, digits, - and _")
-    if name in home.databases and not replace:
-        raise HomeError(f"a database named {name!r} already exists",
-                        hint="pass --replace to change its path")
-    file = Path(path).expanduser().resolve()
-    if not file.is_file():
-        raise HomeError(f"no database file at {file}",
-                        hint="create a demo one with: chartseal demo-data PATH")
-    home.databases[name] = Database(name, file, auto_update=not no_auto_update)
-    home.save()
-    click.echo(f"database {name}: {file}")
+    added = databases.add_database(home.root, name, path, not no_auto_update, replace)
+    click.echo(f"database {name}: {added.path}")
 
 
 @db.command("remove")
@@ -78,10 +65,7 @@ def db_add(name: str, path: str, no_auto_update: bool, replace: bool, home_dir: 
 @reports_errors
 def db_remove(name: str, home_dir: str | None) -> None:
     """Stop exporting database NAME (its pages leave the site on the next publish)."""
-    home = open_home(home_dir)
-    home.database(name)
-    del home.databases[name]
-    home.save()
+    databases.remove_database(open_home(home_dir).root, name)
     click.echo(f"removed database {name}")
 
 
@@ -104,9 +88,7 @@ def db_list(home_dir: str | None) -> None:
 @reports_errors
 def db_auto(name: str, state: str, home_dir: str | None) -> None:
     """Turn publishing on every change on or off for database NAME."""
-    home = open_home(home_dir)
-    home.database(name).auto_update = state == "on"
-    home.save()
+    databases.set_auto_update(open_home(home_dir).root, name, state == "on")
     click.echo(f"automatic update for {name}: {state}")
 
 
@@ -133,7 +115,5 @@ def config_show(home_dir: str | None) -> None:
 @reports_errors
 def config_set(name: str, value: str, home_dir: str | None) -> None:
     """Set a setting, e.g. `chartseal config set target s3://bucket/prefix`."""
-    home = open_home(home_dir)
-    home.config[name] = settings.parse_setting(name, value)
-    home.save()
-    click.echo(f"{name} = {home.config[name]!r}")
+    stored = databases.set_setting(open_home(home_dir).root, name, value)
+    click.echo(f"{name} = {stored!r}")

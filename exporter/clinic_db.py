@@ -296,6 +296,15 @@ def _read_clinic(path: Path, reuse: dict[int, Any]) -> ClinicData:
     return ClinicData(patients=out, problems=sink.problems)
 
 
+def check_clinic_file(path: Path) -> None:
+    """Raise ClinicDbError (with a hint) unless ``path`` is a readable clinic database."""
+    conn = connect_readonly(Path(path))
+    try:
+        _columns(conn, Path(path))
+    finally:
+        conn.close()
+
+
 def list_patient_ids(path: Path) -> list[int]:
     """Row ids of all patients, cheaply (no related tables, no validation)."""
     conn = connect_readonly(Path(path))

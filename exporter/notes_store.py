@@ -144,6 +144,9 @@ def list_notes(home: Home, unread: bool = False, card: str | None = None) -> lis
                 f"trim(coalesce(p.first_name, '') || ' ' || coalesce(p.surname, '')) "
                 f"FROM {TABLE} n LEFT JOIN patients p ON p.id = n.patient_id "
                 f"ORDER BY n.created_at, n.id").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise NotesError(f"cannot read notes from database {name!r} ({db.path}): {exc}",
+                             hint="check that the path points at the clinic program's database") from exc
         finally:
             conn.close()
         for rid, c, author, text, created, fetched, read, patient in rows:

@@ -45,7 +45,8 @@ def strings(lang: str) -> Mapping[str, str]:
     data = json.loads((TEMPLATES / "i18n" / f"{lang}.json").read_text("utf-8"))
     if not isinstance(data, dict):
         raise RenderError(f"i18n/{lang}.json must hold one JSON object")
-    return data
+    # The clinic console's strings share these files but never go on the site.
+    return {k: v for k, v in data.items() if not k.startswith("console.")}
 
 
 def _translator(lang: str) -> tuple[Callable[[str], str], Callable[[str], Markup]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlparse
 
 from .errors import SettingError
 
@@ -46,7 +47,12 @@ def _bits(text: str) -> int:
 
 
 def _target(text: str) -> str:
-    if text and not text.startswith(("file://", "s3://")):
+    # The same shapes publisher.targets.open_target accepts, so a bad value is refused
+    # when it is set, not at the next publish.
+    parsed = urlparse(text)
+    ok = not text or (parsed.scheme == "file" and parsed.netloc in ("", "localhost")
+                      and parsed.path.startswith("/")) or (parsed.scheme == "s3" and bool(parsed.netloc))
+    if not ok:
         raise ValueError(f"expected file:///path or s3://bucket/prefix, got {text!r}")
     return text
 

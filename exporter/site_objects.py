@@ -5,6 +5,7 @@ object when the inputs it was sealed from are unchanged.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Iterator
 
 from . import access, crypto, keystore, render
@@ -19,10 +20,18 @@ def _templates_version() -> str:
     for folder in ("fragments", "i18n"):
         for path in sorted((TEMPLATES_ROOT / folder).rglob("*")):
             if path.is_file():
-                parts.append((str(path.relative_to(TEMPLATES_ROOT)), path.read_bytes()))
+                parts.append((str(path.relative_to(TEMPLATES_ROOT)), _template_bytes(path)))
     # The format is an input of every object: a site sealed under another version is sealed
     # again once, whole (FORMAT.md 8).
     return input_digest(crypto.FORMAT, parts)
+
+
+def _template_bytes(path: Any) -> bytes:
+    """A template file as the site uses it: a strings file without the console's strings, so
+    a change to those does not re-seal every record."""
+    if path.parent.name == "i18n" and path.suffix == ".json" and path.stem in render.LANGS:
+        return json.dumps(dict(render.strings(path.stem)), sort_keys=True).encode("utf-8")
+    return bytes(path.read_bytes())
 
 
 def _record_payload(ctx: Any, who: str, rid: str, card: str, bundle: str, ck: bytes,

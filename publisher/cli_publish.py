@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
-import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -13,7 +12,6 @@ import click
 from exporter.errors import ChartsealError
 from exporter.home import Home, load_home, resolve_home
 
-from . import jobs
 from .policy import Policy
 
 home_option = click.option("--home", type=click.Path(file_okay=False), default=None,
@@ -23,6 +21,10 @@ target_option = click.option("--target", "target_url", metavar="URL",
 endpoint_option = click.option("--endpoint-url", metavar="URL",
                                help="S3 endpoint for S3-compatible stores (overrides the config and AWS_ENDPOINT_URL)")
 region_option = click.option("--region", help="S3 region (overrides the config)")
+background_option = click.option("--background", is_flag=True,
+                                 help="run as a background job and return at once; follow it with: chartseal jobs")
+# Set by a background start: the detached process records its progress under this job id.
+job_option = click.option("--job", "job_id", hidden=True, metavar="ID")
 
 
 class CliError(click.ClickException):
@@ -71,16 +73,24 @@ def human_bytes(n: float) -> str:
 @target_option
 @endpoint_option
 @region_option
+@background_option
+@job_option
 @home_option
 def publish(resend_all: bool, dry_run: bool, no_export: bool, target_url: str | None,
-            endpoint_url: str | None, region: str | None, home: str | None) -> None:
+            endpoint_url: str | None, region: str | None, background: bool, job_id: str | None,
+            home: str | None) -> None:
     """Export what changed, then upload only the objects the target does not hold yet."""
+    from . import background as jobs_core
     from . import publish as core
 
     with reported():
         h = open_home(home)
         if dry_run:
             _show_dry_run(core.dry_run(h, target_url, endpoint_url, region, resend_all, not no_export))
+            return
+        if background:
+            _refuse_overrides(target_url, endpoint_url, region, no_export)
+            _started(jobs_core.start_job(h, "publish-all" if resend_all else "publish"), home)
             return
         bar: dict[str, Any] = {}
 
@@ -97,12 +107,26 @@ def publish(resend_all: bool, dry_run: bool, no_export: bool, target_url: str | 
                 bar["bar"].update(n)
 
         try:
-            report = core.publish(h, target_url, endpoint_url, region, resend_all, not no_export,
-                                  Policy.from_env(), progress, start)
+            report = jobs_core.run_publish(h, job_id, resend_all, not no_export, target_url,
+                                           endpoint_url, region, Policy.from_env(), start, progress)
         finally:
             if bar.get("bar") is not None:
                 bar["bar"].close()
         _show_report(report)
+
+
+def _refuse_overrides(*given: object) -> None:
+    # A background job runs with the home's settings only, the ones the console shows.
+    if any(given):
+        raise CliError("--background runs with the clinic's saved settings only",
+                       "drop --target/--endpoint-url/--region/--no-export, or set them with "
+                       "chartseal config set; or run without --background")
+
+
+def _started(st: Any, home: str | None) -> None:
+    where = f" --home {home}" if home else ""
+    click.echo(f"started in the background: {st.label} (PID {st.pid}); log: {st.log}")
+    click.echo(f"follow it with: chartseal jobs --follow{where}")
 
 
 def _show_report(r: Any) -> None:
@@ -140,63 +164,26 @@ def _show_dry_run(d: Any) -> None:
 
 
 # -- the upload list and the log --------------------------------------------------------
-class Cards:
-    """Shows a patient's card number for a group id when the keystore knows it."""
-
-    def __init__(self, home: Home) -> None:
-        self.conn = None
-        self.cache: dict[str, str] = {"clinic": "(clinic)", "app": "(app)"}
-        if home.keys_path.exists():
-            from exporter import keystore
-
-            try:
-                self.conn = keystore.connect(home.keys_path)
-                self.lookup = keystore.card_for_rid
-            except keystore.KeystoreError as exc:
-                # The list still shows, by group id; the damage is said once.
-                click.echo(f"warning: {exc}; {exc.hint}", err=True)
-
-    def __call__(self, grp: str) -> str:
-        if grp not in self.cache:
-            card = self.lookup(self.conn, grp) if self.conn is not None else None
-            self.cache[grp] = card or grp
-        return self.cache[grp]
-
-
-def _when(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
-
-
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="print JSON lines instead of a table")
 @home_option
 def queue(as_json: bool, home: str | None) -> None:
     """Show the upload list: groups waiting to be published, and why."""
-    from .publish import connect
+    from .uploads import upload_list
 
     with reported():
-        h = open_home(home)
-        conn = connect(h)
-        try:
-            waiting = jobs.list_jobs(conn)
-        finally:
-            conn.close()
-        card, now = Cards(h), time.time()
-        if not waiting and not as_json:
-            click.echo("the upload list is empty")
-            return
-        for j in waiting:
-            running = j.lease_owner and (j.lease_until or 0) > now and jobs.owner_alive(j.lease_owner)
-            when = "uploading" if running else ("now" if j.next_at <= now else f"in {j.next_at - now:.0f} s")
-            row = {"patient": card(j.grp), "group": j.grp, "target": j.target, "reason": j.reason,
-                   "attempts": j.attempts, "next": when, "error": j.last_error}
-            if as_json:
-                click.echo(json.dumps(row, sort_keys=True))
-            else:
-                err = f"  last error: {j.last_error}" if j.last_error else ""
-                click.echo(f"{row['patient']:<34} {j.reason:<28} tries {j.attempts:<3} next {when}{err}")
-        if not as_json:
-            click.echo(f"{len(waiting)} waiting")
+        waiting = upload_list(open_home(home))
+    if not waiting and not as_json:
+        click.echo("the upload list is empty")
+        return
+    for w in waiting:
+        if as_json:
+            click.echo(json.dumps(w.to_json(), sort_keys=True))
+        else:
+            err = f"  last error: {w.error}" if w.error else ""
+            click.echo(f"{w.patient:<34} {w.reason:<28} tries {w.attempts:<3} next {w.next}{err}")
+    if not as_json:
+        click.echo(f"{len(waiting)} waiting")
 
 
 @click.command()
@@ -207,38 +194,19 @@ def queue(as_json: bool, home: str | None) -> None:
 @home_option
 def log(only: str | None, card: str | None, as_json: bool, home: str | None) -> None:
     """Show the upload status of each patient (the latest attempt), with the error text."""
-    from exporter.normalize import normalize_card
-
-    from .publish import connect
+    from .uploads import upload_status
 
     with reported():
-        h = open_home(home)
-        conn = connect(h)
-        try:
-            rows = conn.execute(
-                "SELECT ts, target, grp, ok, objects, bytes, error FROM upload_log WHERE id IN "
-                "(SELECT max(id) FROM upload_log GROUP BY target, grp) ORDER BY ts DESC").fetchall()
-        finally:
-            conn.close()
-        cards = Cards(h)
-        want = normalize_card(card) if card else None
-        shown = 0
-        for ts, target, grp, ok, objects, size, error in rows:
-            if (only == "failed" and ok) or (only == "ok" and not ok):
-                continue
-            who = cards(grp)
-            if want is not None and want != normalize_card(who) and card != grp:
-                continue
-            shown += 1
-            row = {"time": _when(ts), "patient": who, "group": grp, "target": target,
-                   "status": "ok" if ok else "failed", "objects": objects, "bytes": size, "error": error}
-            if as_json:
-                click.echo(json.dumps(row, sort_keys=True))
-            else:
-                tail = f"  {error}" if error else ""
-                click.echo(f"{row['time']}  {who:<34} {row['status']:<6} {objects:>5} objects{tail}")
-        if not shown and not as_json:
-            click.echo("no uploads match" if (only or card) else "nothing published yet")
+        rows = upload_status(open_home(home), only or "all", card)
+    for u in rows:
+        if as_json:
+            click.echo(json.dumps(u.to_json(), sort_keys=True))
+        else:
+            tail = f"  {u.error}" if u.error else ""
+            status = "ok" if u.ok else "failed"
+            click.echo(f"{u.time}  {u.patient:<34} {status:<6} {u.objects:>5} objects{tail}")
+    if not rows and not as_json:
+        click.echo("no uploads match" if (only or card) else "nothing published yet")
 
 
 @click.command()
@@ -247,23 +215,53 @@ def log(only: str | None, card: str | None, as_json: bool, home: str | None) -> 
 @target_option
 @endpoint_option
 @region_option
+@background_option
+@job_option
 @home_option
 def sync(repair: bool, as_json: bool, target_url: str | None, endpoint_url: str | None,
-         region: str | None, home: str | None) -> None:
+         region: str | None, background: bool, job_id: str | None, home: str | None) -> None:
     """List the target and compare it with what it must hold; --repair fixes it."""
-    from . import publish as core
-    from . import sync as core_sync
+    from . import background as jobs_core
 
     with reported():
         h = open_home(home)
-        policy = Policy.from_env()
-        target = core.make_target(h, target_url, endpoint_url, region, policy)
-        conn = core.connect(h)
+        if background:
+            _refuse_overrides(target_url, endpoint_url, region)
+            _started(jobs_core.start_job(h, "sync-repair" if repair else "sync"), home)
+            return
+        bar = _PhaseBar()
         try:
-            r = core_sync.sync(conn, target, h.site_dir, h.clinic_prefix, repair, policy)
+            r = jobs_core.run_sync(h, job_id, repair, target_url, endpoint_url, region,
+                                   Policy.from_env(), bar)
         finally:
-            conn.close()
+            bar.close()
     _show_sync(r, repair, as_json)
+
+
+class _PhaseBar:
+    """A terminal progress bar for the counted phases of a job (repairing, deleting)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.name = ""
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        if name != self.name:
+            self.close()
+            self.name = name
+            if total:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit="obj", desc=name, disable=None, file=sys.stderr,
+                                dynamic_ncols=True)
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _show_sync(r: Any, repair: bool, as_json: bool) -> None:

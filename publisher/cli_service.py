@@ -1,4 +1,4 @@
-"""``chartseal service run|status|install|uninstall``: the background publisher."""
+"""``chartseal service run|start|stop|status|install|uninstall``: the background publisher."""
 from __future__ import annotations
 
 import json
@@ -31,6 +31,28 @@ def run(home_dir: str | None) -> None:
     from .service import run_service
 
     run_service(open_home(home_dir).root)
+
+
+@service.command("start")
+@home_option
+@reports_errors
+def start(home_dir: str | None) -> None:
+    """Start the service in the background (it keeps running after this command ends)."""
+    from . import service_control
+
+    pid = service_control.start(open_home(home_dir))
+    click.echo(f"service started (PID {pid}); check it with: chartseal service status")
+
+
+@service.command("stop")
+@home_option
+@reports_errors
+def stop(home_dir: str | None) -> None:
+    """Stop the running service; what is queued stays queued for the next start."""
+    from . import service_control
+
+    pid = service_control.stop(open_home(home_dir))
+    click.echo(f"service stopped (PID {pid})")
 
 
 def _when(ts: float | None, now: float) -> str:

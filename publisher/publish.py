@@ -23,6 +23,7 @@ from .targets import Target, open_target
 from .uploader import Outcome, upload_ordered
 
 Progress = Callable[[int, int], None]  # (objects, bytes) just sent
+Phase = Callable[[str, int, int], None]  # (phase, done, total): "exporting", "uploading", ...
 
 
 @dataclass
@@ -253,12 +254,19 @@ class DryRun:
 def publish(home: Home, target_url: str | None = None, endpoint_url: str | None = None,
             region: str | None = None, resend_all: bool = False, export: bool = True,
             policy: Policy | None = None, progress: Progress | None = None,
-            on_start: Callable[[Report], None] | None = None) -> Report:
-    """Export (unless told not to), queue what changed, send it, delete what is superseded."""
+            on_start: Callable[[Report], None] | None = None, phase: Phase | None = None) -> Report:
+    """Export (unless told not to), queue what changed, send it, delete what is superseded.
+
+    ``phase`` hears each step as it starts (and the export's key derivation as it counts),
+    for the job status that the console and ``chartseal jobs`` show.
+    """
     policy = policy or Policy.from_env()
+    phase = phase or (lambda name, done, total: None)
     target = make_target(home, target_url, endpoint_url, region, policy)
     if export:
-        run_export(home)
+        phase("exporting", 0, 0)
+        run_export(home, phase)
+    phase("queueing", 0, 0)
     conn = connect(home)
     try:
         # The service exports and queues under the home lock; take it only when there is
@@ -266,10 +274,13 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
         if resend_all or state.pending_groups(conn, target.state_key):
             with home_lock(home):
                 queue_changes(conn, target.state_key, resend_all, time.time())
+        total = len(state.pending(conn, target.state_key))
         if on_start:
-            on_start(Report(target.url, total=len(state.pending(conn, target.state_key))))
+            on_start(Report(target.url, total=total))
+        phase("uploading", 0, total)
         report = run_queue(conn, target, home.site_dir, policy, progress)
         if deletes.leftovers(conn, target.state_key):
+            phase("deleting", 0, 0)
             with home_lock(home):
                 dplan = plan_due_deletes(conn, target, policy, time.time())
                 report.deletes_waiting, report.doors_held = dplan.waiting, dplan.doors_held
@@ -331,8 +342,8 @@ def dry_run(home: Home, target_url: str | None = None, endpoint_url: str | None 
         conn.close()
 
 
-def run_export(home: Home) -> None:
+def run_export(home: Home, phase: Phase | None = None) -> None:
     """Bring the site folder and the plan up to date first (only changed patients re-sealed)."""
     from exporter.site import export_site
 
-    export_site(home)
+    export_site(home, progress=phase)

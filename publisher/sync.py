@@ -9,6 +9,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from exporter import plan
 
@@ -93,8 +94,11 @@ def _matches(have: Listed, obj: plan.PlanObject, pub: tuple | None, site_dir: Pa
     return have.etag == md5_hex(read_checked(site_dir, obj))
 
 
+Phase = Callable[[str, int, int], None]  # (phase, done, total), as publish.Phase
+
+
 def repair(conn: sqlite3.Connection, target: Target, site_dir: Path, report: SyncReport,
-           policy: Policy) -> None:
+           policy: Policy, phase: Phase | None = None) -> None:
     """Send what is missing, damaged or stale (in order), then delete this clinic's orphans."""
     planned = {o.name: o for o in plan.read_plan(conn)}
     if not planned:
@@ -108,10 +112,17 @@ def repair(conn: sqlite3.Connection, target: Target, site_dir: Path, report: Syn
                          [(key, n) for n in todo])
     bad = set(todo)
     target.check()
+    sent = [0]
 
     def on_done(obj: plan.PlanObject, etag: str, size: int) -> None:
         with immediate(conn):
             state.record_published(conn, key, obj, etag, time.time())
+        sent[0] += 1
+        if phase:
+            phase("repairing", sent[0], len(todo))
+
+    if phase:
+        phase("repairing", 0, len(todo))
 
     outcome = upload_ordered(target, site_dir, [planned[n] for n in todo],
                              lambda r: r in planned and r not in bad, policy.workers, on_done)
@@ -120,6 +131,8 @@ def repair(conn: sqlite3.Connection, target: Target, site_dir: Path, report: Syn
     if outcome.fatal:
         raise outcome.fatal
     # Pointers before the objects they may name.
+    if phase and report.orphaned:
+        phase("deleting orphans", 0, len(report.orphaned))
     doors = [n for n in report.orphaned if "/obj/" not in n]
     objs = [n for n in report.orphaned if "/obj/" in n]
     for layer in (doors, objs):
@@ -129,11 +142,13 @@ def repair(conn: sqlite3.Connection, target: Target, site_dir: Path, report: Syn
 
 
 def sync(conn: sqlite3.Connection, target: Target, site_dir: Path, clinic_prefix: str,
-         do_repair: bool, policy: Policy) -> SyncReport:
+         do_repair: bool, policy: Policy, phase: Phase | None = None) -> SyncReport:
+    if phase:
+        phase("listing", 0, 0)
     try:
         report = scan(conn, target, site_dir, clinic_prefix)
     except SiteObjectError as exc:
         raise PublishError(f"cannot compare: {exc}", hint=exc.hint) from exc
     if do_repair and report.problems:
-        repair(conn, target, site_dir, report, policy)
+        repair(conn, target, site_dir, report, policy, phase)
     return report

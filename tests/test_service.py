@@ -245,7 +245,8 @@ def test_notes_are_fetched_on_an_interval_and_their_change_published(home, tmp_p
         rows = wait_for("the note", lambda: server_notes(home.databases["main"].path))
         assert [(r["card"], r["text"], r["author"]) for r in rows] == [
             ("1001", "please call me back", "patient")]
-        assert list((home.root / "inbox" / clinic.id).glob("*.json")) == []
+        # the inbox copy goes only after the note is stored, so it may still be there a moment
+        wait_for("the inbox emptied", lambda: not list((home.root / "inbox" / clinic.id).glob("*.json")))
         wait_for("publish after the note", lambda: up_to_date(home))
         assert svc.proc.poll() is None
     finally:

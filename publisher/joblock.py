@@ -1,0 +1,88 @@
+"""One publishing job at a time per clinic home: an ``flock`` on ``publish-job.lock``.
+
+Held by a publish or sync for its whole run, from the command line or in the background.
+The kernel drops it when the process ends, even by kill -9, so a lock is never stale; the
+file holds the PID only so a refusal can say who has it. The service does not take it: its
+uploads share the queue's leases with a running job, which is safe, and it has its own lock.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import PublishError
+
+LOCK_FILE = "publish-job.lock"
+
+
+class JobRunning(PublishError):
+    """Another publish or sync holds this clinic home's job lock."""
+
+
+class JobLock:
+    def __init__(self, root: Path) -> None:
+        self.path = root / LOCK_FILE
+        self.fh: Any = None
+
+    def acquire(self, wait: float = 0.5) -> None:
+        """Take the lock, trying for ``wait`` seconds (a reader may hold it for an instant)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")
+        end = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= end:
+                    fh.close()
+                    raise self._refusal() from None
+                time.sleep(0.05)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        self.fh = fh
+
+    def release(self) -> None:
+        if self.fh is not None:
+            fcntl.flock(self.fh, fcntl.LOCK_UN)
+            self.fh.close()
+            self.fh = None
+
+    def __enter__(self) -> "JobLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def _refusal(self) -> JobRunning:
+        from .progress import read_status  # progress imports this module
+
+        root = self.path.parent
+        st = read_status(root)
+        return refusal(st.describe() if st is not None and st.active else f"PID {lock_holder(root) or '?'}")
+
+
+def refusal(what: str) -> JobRunning:
+    return JobRunning(f"another publish or sync is running for this clinic: {what}",
+                      hint="watch it with: chartseal jobs; start this one when it has finished")
+
+
+def lock_holder(root: Path) -> int | None:
+    """The PID holding the job lock, 0 if held but unreadable, None if free."""
+    path = root / LOCK_FILE
+    if not path.exists():
+        return None
+    with open(path, "r") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = fh.read().strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return None
