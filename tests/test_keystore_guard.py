@@ -66,10 +66,13 @@ def _break(home: Path, how: str) -> bytes | None:
     return broken
 
 
+# Lock files, and the publish job's record of how it ended (here: with this error).
+NOT_DATA = (".lock", ".config.lock", "publish-job.json", "last-publish.json")
+
+
 def _tree(home: Path) -> dict[str, int]:
-    # The export lock file may be made by the lock taken before the keystore is opened.
     return {str(p.relative_to(home)): p.stat().st_size for p in home.rglob("*")
-            if p.is_file() and p.name != ".lock"}
+            if p.is_file() and p.name not in NOT_DATA}
 
 
 def _copy(made: Path, tmp_path: Path) -> Path:
