@@ -161,3 +161,23 @@ def test_queue_and_log_list_without_a_keystore_and_refuse_a_damaged_one(made, tm
             assert HINT in out, (args, out)
     keys = home / "keys.sqlite"
     assert (not keys.exists()) if broken is None else keys.read_bytes() == broken
+
+
+@pytest.mark.parametrize("how", ["missing", "truncated"])
+def test_the_console_says_so_on_every_page_that_needs_the_keystore(made, tmp_path, how):
+    from console.app import create_app
+    from exporter.home import load_home
+
+    home = _copy(made, tmp_path)
+    broken = _break(home, how)
+    base = "http://127.0.0.1:5556"
+    client = create_app(load_home(home), "t" * 32, port=5556).test_client()
+    assert client.get("/?token=" + "t" * 32, base_url=base).status_code == 303
+    word = "missing" if how == "missing" else "damaged"
+    for path in ("/accounts", "/patients", "/sharing"):
+        page = client.get(path, base_url=base)
+        body = page.get_data(as_text=True)
+        assert page.status_code == 503 and f"error: the keystore is {word}" in body, path
+        assert "hint: restore it from a backup (chartseal backup restore FILE)" in body, path
+    keys = home / "keys.sqlite"
+    assert (not keys.exists()) if broken is None else keys.read_bytes() == broken
