@@ -337,3 +337,27 @@ def test_the_running_service_backs_up_after_a_change_of_keys(tmp_path):
     finally:
         proc.stop()
     assert "Traceback" not in proc.output()
+
+
+def test_the_console_shows_the_recovery_key_and_writes_a_backup(clinic, tmp_path):
+    from console.app import create_app
+
+    home, _, rk, _ = clinic
+    base = "http://127.0.0.1:5557"
+    app = create_app(load_home(home), "t" * 32, port=5557)
+    client = app.test_client()
+    assert client.get("/?token=" + "t" * 32, base_url=base).status_code == 303
+    csrf = {"csrf": app.config["CONSOLE_CSRF"]}
+    assert "Recovery key" in client.get("/passwords", base_url=base).get_data(as_text=True)
+    shown = client.post("/passwords/recovery-key", data=csrf, base_url=base).get_data(as_text=True)
+    assert rk in shown and "chartseal backup restore FILE" in shown
+    assert client.post("/passwords/recovery-key", base_url=base).status_code == 403  # no CSRF token
+
+    run("config", "set", "backup_dir", tmp_path / "unplugged", "--home", home)
+    refused = client.post("/passwords/backup", data=csrf, base_url=base)
+    assert refused.status_code == 400 and "does not exist" in refused.get_data(as_text=True)
+    (tmp_path / "unplugged").mkdir()
+    written = client.post("/passwords/backup", data=csrf, base_url=base)
+    assert written.status_code == 303 and "ok=backup_written" in written.headers["Location"]
+    [path] = list((tmp_path / "unplugged").glob("*.backup"))
+    assert backup.read_backup(path, fmt.parse_key(rk)).clinic == load_home(home).clinic_id

@@ -22,8 +22,6 @@ EXCEPTIONS = {
     "config set",        # pages in Patient pages; the rest (lang, notes_url...) stay CLI-only
     "export",            # part of every publish; Publishing runs it
     "backup restore",    # for a lost keystore, which the console's pages refuse to work without
-    "backup create",     # not in the console yet: the service writes one after every change
-    "backup key",        # of keys; a Backups section (last backup, write one, show the key) is to do
 }
 
 
