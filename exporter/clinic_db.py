@@ -14,16 +14,18 @@ from contextlib import contextmanager
 from operator import attrgetter
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from . import clinic_fields as f
 from .errors import ChartsealError
 from .crypto import label
 from .normalize import normalize_card
-from .records import Appointment, ClinicData, Deal, Health, Patient, Visit
+from .records import SKIPPED, Appointment, ClinicData, Deal, Health, Patient, Problem, Visit
 
 Row = tuple[Any, ...]
+# One patient's rows as read: (patient row, health rows, deal rows, visit rows, appointment rows)
+Raw = tuple[Row, list[Row], list[Row], list[Row], list[Row]]
 
 # Columns the reader knows, per table, in the order they are selected (and hashed).
 # The first one of each related table is its row id, the second its patient id.
@@ -52,8 +54,8 @@ _DIGEST_LABEL = label("chartseal/v1/patient-digest")
 _VISIT_ORDER = attrgetter("date", "id")
 _APPOINTMENT_ORDER = attrgetter("date", "time", "id")
 _PATIENT_TEXT = tuple((i, c) for i, c in enumerate(COLUMNS["patients"])
-                      if c in ("first_name", "surname", "mobile", "phone", "modified_at")
-                      + OTHER_FIELDS)
+                      if c in ("first_name", "surname", "mobile", "phone") + OTHER_FIELDS)
+_MODIFIED = COLUMNS["patients"].index("modified_at")
 
 
 class ClinicDbError(ChartsealError):
@@ -132,17 +134,26 @@ def _digest(parts: tuple[Row, list[Row], list[Row], list[Row], list[Row]]) -> st
 def _cards(sink: f.Sink, rows: list[Row]) -> dict[int, str]:
     """Normalized card per usable patient row id; empty and duplicate cards are reported."""
     by_card: dict[str, list[int]] = {}
+    seen: set[int] = set()
     for row in rows:
+        # Related rows point at the id, and it keys everything kept of the patient: a table
+        # made without INTEGER PRIMARY KEY can hold any value, or one value twice.
+        if type(row[0]) is not int or row[0] in seen:
+            what = "used by another row" if type(row[0]) is int else "not a whole number"
+            sink.add(f"row {row[0]!r}", "id", f"patient id {what}; patient skipped", SKIPPED)
+            continue
+        seen.add(row[0])
         card = normalize_card(f.text(sink, f"row {row[0]}", "card", row[1]))
         if not card:
-            sink.add(f"row {row[0]}", "card", "empty card number; patient skipped")
+            sink.add(f"row {row[0]}", "card", "empty card number; patient skipped", SKIPPED)
             continue
         by_card.setdefault(card, []).append(row[0])
     cards: dict[int, str] = {}
     for card, ids in by_card.items():
         if len(ids) > 1:
             rows_text = ", ".join(str(i) for i in ids)
-            sink.add(card, "card", f"card number used by rows {rows_text}; all of them skipped")
+            sink.add(card, "card", f"card number used by rows {rows_text}; all of them skipped",
+                     SKIPPED)
         else:
             cards[ids[0]] = card
     return cards
@@ -165,12 +176,13 @@ def _deals(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Deal, ...]:
     out = []
     for row in rows:
         skip = f"deal {row[0]}"
+        ident = f.row_id(sink, who, "deals.id", row[0], skip)
         sums = [f.amount(sink, who, f"deals.{c}", row[i], skip) for i, c in
-                ((3, "total"), (4, "deduction"), (5, "tax"), (6, "paid"))]
+                ((3, "total"), (4, "deduction"), (5, "tax"), (6, "paid"))] if ident is not None else [None]
         if None in sums:
             continue
         total, deduction, tax, paid = (s or 0.0 for s in sums)
-        out.append(Deal(row[0], f.text(sink, who, "deals.title", row[2]), total, deduction,
+        out.append(Deal(ident, f.text(sink, who, "deals.title", row[2]), total, deduction,
                         tax, paid, f.day(sink, who, "deals.start_date", row[7]),
                         f.flag(sink, who, "deals.expired", row[8])))
     return tuple(out)
@@ -180,11 +192,12 @@ def _visits(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Visit, ...]:
     out = []
     for row in rows:
         skip = f"visit {row[0]}"
-        when = f.day(sink, who, "visits.date", row[2], skip)
+        ident = f.row_id(sink, who, "visits.id", row[0], skip)
+        when = f.day(sink, who, "visits.date", row[2], skip) if ident is not None else None
         paid = f.amount(sink, who, "visits.paid", row[3], skip) if when else None
         if when is None or paid is None:
             continue
-        out.append(Visit(row[0], when, paid, f.text(sink, who, "visits.action", row[4]),
+        out.append(Visit(ident, when, paid, f.text(sink, who, "visits.action", row[4]),
                          f.text(sink, who, "visits.notes", row[5]),
                          f.day(sink, who, "visits.next_date", row[6]),
                          f.integer(sink, who, "visits.next_duration_min", row[7])))
@@ -195,14 +208,29 @@ def _visits(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Visit, ...]:
 def _appointments(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Appointment, ...]:
     out = []
     for row in rows:
-        when = f.day(sink, who, "appointments.date", row[2], f"appointment {row[0]}")
+        skip = f"appointment {row[0]}"
+        ident = f.row_id(sink, who, "appointments.id", row[0], skip)
+        when = f.day(sink, who, "appointments.date", row[2], skip) if ident is not None else None
         if when is None:
             continue
-        out.append(Appointment(row[0], when, f.clock(sink, who, "appointments.time", row[3]),
+        out.append(Appointment(ident, when, f.clock(sink, who, "appointments.time", row[3]),
                                f.integer(sink, who, "appointments.duration_min", row[4]),
                                f.text(sink, who, "appointments.reason", row[5])))
     out.sort(key=_APPOINTMENT_ORDER)
     return tuple(out)
+
+
+def _last_change(sink: f.Sink, who: str, row: Row, related: dict[str, list[Row]]) -> str:
+    """The latest ``modified_at`` of the patient row and all its related rows, as stored:
+    the record's "last update" moves when a visit, deal, health entry or appointment does."""
+    best: tuple[str, str] | None = f.stamp(sink, who, "modified_at", row[_MODIFIED])
+    for table in RELATED:
+        for rel in related[table]:
+            if rel[-1] is not None:  # modified_at is every table's last column
+                found = f.stamp(sink, who, f"{table}.modified_at", rel[-1])
+                if found is not None and (best is None or found[0] > best[0]):
+                    best = found
+    return best[1] if best else ""
 
 
 def _patient(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]], digest: str) -> Patient:
@@ -213,7 +241,7 @@ def _patient(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]], d
         gender=f.gender(sink, card, "gender", row[5]), mobile=txt["mobile"].strip(),
         phone=txt["phone"].strip(),
         other={k: txt[k] for k in OTHER_FIELDS if txt[k].strip()},
-        modified_at=txt["modified_at"].strip(),
+        modified_at=_last_change(sink, card, row, related),
         health=_health(sink, card, related["health"]),
         deals=_deals(sink, card, related["deals"]),
         visits=_visits(sink, card, related["visits"]),
@@ -247,18 +275,34 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def read_clinic(path: Path, reuse: dict[int, Any] | None = None) -> ClinicData:
+Keep = Callable[[int, str, Raw], None]
+
+
+def read_clinic(path: Path, reuse: dict[int, Any] | None = None, keep: Keep | None = None) -> ClinicData:
     """Every usable patient of the clinic database at ``path``, with the problems found.
 
     ``reuse`` is what the previous read of this file left (exporter.memo): a patient whose
     rows are exactly as they were then is not validated, hashed or built again. The dict is
-    refilled with this read's patients.
+    refilled with this read's patients. ``keep(row id, digest, rows)`` is called for each
+    patient read (exporter.last_good keeps the rows of those the export publishes).
     """
     with gc_paused():
-        return _read_clinic(Path(path), {} if reuse is None else reuse)
+        return _read_clinic(Path(path), {} if reuse is None else reuse, keep)
 
 
-def _read_clinic(path: Path, reuse: dict[int, Any]) -> ClinicData:
+def _build(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]], raw: Raw) -> Patient | None:
+    """The patient of one row, or None (reported) when building it fails in a way the
+    cleaners did not foresee: that one patient is skipped, never the whole read."""
+    start = len(sink.problems)
+    try:
+        return _patient(sink, row, card, related, _digest(raw))
+    except Exception as exc:  # noqa: BLE001 - any defect of one row must stay with that row
+        del sink.problems[start:]
+        sink.add(card, "row", f"cannot be read: {type(exc).__name__}: {exc}", SKIPPED)
+        return None
+
+
+def _read_clinic(path: Path, reuse: dict[int, Any], keep: Keep | None) -> ClinicData:
     conn = connect_readonly(path)
     try:
         conn.execute("BEGIN")  # one snapshot for all tables, even with a writer in WAL mode
@@ -272,13 +316,18 @@ def _read_clinic(path: Path, reuse: dict[int, Any]) -> ClinicData:
     sink = f.Sink()
     cards = _cards(sink, patients)
     out: list[Patient] = []
+    skipped: list[int] = []
     empty: list[Row] = []
     previous = dict(reuse)
     reuse.clear()
+    taken: set[int] = set()
     for row in patients:
         card = cards.get(row[0])
-        if card is None:
+        if card is None or row[0] in taken:  # a second row with one id was reported by _cards
+            if row[0] not in taken:
+                skipped.append(row[0])
             continue
+        taken.add(row[0])
         # popped: each patient's raw rows are freed as soon as it is built
         related = {t: grouped[t].pop(row[0], empty) for t in RELATED}
         raw = (row, related["health"], related["deals"], related["visits"], related["appointments"])
@@ -289,11 +338,28 @@ def _read_clinic(path: Path, reuse: dict[int, Any]) -> ClinicData:
             sink.problems += problems
         else:
             start = len(sink.problems)
-            patient = _patient(sink, row, card, related, _digest(raw))
-            problems = sink.problems[start:]
+            built = _build(sink, row, card, related, raw)
+            if built is None:
+                skipped.append(row[0])
+                continue
+            patient, problems = built, sink.problems[start:]
         reuse[row[0]] = (raw, patient, problems)
+        if keep is not None:
+            keep(row[0], patient.digest, raw)
         out.append(patient)
-    return ClinicData(patients=out, problems=sink.problems)
+    return ClinicData(patients=out, problems=sink.problems, skipped=skipped)
+
+
+def patient_from_rows(raw: Raw, digest: str) -> tuple[Patient, list[Problem]]:
+    """Build a patient again from rows kept earlier (exporter.last_good), with the digest
+    they had then; raises if it fails."""
+    sink = f.Sink()
+    row = raw[0]
+    card = normalize_card(f.text(sink, f"row {row[0]}", "card", row[1]))
+    if not card:
+        raise ValueError("the kept rows have no card number")
+    related = dict(zip(RELATED, (list(r) for r in raw[1:])))
+    return _patient(sink, row, card, related, digest), sink.problems
 
 
 def check_clinic_file(path: Path) -> None:

@@ -12,7 +12,7 @@ import re
 from datetime import date
 from functools import lru_cache
 
-from .records import Problem
+from .records import WARNING, Problem
 
 TEXT_CAP = 20_000  # characters per text field; longer values are cut with a problem
 
@@ -39,8 +39,8 @@ class Sink:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
 
-    def add(self, who: str, field: str, message: str) -> None:
-        self.problems.append(Problem(patient=who, field=field, message=message))
+    def add(self, who: str, field: str, message: str, outcome: str = WARNING) -> None:
+        self.problems.append(Problem(patient=who, field=field, message=message, outcome=outcome))
 
 
 def _show(value: object) -> str:
@@ -92,6 +92,20 @@ def day(sink: Sink, who: str, field: str, value: object, skip: str = "") -> date
     return None
 
 
+def stamp(sink: Sink, who: str, field: str, value: object) -> tuple[str, str] | None:
+    """A 'YYYY-MM-DD[THH:MM[:SS]]' timestamp as (sort key, text as stored); None if empty or
+    not a timestamp (reported). The key compares 'T' and ' ' separated times alike."""
+    if value is None or value == "" or value == b"":
+        return None
+    raw = text(sink, who, field, value).strip()
+    if not raw:
+        return None
+    if len(raw) <= 32 and _parse_day(raw) is not None:
+        return raw[:10] + "T" + raw[11:], raw
+    sink.add(who, field, f"{_show(raw)} is not a timestamp (expected YYYY-MM-DDTHH:MM:SS); ignored")
+    return None
+
+
 @lru_cache(maxsize=8192)  # a clinic has a few thousand distinct days among 100,000 rows
 def _parse_day(raw: str) -> date | None:
     match = _DATE.fullmatch(raw)
@@ -121,6 +135,17 @@ def amount(sink: Sink, who: str, field: str, value: object, skip: str) -> float 
         return float(value)
     sink.add(who, field, f"{_show(value)} is not a number; {skip} skipped")
     return None
+
+
+def row_id(sink: Sink, who: str, field: str, value: object, skip: str) -> int | None:
+    """A row id, which must be a whole number (the schema's INTEGER PRIMARY KEY; a table made
+    without it can hold anything): rows are ordered by it, so any other value skips ``skip``."""
+    if type(value) is int:
+        return value
+    found = integer(Sink(), who, field, value) if not isinstance(value, (bool, float)) else None
+    if found is None:
+        sink.add(who, field, f"{_show(value)} is not a whole number; {skip} skipped")
+    return found
 
 
 def integer(sink: Sink, who: str, field: str, value: object) -> int | None:

@@ -79,19 +79,32 @@ class Patient:
         return replace(self, other={}, health=(), deals=(), visits=visits)
 
 
+# What became of the patient a problem is about (``Problem.outcome``).
+WARNING = "warning"  # published; only the value or row named was left out
+SKIPPED = "skipped"  # not published at all
+KEPT = "kept"        # not exported now; its last published version stays on the site
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Something wrong in one row; the patient (or the one field) is skipped, the rest exported."""
 
-    patient: str  # card number or "row <id>"
+    patient: str  # card number or "row <id>" ("<db>/<card>" once the export names the database)
     field: str
     message: str
+    outcome: str = WARNING
+    db: str = ""  # the clinic database, once the export knows it
 
     def __str__(self) -> str:
-        return f"patient {self.patient}: {self.field}: {self.message}"
+        # A kept patient's message says so itself (exporter.isolate).
+        tail = " (not published)" if self.outcome == SKIPPED else ""
+        return f"patient {self.patient}: {self.field}: {self.message}{tail}"
 
 
 @dataclass
 class ClinicData:
     patients: list[Patient] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # Row ids of patient rows that are in the file but could not be exported (empty or
+    # duplicate card, a row that could not be built): the export may keep their last version.
+    skipped: list[int] = field(default_factory=list)

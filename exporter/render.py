@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import unicodedata
 from datetime import date
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -90,10 +91,17 @@ def fmt_datetime(value: str) -> str:
 
 def tel_href(number: str) -> str:
     """A ``tel:`` link from a stored number: keep only what a dialer understands."""
-    digits = "".join(ch for ch in number if ch.isdigit() or ch == "+")
+    # Decimal digits of any script (Arabic-Indic too) become ASCII; other characters that
+    # isdigit() accepts, such as superscripts and circled digits, have no decimal value and
+    # are dropped, so no stored text can make this raise.
+    kept = []
+    for ch in number:
+        if ch == "+":
+            kept.append(ch)
+        elif (value := unicodedata.decimal(ch, None)) is not None:
+            kept.append(str(value))
+    digits = "".join(kept)
     digits = digits[:1] + digits[1:].replace("+", "")
-    # Arabic-Indic digits are digits to isdigit(); dialers want ASCII.
-    digits = "".join(str(int(ch)) if ch.isdigit() else ch for ch in digits)
     return f"tel:{digits}" if digits.strip("+") else ""
 
 

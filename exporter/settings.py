@@ -46,6 +46,19 @@ def _bits(text: str) -> int:
     return value
 
 
+def _interval(text: str) -> int:
+    """Seconds, from '90', '90s', '15m' or '2h'."""
+    raw = text.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(raw[-1:], 0)
+    number = raw[:-1] if scale else raw
+    if not number.isdigit() or not number.isascii():
+        raise ValueError(f"expected seconds, or a number with s, m or h (90, 15m, 1h), got {text!r}")
+    value = int(number) * (scale or 1)
+    if value > 24 * 3600:
+        raise ValueError(f"expected at most 24h, got {text!r}")
+    return value
+
+
 def _target(text: str) -> str:
     # The same shapes publisher.targets.open_target accepts, so a bad value is refused
     # when it is set, not at the next publish.
@@ -98,6 +111,9 @@ SETTINGS: dict[str, Setting] = {
                 _bits),
         Setting("lang", "en", "language of the portal: en or ar", _lang),
         Setting("idle_lock_minutes", 10, "lock the portal after this many idle minutes", _minutes),
+        Setting("publish_interval", 0, "the service publishes edits at most this often, in batches"
+                " (seconds, or 15m, 1h; 0: on every change), so timing links fewer edits to"
+                " patients", _interval),
     ]
 }
 

@@ -7,21 +7,24 @@ them, so a crash leaves the previous plan valid and at most some unreferenced fi
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from . import access, crypto, doors, keystore, plan, render
+from . import access, crypto, doors, failures, keystore, plan, render
 from .cache import SealedCache
 from .clinic_db import ClinicDbError, gc_paused, read_clinic
-from .errors import ExportError
+from .errors import ChartsealError, ExportError
 from .home import Home, home_lock  # noqa: F401 - home_lock re-exported for callers
+from .isolate import Isolation
+from .last_good import LastGood
 from .memo import Committed, ExportMemo
-from .records import Patient, Problem
+from .records import KEPT, SKIPPED, Patient, Problem
 from site_templates.build import AssetError
 
 from .site_objects import seal_accounts, seal_patients
@@ -66,25 +69,54 @@ def _source(home: Home, name: str, auto: bool) -> Path:
     return db.path
 
 
-def _read_databases(home: Home, result: ExportResult, auto: bool,
-                    memo: ExportMemo) -> dict[str, list[Patient]]:
-    data: dict[str, list[Patient]] = {}
+@dataclass
+class _Read:
+    data: dict[str, list[Patient]] = field(default_factory=dict)
+    present: dict[str, set[int]] = field(default_factory=dict)  # every patient row id per database
+    unreadable: list[str] = field(default_factory=list)
+
+
+def _read_databases(home: Home, result: ExportResult, auto: bool, memo: ExportMemo,
+                    iso: Isolation) -> _Read:
+    """Each database on its own: one that cannot be read is reported and keeps the version
+    last published; each patient row on its own (exporter.isolate)."""
+    read = _Read()
     sources = {str(_source(home, name, auto)) for name in home.databases}
     for gone in set(memo.reads) - sources:  # a database removed or switched to its snapshot
         del memo.reads[gone]
     for name, db in sorted(home.databases.items()):
+        source = _source(home, name, auto)
         try:
-            source = _source(home, name, auto)
-            clinic = read_clinic(source, memo.reads.setdefault(str(source), {}) if memo.remember else None)
-            if not auto and not db.auto_update:
-                _snapshot(home, name, db.path)
-        except ClinicDbError as exc:
-            raise ExportError(f"database {name!r}: {exc}",
-                              hint=f"{exc.hint}; or point it elsewhere with: chartseal db add "
-                                   f"{name} PATH --replace (or: chartseal db remove {name})") from exc
-        data[name] = clinic.patients
-        result.problems += [Problem(f"{name}/{p.patient}", p.field, p.message) for p in clinic.problems]
-    return data
+            clinic = read_clinic(source, memo.reads.setdefault(str(source), {}) if memo.remember else None,
+                                 functools.partial(iso.store.stage, name))
+        except sqlite3.Error:
+            raise  # the reader wraps the clinic file's own errors: this is the home's disk
+        except Exception as exc:  # noqa: BLE001 - one database's defect stays with it
+            memo.reads.pop(str(source), None)
+            _unreadable(name, exc, iso, read, result)
+            continue
+        if not auto and not db.auto_update:
+            _snapshot(home, name, db.path)
+        problems = [replace(p, patient=f"{name}/{p.patient}", db=name) for p in clinic.problems]
+        read.data[name] = iso.settle(name, clinic.patients, clinic.skipped, problems)
+        read.present[name] = {p.id for p in clinic.patients} | set(clinic.skipped)
+        result.problems += problems
+    return read
+
+
+def _unreadable(name: str, exc: Exception, iso: Isolation, read: _Read, result: ExportResult) -> None:
+    if isinstance(exc, ClinicDbError):
+        why = f"{exc}; {exc.hint}" if exc.hint else str(exc)
+    else:
+        why = f"cannot be read: {type(exc).__name__}: {exc}"
+    kept: list[Problem] = []
+    pids = iso.store.pids(name)
+    read.data[name] = iso.last_versions(name, pids, set(), kept)
+    read.unreadable.append(name)
+    n = len(read.data[name])
+    if n:
+        why += f"; its {n} patients stay as last published"
+    result.problems.append(Problem(name, "database", why, KEPT if n else SKIPPED, name))
 
 
 def _ensure_patient_keys(conn, data: dict[str, list[Patient]]) -> None:
@@ -130,49 +162,36 @@ def export_site(home: Home, today: date | None = None,
     """
     today = today or date.today()
     memo = memo or ExportMemo(remember=False)
-    result = ExportResult()
     # An export allocates hundreds of thousands of acyclic objects; with the cyclic collector
     # on it would walk them (and a memo's millions) again and again.
     with home_lock(home), gc_paused():
         keys = keystore.connect(home.keys_path)
         state = home.connect_state()
+        store = LastGood(home.root / "last_good.sqlite")
+        iso = Isolation(store, today, str(home.config["lang"]))
         try:
-            data = _read_databases(home, result, auto, memo)
-            result.patients = sum(len(v) for v in data.values())
-            _ensure_patient_keys(keys, data)
-            known = {db: {p.card for p in ps} for db, ps in data.items()}
-            result.rotated = access.expire_shares(keys, known, today)
-            _check_kdf(keys, home)
-            pages = _pages_on(keys, home, data)
-
-            def tick(done: int, total: int) -> None:
-                if progress:
-                    progress("deriving keys", done, total)
-
-            result.derived = doors.derive_missing(keys, home.clinic_id, home.kdf, sorted(pages), tick)
-            # What this process committed last time, if no other export has committed since.
-            generation = plan.generation(state)
-            last = memo.state if memo.state and memo.state.generation == generation else None
-            memo.state = None  # until this export has committed
-            writer = ObjectWriter(home.site_dir, SealedCache(state, last.cache if last else None))
-            ctx = _Context(home, keys, writer, today, result.problems, memo, *_next_publish(keys, home))
-            seal_patients(ctx, data, pages)
-            seal_accounts(ctx, data, known)
-            _app(ctx)
-            _site_json(ctx)
-            result.sealed, result.kept = writer.sealed, writer.kept
-            writer.flush()
-            if writer.sealed or not writer.cache.unchanged or writer.strays:
-                with state:
-                    writer.cache.commit()
-                    generation = plan.replace_plan(state, writer.objects, last.plan if last else None)
-            result.removed = writer.remove_strays()
-            if memo.remember:
-                memo.state = Committed(generation, writer.cache.entries, writer.objects)
-                memo.end_export()
+            while True:
+                result, iso.found_new = ExportResult(), False
+                read = _read_databases(home, result, auto, memo, iso)
+                try:
+                    _export_read(home, keys, state, read.data, result, today, progress, memo)
+                    break
+                except (ChartsealError, sqlite3.Error, OSError, MemoryError):
+                    raise
+                except Exception as exc:
+                    # A defect no check foresaw: find every patient that has one, set them
+                    # aside and export again; if none is found the defect is not the data's.
+                    if iso.check and not iso.found_new:
+                        raise ExportError(f"cannot export: {type(exc).__name__}: {exc}",
+                                          hint="this is a bug in chartseal; the site is left as it "
+                                               "was: please report it with this message") from exc
+                    iso.check = True
+            failures.record(state, result.problems)
+            store.commit(read.present, read.unreadable, iso.failed)
         finally:
             keys.close()
             state.close()
+            store.close()
     return result
 
 
@@ -206,6 +225,44 @@ def _published_counter(home: Home) -> tuple[int, int]:
         return 0, 0
     ok = type(seq) is int and type(floor) is int and 0 < floor <= seq <= crypto.MAX_SEQ
     return (seq, floor) if ok else (0, 0)
+
+
+def _export_read(home: Home, keys, state, data: dict[str, list[Patient]], result: ExportResult,
+                 today: date, progress: Callable[[str, int, int], None] | None,
+                 memo: ExportMemo) -> None:
+    """Seal what was read and commit the plan (one attempt of export_site)."""
+    result.patients = sum(len(v) for v in data.values())
+    _ensure_patient_keys(keys, data)
+    known = {db: {p.card for p in ps} for db, ps in data.items()}
+    result.rotated = access.expire_shares(keys, known, today)
+    _check_kdf(keys, home)
+    pages = _pages_on(keys, home, data)
+
+    def tick(done: int, total: int) -> None:
+        if progress:
+            progress("deriving keys", done, total)
+
+    result.derived = doors.derive_missing(keys, home.clinic_id, home.kdf, sorted(pages), tick)
+    # What this process committed last time, if no other export has committed since.
+    generation = plan.generation(state)
+    last = memo.state if memo.state and memo.state.generation == generation else None
+    memo.state = None  # until this export has committed
+    writer = ObjectWriter(home.site_dir, SealedCache(state, last.cache if last else None))
+    ctx = _Context(home, keys, writer, today, result.problems, memo, *_next_publish(keys, home))
+    seal_patients(ctx, data, pages)
+    seal_accounts(ctx, data, known)
+    _app(ctx)
+    _site_json(ctx)  # last: it names every door, so it is uploaded after them (FORMAT.md 5.4)
+    result.sealed, result.kept = writer.sealed, writer.kept
+    writer.flush()
+    if writer.sealed or not writer.cache.unchanged or writer.strays:
+        with state:
+            writer.cache.commit()
+            generation = plan.replace_plan(state, writer.objects, last.plan if last else None)
+    result.removed = writer.remove_strays()
+    if memo.remember:
+        memo.state = Committed(generation, writer.cache.entries, writer.objects)
+        memo.end_export()
 
 
 def _pages_on(conn, home: Home, data: dict[str, list[Patient]]) -> set[tuple[str, str]]:

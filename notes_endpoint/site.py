@@ -33,7 +33,7 @@ def note_pk_of(data: bytes) -> bytes | None:
                 or not isinstance(obj.get("note_pk"), str)):
             return None
         pk = base64.b64decode(obj["note_pk"], validate=True)
-    except (UnicodeDecodeError, ValueError, binascii.Error):
+    except (UnicodeDecodeError, ValueError, binascii.Error, RecursionError):  # a hostile bucket
         return None
     return pk if len(pk) == 32 else None
 

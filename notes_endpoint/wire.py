@@ -78,9 +78,10 @@ def parse_note(body: bytes) -> Note:
         raise Refused(413, "too large")
     try:
         obj = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting fits in MAX_BODY
         raise Refused(400, "malformed") from None
-    if not isinstance(obj, dict) or set(obj) != KEYS or obj["v"] != 1 or isinstance(obj["v"], bool):
+    # Exactly the integer 1: 1.0 and true compare equal to 1 in Python but are not a version.
+    if not isinstance(obj, dict) or set(obj) != KEYS or type(obj["v"]) is not int or obj["v"] != 1:
         raise Refused(400, "malformed")
     clinic, door, ts = obj["clinic"], obj["door"], obj["ts"]
     if not isinstance(clinic, str) or not CLINIC_RE.fullmatch(clinic):
@@ -109,7 +110,7 @@ def parse_stored(data: bytes) -> tuple[Note, int]:
     try:
         obj = json.loads(data.decode("utf-8"))
         received = obj.pop("received")
-    except (UnicodeDecodeError, ValueError, AttributeError, KeyError, TypeError):
+    except (UnicodeDecodeError, ValueError, AttributeError, KeyError, TypeError, RecursionError):
         raise Refused(400, "malformed") from None
     if not isinstance(received, int) or isinstance(received, bool):
         raise Refused(400, "malformed")

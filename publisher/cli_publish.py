@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -112,6 +113,8 @@ def publish(resend_all: bool, dry_run: bool, no_export: bool, target_url: str | 
         finally:
             if bar.get("bar") is not None:
                 bar["bar"].close()
+        if not no_export:
+            _warn_export_problems(h)
         _show_report(report)
 
 
@@ -127,6 +130,29 @@ def _started(st: Any, home: str | None) -> None:
     where = f" --home {home}" if home else ""
     click.echo(f"started in the background: {st.label} (PID {st.pid}); log: {st.log}")
     click.echo(f"follow it with: chartseal jobs --follow{where}")
+
+
+def _warn_export_problems(h: Home) -> None:
+    """One line for what the export could not publish; `chartseal log --failed` lists it."""
+    from exporter import failures
+
+    from .publish import connect
+
+    conn = connect(h)
+    try:
+        found = failures.read(conn)
+    finally:
+        conn.close()
+    off = [f for f in found if f.outcome != "warning"]
+    if off:
+        kept = sum(1 for f in off if f.outcome == "kept")
+        click.echo(f"warning: some records could not be published from their current rows "
+                   f"({len(off) - kept} not published, {kept} kept as last published); "
+                   "the rest is published", err=True)
+        click.echo("hint: see which and why with: chartseal log --failed", err=True)
+    elif found:
+        click.echo(f"warning: {len(found)} values were left out of published records; "
+                   "see: chartseal log --failed", err=True)
 
 
 def _show_report(r: Any) -> None:
@@ -186,26 +212,69 @@ def queue(as_json: bool, home: str | None) -> None:
         click.echo(f"{len(waiting)} waiting")
 
 
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def _export_problems(conn: sqlite3.Connection, want: str | None, as_json: bool) -> int:
+    """The last export's problems: patients not published or kept at their last version,
+    and values left out of published ones. Returns how many were shown."""
+    from exporter import failures
+    from exporter.normalize import normalize_card
+
+    shown = 0
+    for f in failures.read(conn):
+        if want is not None and normalize_card(f.patient) != want:
+            continue
+        shown += 1
+        status = failures.STATUS[f.outcome]
+        if as_json:
+            # The upload rows' keys too (empty), so every line has one shape.
+            click.echo(json.dumps({"time": _when(f.since), "stage": "export", "database": f.db,
+                                   "patient": f.patient, "status": status, "field": f.field,
+                                   "error": f.message, "group": "", "target": "", "objects": 0,
+                                   "bytes": 0}, sort_keys=True))
+        else:
+            who = f"{f.db}/{f.patient}" if f.patient else f"{f.db} (database)"
+            click.echo(f"{_when(f.since)}  {who:<34} {status:<13} {f.field}: {f.message}")
+    return shown
+
+
 @click.command()
-@click.option("--failed", "only", flag_value="failed", help="only groups whose last upload failed")
+@click.option("--failed", "only", flag_value="failed",
+              help="only patients the last export could not publish, or whose last upload failed")
 @click.option("--ok", "only", flag_value="ok", help="only groups whose last upload succeeded")
 @click.option("--patient", "card", metavar="CARD", help="only this patient (card number)")
 @click.option("--json", "as_json", is_flag=True, help="print JSON lines instead of a table")
 @home_option
 def log(only: str | None, card: str | None, as_json: bool, home: str | None) -> None:
-    """Show the upload status of each patient (the latest attempt), with the error text."""
+    """Show what the last export could not publish, then the upload status of each patient
+    (the latest attempt), with the error text."""
+    from exporter.normalize import normalize_card
+
+    from .publish import connect
     from .uploads import upload_status
 
     with reported():
-        rows = upload_status(open_home(home), only or "all", card)
+        h = open_home(home)
+        rows = upload_status(h, only or "all", card)
+        shown = 0
+        if only != "ok":
+            conn = connect(h)
+            try:
+                shown = _export_problems(conn, normalize_card(card) if card else None, as_json)
+            finally:
+                conn.close()
     for u in rows:
         if as_json:
-            click.echo(json.dumps(u.to_json(), sort_keys=True))
+            # The export rows' keys too (empty), so every line has one shape.
+            click.echo(json.dumps({"stage": "upload", "database": "", "field": "", **u.to_json()},
+                                  sort_keys=True))
         else:
             tail = f"  {u.error}" if u.error else ""
             status = "ok" if u.ok else "failed"
             click.echo(f"{u.time}  {u.patient:<34} {status:<6} {u.objects:>5} objects{tail}")
-    if not rows and not as_json:
+    if not rows and not shown and not as_json:
         click.echo("no uploads match" if (only or card) else "nothing published yet")
 
 

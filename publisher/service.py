@@ -55,6 +55,8 @@ class Service:
         self.queue_due: float | None = 0.0  # None: queue empty
         self.notes_due = 0.0
         self.failures = 0                   # consecutive failed cycles, for the backoff
+        self.interval = 0.0                 # publish_interval: least time between exports
+        self.last_export = 0.0              # when the last export ran
         self.memo: Any = None               # exporter.memo.ExportMemo, once exporting
         self.backup_due = 0.0               # when to check for a keystore backup (inf: done)
 
@@ -95,7 +97,9 @@ class Service:
 
     # -- the loop ---------------------------------------------------------------------
     def _changed(self) -> None:
-        self.export_due = min(self.export_due, time.time())
+        # With publish_interval, edits wait for the batch: an observer of the bucket then
+        # sees one publish per interval, not one per edit (docs/SERVICE.md).
+        self.export_due = min(self.export_due, max(time.time(), self.last_export + self.interval))
         self.wake.set()
 
     def _wait(self) -> None:
@@ -119,6 +123,7 @@ class Service:
             return
         with self.beat_guard:
             self.beat.watching, self.beat.paused = self.watcher.names, self.watcher.paused
+        self.interval = float(home.config.get("publish_interval") or 0)
         self._guarded(self._cycle, home)
         if time.time() >= self.notes_due and not self.stop.is_set():
             self._guarded(self._notes, home)
@@ -199,6 +204,7 @@ class Service:
 
         self._activity("exporting")
         started = time.monotonic()
+        self.last_export = time.time()
         self.memo = self.memo or ExportMemo()
         # Databases with automatic update off are read as of their last manual export; the
         # memo keeps what this export computed, so the next one redoes only what changed.
@@ -208,6 +214,14 @@ class Service:
                      result.patients, result.sealed, result.rotated, time.monotonic() - started)
         for p in result.problems[:20]:
             log.warning("database problem: %s %s: %s", p.patient, p.field, p.message)
+        # What kept records off the site shows in `service status` too, not only in the log.
+        for p in result.problems:
+            if p.field == "database":
+                self._note_error(f"database {p.db!r}: {p.message}")
+        off = sum(1 for p in result.problems if p.outcome == "skipped" and p.field != "database")
+        if off:
+            self._note_error(f"{off} records could not be published from their current rows; "
+                             "see: chartseal log --failed")
 
     def _drain(self, home: Home, conn: sqlite3.Connection, target: Any) -> None:
         from exporter.site import home_lock

@@ -9,7 +9,6 @@ import pytest
 
 from conftest import keys, make_clinic_db, plan_map, secret
 from exporter import access, crypto, keystore, plan
-from exporter.errors import ExportError
 from exporter.site import export_site
 from siteread import NoDoor, Site
 
@@ -267,14 +266,15 @@ def test_duplicate_cards_are_reported_and_the_rest_exported(tmp_path, home):
     assert site(home).patient("78", secret(home, "general_password"))["card"] == "78"
 
 
-def test_missing_database_fails_cleanly_and_keeps_the_plan(home, clinic_db):
+def test_missing_database_is_reported_and_keeps_what_was_published(home, clinic_db):
     export(home)
     before = plan_map(home)
     clinic_db.rename(clinic_db.with_suffix(".moved"))
-    with pytest.raises(ExportError) as err:
-        export(home)
-    assert "main" in str(err.value)
-    assert plan_map(home) == before
+    result = export(home)
+    (problem,) = result.problems
+    assert problem.db == "main" and problem.field == "database" and problem.outcome == "kept"
+    assert "does not exist" in problem.message and "3 patients stay" in problem.message
+    assert plan_map(home) == before  # every object kept as it was: nothing to upload
 
 
 def test_auto_export_keeps_a_switched_off_database_as_last_published(home, clinic_db):

@@ -1,6 +1,7 @@
 // The doctor portal: clinic ID + login password + user name + user password open the
 // account's index; then the patient list, the diary and patient pages, with hash routes
 // (#list, #diary/<date>, #patient/<rid>) so back and forward work.
+import './frame_guard.js'; // first: nothing else runs in a frame
 import { adoptClinicLang, wireSwitch } from './i18n.js';
 import { loadCrypto } from './sodium.js';
 import { warm } from './kdf.js';

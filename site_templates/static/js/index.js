@@ -1,4 +1,5 @@
 // The site's front page: carry the clinic ID of a shared link (?c=) to both portals.
+import './frame_guard.js'; // first: nothing else runs in a frame
 import { wireSwitch } from './i18n.js';
 
 const c = new URLSearchParams(location.search).get('c');

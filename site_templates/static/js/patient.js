@@ -1,5 +1,6 @@
 // The patient page: clinic ID (from ?c=), card number and password open one record,
 // with the patient's own password or the clinic's general password.
+import './frame_guard.js'; // first: nothing else runs in a frame
 import { apply, adoptClinicLang, wireSwitch } from './i18n.js';
 import { loadCrypto } from './sodium.js';
 import { cancel, canRunTwo, warm } from './kdf.js';

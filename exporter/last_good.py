@@ -1,0 +1,142 @@
+"""The rows each published patient was last built from, so one that fails now keeps its page.
+
+When a patient row cannot be read or rendered, or its whole clinic database cannot be
+opened, the export builds that patient from the rows it was last published from instead
+of letting it vanish from the site (docs/CLINIC_DB.md, "Bad input"). The rows live in
+``<home>/last_good.sqlite``, owner-only like the keystore: it holds clinic data, as the
+clinic database and the snapshots in the home do, and never leaves the clinic.
+
+Rows are staged while a database is read (only those whose digest differs from the kept
+one, so an unchanged clinic writes nothing) and become the kept version only for the
+patients the export then published: a row that fails to render never replaces a good one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+from .clinic_db import Raw
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS good (
+    db     TEXT NOT NULL,
+    pid    INTEGER NOT NULL,     -- the patient's row id in that database
+    digest TEXT NOT NULL,        -- clinic_db digest of the rows
+    rows   TEXT NOT NULL,        -- the rows, see _encode
+    PRIMARY KEY (db, pid)
+);
+CREATE TABLE IF NOT EXISTS staged (
+    db     TEXT NOT NULL,
+    pid    INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    rows   TEXT NOT NULL,
+    PRIMARY KEY (db, pid)
+);
+"""
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"b": bytes(value).hex()}
+    raise TypeError(f"cannot keep a value of type {type(value).__name__}")
+
+
+def _hook(obj: dict[str, Any]) -> Any:
+    # Rows hold only str, int, float, None and bytes: the only JSON object is a BLOB.
+    return bytes.fromhex(obj["b"])
+
+
+def _encode(raw: Raw) -> str:
+    # JSON, not pickle or repr: exact for SQLite's value types (floats round-trip, Infinity
+    # included) and safe to read back.
+    return json.dumps(raw, default=_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def _decode(text: str) -> Raw:
+    row, *related = json.loads(text, object_hook=_hook)
+    # Tuples again, so the rows compare and hash as they did when read.
+    return (tuple(row), *([tuple(r) for r in rows] for rows in related))  # type: ignore[return-value]
+
+
+class LastGood:
+    """The kept rows of one clinic home; one instance per export."""
+
+    def __init__(self, path: Path) -> None:
+        new = not path.exists()
+        self.conn = sqlite3.connect(path, timeout=30)
+        if new:
+            os.chmod(path, 0o600)
+        self.conn.executescript(SCHEMA)
+        if self.conn.execute("SELECT 1 FROM staged LIMIT 1").fetchone():
+            with self.conn:  # left by an export that did not finish
+                self.conn.execute("DELETE FROM staged")
+        self._digests: dict[str, dict[int, str]] = {}
+        self.staged = 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def digests(self, db: str) -> dict[int, str]:
+        found = self._digests.get(db)
+        if found is None:
+            found = self._digests[db] = dict(self.conn.execute(
+                "SELECT pid, digest FROM good WHERE db = ?", (db,)))
+        return found
+
+    def stage(self, db: str, pid: int, digest: str, raw: Raw) -> None:
+        """Called for every patient read; writes only rows that differ from the kept ones."""
+        if self.digests(db).get(pid) != digest:
+            self.conn.execute("INSERT OR REPLACE INTO staged (db, pid, digest, rows) VALUES (?, ?, ?, ?)",
+                              (db, pid, digest, _encode(raw)))
+            self.staged += 1
+
+    def get(self, db: str, pid: int) -> tuple[str, Raw] | None:
+        """(digest, rows) of the version last published, or None."""
+        row = self.conn.execute("SELECT digest, rows FROM good WHERE db = ? AND pid = ?",
+                                (db, pid)).fetchone()
+        return (row[0], _decode(row[1])) if row else None
+
+    def pids(self, db: str) -> list[int]:
+        return [r[0] for r in self.conn.execute("SELECT pid FROM good WHERE db = ? ORDER BY pid", (db,))]
+
+    def commit(self, present: dict[str, Iterable[int]], unreadable: Iterable[str],
+               failed: Iterable[tuple[str, int]]) -> None:
+        """After a published export: keep the staged rows of the patients it published.
+
+        ``present``: per database read, every patient row id in it (rows that are gone are
+        forgotten); ``unreadable``: databases kept as they were; ``failed``: (db, row id)
+        of patients not published from their current rows.
+        """
+        present = {db: set(pids) for db, pids in present.items()}
+        unreadable = set(unreadable)
+        if not self.staged and self._unchanged(present, unreadable):
+            return  # an edit-free export (the service's usual case) writes nothing here
+        conn = self.conn
+        with conn:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep_rows (db TEXT, pid INTEGER, PRIMARY KEY (db, pid))")
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep_dbs (db TEXT PRIMARY KEY)")
+            conn.execute("DELETE FROM keep_rows")
+            conn.execute("DELETE FROM keep_dbs")
+            conn.executemany("INSERT OR IGNORE INTO keep_dbs VALUES (?)",
+                             [(db,) for db in [*present, *unreadable]])
+            conn.executemany("INSERT OR IGNORE INTO keep_rows VALUES (?, ?)",
+                             ((db, pid) for db, pids in present.items() for pid in pids))
+            conn.execute("DELETE FROM good WHERE db NOT IN (SELECT db FROM keep_dbs)")
+            for db in present:
+                conn.execute("DELETE FROM good WHERE db = ? AND pid NOT IN "
+                             "(SELECT pid FROM keep_rows WHERE db = ?)", (db, db))
+            conn.executemany("DELETE FROM staged WHERE db = ? AND pid = ?", failed)
+            conn.execute("INSERT OR REPLACE INTO good SELECT db, pid, digest, rows FROM staged")
+            conn.execute("DELETE FROM staged")
+        self._digests.clear()
+        self.staged = 0
+
+    def _unchanged(self, present: dict[str, set[int]], unreadable: set[str]) -> bool:
+        """True when no kept row would be forgotten: same databases, same patients."""
+        stored = {r[0] for r in self.conn.execute("SELECT DISTINCT db FROM good")}
+        if stored - set(present) - unreadable:
+            return False
+        return all(set(self.digests(db)) <= pids for db, pids in present.items())
