@@ -361,3 +361,13 @@ def test_the_console_shows_the_recovery_key_and_writes_a_backup(clinic, tmp_path
     assert written.status_code == 303 and "ok=backup_written" in written.headers["Location"]
     [path] = list((tmp_path / "unplugged").glob("*.backup"))
     assert backup.read_backup(path, fmt.parse_key(rk)).clinic == load_home(home).clinic_id
+
+
+def test_restore_asks_for_the_recovery_key_when_it_is_not_given(clinic, tmp_path):
+    home, _, rk, _ = clinic
+    file = tmp_path / "c.backup"
+    run("backup", "create", "--out", file, "--home", home)
+    result = CliRunner().invoke(main, ["backup", "restore", str(file), "--home", str(tmp_path / "new")],
+                                input=rk.lower().replace("-", " ") + "\n")
+    assert result.exit_code == 0 and "recovery key:" in result.output, result.output
+    assert (tmp_path / "new" / "keys.sqlite").exists() and (tmp_path / "new" / "config.toml").exists()
