@@ -22,6 +22,7 @@ COMMANDS = {
     "patient-page": "exporter.cli_access:patient_page",
     "passwords": "exporter.cli_access:passwords",
     "demo-data": "exporter.cli_data:demo_data",
+    "schema": "exporter.cli_schema:schema",
     "export": "exporter.cli_export:export",
     "demo": "exporter.cli_demo:demo",
     "serve": "publisher.cli_serve:serve",

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
-from exporter import access, databases
+from exporter import access, cards, databases
 from exporter.notes_store import list_notes
 from exporter.patient_list import list_patients
 
@@ -17,7 +17,8 @@ from .accounts import chosen_password
 from .web import FormError, attempt, current_home, done, flag, keys, page, t
 
 bp = Blueprint("patients", __name__)
-CLI_COMMANDS = ("patient-page enable", "patient-page disable", "patient-page password")
+CLI_COMMANDS = ("patient-page enable", "patient-page disable", "patient-page password",
+                "patient-page card")
 PER_PAGE = 50
 REMIND_AT_MOST = 20  # a search matching more patients than this is a list, not "a patient"
 
@@ -46,7 +47,7 @@ def _show(errors: dict[str, FormError] | None = None, status: int = 200, **form:
                            key=lambda n: n.created_at, reverse=True)
     return page("patients.html", "patients", status, rows=shown, total=len(rows), query=query,
                 number=number, pages=pages, reminders=reminders, errors=errors, form=form,
-                clinic_on=bool(home.config["patient_pages"]))
+                clinic_on=bool(home.config["patient_pages"]), card_lang=str(home.config["lang"]))
 
 
 @bp.get("/patients")
@@ -99,3 +100,19 @@ def patient_password():  # type: ignore[no-untyped-def]
     return page("shown.html", "patients", heading=t("patients.new_password", name=card),
                 facts=[(t("card"), card), (t("sharing.database"), db)], secret=pw,
                 note=t("patients.password_note"), back=_back())
+
+
+@bp.post("/patients/cards")
+def print_cards():  # type: ignore[no-untyped-def]
+    """Access cards as a PDF download: one patient's (a row's button) or every page's."""
+    db, card = _patient()
+    home, errors = current_home(), {}  # type: ignore[var-annotated]
+    lang = request.form.get("lang") or str(home.config["lang"])
+    pdf = attempt(errors, "cards", cards.render_pdf, home, [card] if card else [],
+                  all=not card, db=db or None, new_password=flag("new_password"), lang=lang,
+                  single=flag("single"))
+    if pdf is None:
+        return _show(errors, 400, q=request.form.get("q", ""), p=request.form.get("p", ""))
+    name = f"cards-{card or 'all'}.pdf".replace("/", "_")
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -37,6 +37,9 @@ def _show(errors: dict[str, FormError] | None = None, status: int = 200,
     errors = errors or {}
     waiting = attempt(errors, "queue", uploads.upload_list, home) or []
     log = attempt(errors, "log", uploads.upload_status, home, only) or []
+    # Records the export could not publish from their rows: "which patients were not uploaded
+    # correctly", beside the uploads that failed.
+    problems = [] if only == "ok" else (attempt(errors, "log", uploads.export_problems, home) or [])
     pages = max(1, -(-len(log) // PAGE_ROWS))
     page_no = min(page_no, pages)  # a stale link past the end shows the last page
     first = (page_no - 1) * PAGE_ROWS
@@ -46,6 +49,7 @@ def _show(errors: dict[str, FormError] | None = None, status: int = 200,
                 last_sync=progress.read_last(home.root, "sync"),
                 waiting=waiting[:PAGE_ROWS], waiting_total=len(waiting),
                 log=log[first:first + PAGE_ROWS], log_total=len(log), log_filter=only,
+                problems=problems,
                 page_no=page_no, pages=pages,
                 form=form or {name: str(home.config.get(name) or "") for name in TARGET_FIELDS},
                 default_target=(home.root / "public").as_uri(), probe=probe, when=when, who=who,

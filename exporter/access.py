@@ -14,6 +14,7 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 from . import crypto, keystore, strength
 from .errors import AccessError
@@ -215,6 +216,26 @@ def share(conn: sqlite3.Connection, db: str, account: str, cards: list[str], unt
         for card in [normalize_card(c) for c in cards] or [""]:
             conn.execute("INSERT OR REPLACE INTO shares (db, account, card, until) VALUES (?, ?, ?, ?)",
                          (db, row["name"], card, until))
+
+
+def check_cards_in(path: Path, db: str, cards: list[str]) -> None:
+    """Refuse a card the clinic database does not hold: a typo would share nothing, silently."""
+    from . import clinic_db
+
+    if not cards:
+        return
+    conn = clinic_db.connect_readonly(path)
+    try:
+        known = {normalize_card(str(r[0])) for r in conn.execute("SELECT card FROM patients")}
+    except sqlite3.Error as exc:
+        raise AccessError(f"cannot read the patients of database {db}: {exc}",
+                          hint="run `chartseal schema` to see the tables chartseal reads") from exc
+    finally:
+        conn.close()
+    unknown = [c for c in cards if normalize_card(c) not in known]
+    if unknown:
+        raise AccessError(f"no patient with card {', '.join(unknown)} in database {db}",
+                          hint="check the card number on the patient's card")
 
 
 def unshare(conn: sqlite3.Connection, db: str, account: str, cards: list[str],

@@ -104,8 +104,9 @@ def accounts_password(name: str, password: str | None, weak_ok: bool, home_dir: 
 def share(db: str, account: str, cards: tuple[str, ...], until: str, home_dir: str | None) -> None:
     """Share database DB, or some of its patients, with an account."""
     home = open_home(home_dir)
-    home.database(db)
+    path = home.database(db).path
     with _keys(home_dir) as conn:
+        access.check_cards_in(path, db, list(cards))
         access.share(conn, db, account, list(cards), until, today=date.today())
     what = f"patients {', '.join(cards)}" if cards else "all patients"
     click.echo(f"shared {db} ({what}) with {account}" + (f" until {until}" if until else ""))
@@ -140,7 +141,7 @@ def shares(home_dir: str | None) -> None:
 
 @click.group("patient-page")
 def patient_page() -> None:
-    """Patient pages: on or off per patient, and each patient's password."""
+    """Patient pages: on or off per patient, each patient's password, access cards."""
 
 
 @patient_page.command("enable")
@@ -186,6 +187,37 @@ def page_password(card: str, password: str | None, generate: bool, db: str | Non
         _warn_weak(password, weak_ok, min_bits)
         pw = access.set_patient_password(conn, card, password, db, weak_ok=weak_ok, min_bits=min_bits)
     click.echo(f"new password for {card}: {pw}")
+
+
+@patient_page.command("card")
+@click.argument("cards", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every patient whose page is on.")
+@click.option("--db", default=None, help="The database, when a card is in several (limits --all).")
+@click.option("--new-password", is_flag=True,
+              help="Give each patient a fresh password first; the old card stops working at the"
+                   " next publish.")
+@click.option("--lang", type=click.Choice(["en", "ar"]), default=None,
+              help="Language of the cards (default: the setting lang).")
+@click.option("--single", is_flag=True, help="One card per page instead of ten per A4 page.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="The PDF file to write.")
+@home_option
+@reports_errors
+def page_card(cards: tuple[str, ...], all_: bool, db: str | None, new_password: bool,
+              lang: str | None, single: bool, out: str, home_dir: str | None) -> None:
+    """Print access cards (PDF with a QR code) for patients CARD... or --all."""
+    from . import cards as card_lib  # fpdf2 and HarfBuzz load only for this command
+
+    home = open_home(home_dir)
+    card_lib.check_writable(out)  # before --new-password changes anything
+    pdf = card_lib.render_pdf(home, list(cards), all=all_, db=db, new_password=new_password,
+                              lang=lang or home.config["lang"], single=single)
+    card_lib.write_pdf(out, pdf)
+    click.echo(f"wrote {out}: it holds patient passwords, keep it private and delete it after"
+               " printing")
+    if new_password:
+        click.echo("new passwords are set; cards printed before stop working at the next publish:"
+                   " run chartseal publish")
 
 
 @click.group()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import urllib.parse
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import click
 
 from .cli_export import report, run_export
-from .cli_util import reports_errors
+from .cli_util import UserError, reports_errors
 from .crypto import KdfParams
 from .demo import DemoInfo, demo_info, setup_demo
 from .home import WEAK_KDF_ENV, kdf_params
@@ -31,6 +32,9 @@ def _print_info(info: DemoInfo) -> None:
         click.echo(f"  {p['card']}  {p['password']}  {p['name']}")
     click.echo(f"clinic home:       {info.home}")
     click.echo(f"published site:    {info.site_dir}")
+    # After `make demo` the command is inside .venv, not on PATH: name it the way it was run.
+    exe = sys.argv[0] if Path(sys.argv[0]).name == "chartseal" else "chartseal"
+    click.echo(f"clinic commands:   {exe} --help; e.g. {exe} notes list --home {info.home}")
 
 
 def _folder(url: str) -> Path:
@@ -71,10 +75,16 @@ def demo(patients: int, home_dir: str, port: int, no_serve: bool, json_file: str
     if no_serve:
         url = f"http://127.0.0.1:{port}"
     else:
-        server = PreviewServer(make_app(public, {"/v1/": notes_app(str(public), home.notes_inbox)}),
-                               port=port)
+        try:
+            server = PreviewServer(make_app(public, {"/v1/": notes_app(str(public), home.notes_inbox)}),
+                                   port=port)
+        except OSError as exc:
+            raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}",
+                            hint="pick another port: `chartseal demo --port 8123` (or `make demo "
+                                 "PORT=8123`), or --port 0 for any free one") from exc
         url = server.url
-    home.config["notes_url"] = f"{url}/v1/notes"
+    # Relative: the site then reaches the endpoint on whatever port serves it.
+    home.config["notes_url"] = "/v1/notes"
     home.save()
     report(run_export(str(root)))
     sent = publish(home, export=False)

@@ -2,33 +2,51 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
+from typing import TextIO
 
 import click
 from tqdm import tqdm
 
 from .cli_util import home_option, open_home, reports_errors
+from .errors import ExportError
+from .progress_lines import ProgressLines
 from .site import ExportResult, export_site
+
+
+class Progress:
+    """A tqdm bar on a terminal; elsewhere (a log file, a pipe) one line per 10 %."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.bar: tqdm | None = None
+        self.lines = ProgressLines(lambda line: print(line, file=self.stream, flush=True))
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.stream.isatty():
+            self.lines(stage, done, total)
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=stage, unit="key", leave=False, file=self.stream)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def run_export(home_dir: str | None, quiet: bool = False) -> ExportResult:
     home = open_home(home_dir)
-    bar: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if quiet:
-            return
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=stage, unit="key", leave=False, disable=None)
-        bar["bar"].n = done
-        bar["bar"].refresh()
-
+    progress = Progress()
     try:
-        result = export_site(home, progress=progress)
+        return export_site(home, progress=None if quiet else progress)
+    except KeyboardInterrupt:
+        raise ExportError("export interrupted",
+                          hint="the keys derived so far are kept; run the command again to go on") from None
     finally:
-        if "bar" in bar:
-            bar["bar"].close()
-    return result
+        progress.close()
 
 
 def report(result: ExportResult) -> None:

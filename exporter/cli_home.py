@@ -16,8 +16,8 @@ from .home import create_home, kdf_params, resolve_home
 def init(home_dir: str | None, kdf_ops: int | None, kdf_mem: int | None) -> None:
     """Create a clinic home: clinic ID, passwords, keys and the admin account.
 
-    The passwords are printed once; store them safely (they can be changed later with
-    `chartseal passwords set`).
+    The passwords are printed; `chartseal passwords show` prints them again from the keystore
+    and `chartseal passwords set` changes them.
     """
     from . import backup
     from .cli_backup import show_key
@@ -35,7 +35,7 @@ def init(home_dir: str | None, kdf_ops: int | None, kdf_mem: int | None) -> None
     click.echo(f"login password:    {pwds['login']}")
     click.echo(f"admin password:    {pwds['admin']}  (user name: admin)")
     click.echo(f"general password:  {pwds['general']}  (opens any patient page)")
-    click.echo("these passwords are shown once; keep them somewhere safe")
+    click.echo("show them again with `chartseal passwords show`; keep them somewhere safe")
     show_key(rk, True)
     click.echo("next: chartseal db add NAME PATH, then chartseal export")
 
@@ -108,7 +108,9 @@ def config_show(home_dir: str | None) -> None:
         click.echo(f"{name} = {home.config[name]!r}    # {s.help}")
 
 
-@config.command("set")
+# ignore_unknown_options: a value such as "-5" is the value (then refused by the setting's
+# check), not an unknown option.
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("value")
 @home_option

@@ -95,11 +95,11 @@ def _columns(conn: sqlite3.Connection, path: Path) -> dict[str, set[str]]:
     for table, needed in REQUIRED.items():
         if table not in found:
             raise ClinicDbError(f"{path} has no table '{table}'; it is not a clinic database",
-                                "see docs/CLINIC_DB.md for the tables chartseal reads")
+                                "run `chartseal schema` to see the tables chartseal reads")
         missing = [c for c in needed if c not in found[table]]
         if missing:
             raise ClinicDbError(f"table '{table}' in {path} lacks column(s) {', '.join(missing)}",
-                                "see docs/CLINIC_DB.md for the required columns")
+                                "run `chartseal schema` to see the required columns")
     found["health"].add("rowid")
     return found
 

@@ -59,8 +59,10 @@ def _shown(p: Patient, rid: str, vs: Sequence[Visit], aps: Sequence[Appointment]
 
 class DbView:
     def __init__(self, db: str, patients: Sequence[Patient], rids: dict[int, str],
-                 today: date, lang: str, version: str, memo: ExportMemo | None = None) -> None:
+                 today: date, lang: str, version: str, memo: ExportMemo | None = None,
+                 currency: str = "") -> None:
         self.db = db
+        self.currency = currency  # part of `version`, so a new one re-renders the shards
         self.by_card = sorted(patients, key=lambda p: p.card)  # cheap order for digests
         self.rids = rids
         self.today = today
@@ -145,7 +147,7 @@ class DbView:
                 "paid": round(sum(v.paid for _, v in vs_day), 2),
                 "visits": len(vs_day),
                 "appointments": len(aps_day),
-                "html": render.diary_day_fragment(day, vs_day, aps_day, self.rids, self.lang),
+                "html": render.diary_day_fragment(day, vs_day, aps_day, self.rids, self.lang, self.currency),
             }
         return {"v": VERSION, "db": self.db, "month": month, "days": days}
 

@@ -23,6 +23,7 @@ def check_patient(p: Patient, today: date, lang: str) -> str | None:
     try:
         years = render.age(p.birth_date, today)
         html = render.patient_fragment(p, today, lang)
+        render.patient_fragment(p.patient_view(), today, lang)  # the patient's own bundle
         render.list_row(p, years)
         indexes.search_key(p)
         indexes.sort_key(p)

@@ -70,6 +70,20 @@ class Patient:
     def full_name(self) -> str:
         return " ".join(p for p in (self.first_name, self.surname) if p)
 
+    @property
+    def has_clinic_notes(self) -> bool:
+        """Whether the record holds the clinic's own notes (``patients.notes``, visit notes)."""
+        return bool(self.other.get("notes")) or any(v.notes for v in self.visits)
+
+    def patient_view(self) -> Patient:
+        """This patient as their own page shows them when ``patient_sees_notes`` is off: the
+        clinic's notes left out, so they are not in the patient's bundle at all."""
+        if not self.has_clinic_notes:
+            return self
+        other = {k: v for k, v in self.other.items() if k != "notes"}
+        visits = tuple(replace(v, notes="") for v in self.visits)
+        return replace(self, other=other, visits=visits)
+
     def for_lists(self) -> Patient:
         """This patient without what only the record view shows (health, deals, other data,
         visit notes): what the doctor's list and the diary need, in less memory."""

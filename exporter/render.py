@@ -69,10 +69,13 @@ def _translator(lang: str) -> tuple[Callable[[str], str], Callable[[str], Markup
 # -- filters -----------------------------------------------------------------------------
 
 
-def money(value: float | int | None) -> str:
+def money(value: float | int | None, currency: str = "") -> str:
+    """``1,500.00`` or, with the clinic's ``currency`` setting, ``1,500.00 SAR``."""
     if value is None:
         return ""
-    return f"{float(value):,.2f}"
+    text = f"{float(value):,.2f}"
+    # A no-break space: an amount never wraps away from its currency.
+    return f"{text}\u00a0{currency}" if currency else text
 
 
 def fmt_date(value: date | str | None) -> str:
@@ -87,6 +90,18 @@ def fmt_datetime(value: str) -> str:
     """``2026-11-26T10:00:00`` -> ``2026-11-26 10:00``; unknown shapes pass through."""
     text = value.replace("T", " ")
     return text[:16] if len(text) >= 16 and text[10] == " " else text
+
+
+def text_dir(text: str) -> str:
+    """``dir`` for an element holding several isolates (a name's parts): the direction of
+    the first strong character, as ``dir="auto"`` would find it if it looked inside them."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind == "L":
+            return "ltr"
+        if kind in ("R", "AL"):
+            return "rtl"
+    return "auto"
 
 
 def tel_href(number: str) -> str:
@@ -145,16 +160,18 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=False,
     )
     env.filters.update(
-        money=money, date=fmt_date, datetime=fmt_datetime, tel=tel_href, gender=gender_key
+        money=money, date=fmt_date, datetime=fmt_datetime, tel=tel_href, gender=gender_key,
+        textdir=text_dir
     )
     env.globals.update(age_group=age_group)
     return env
 
 
-def _render(template: str, lang: str, **context: Any) -> str:
+def _render(template: str, lang: str, currency: str = "", **context: Any) -> str:
     t, label = _translator(lang)
     tpl = environment().get_template(template)
-    return tpl.render(t=t, label=label, lang=lang, **context).strip()
+    has = strings(lang).__contains__
+    return tpl.render(t=t, label=label, has=has, lang=lang, currency=currency, **context).strip()
 
 
 # -- fragments ---------------------------------------------------------------------------
@@ -169,16 +186,21 @@ def patient_today(p: records.Patient, today: date) -> tuple[int | None, tuple[in
     return age(p.birth_date, today), tuple(a.id for a in p.appointments if a.date >= today)
 
 
-def patient_fragment(p: records.Patient, today: date, lang: str) -> str:
-    """The record view sealed into a patient bundle (FORMAT.md 6.1 ``html``)."""
+def patient_fragment(p: records.Patient, today: date, lang: str, currency: str = "") -> str:
+    """The record view sealed into a patient bundle (FORMAT.md 6.1 ``html``); the caller
+    passes ``p.patient_view()`` for a bundle the patient's own door leads to."""
     health = {kind: [h for h in p.health if h.kind == kind] for kind in HEALTH_KINDS}
     deals = sorted(p.deals, key=lambda d: (d.expired, -(d.start_date or date.min).toordinal()))
     upcoming = sorted(
         (a for a in p.appointments if a.date >= today), key=lambda a: (a.date, a.time)
     )
+    # Due is each deal's total after deduction and tax, so due - paid = remaining holds.
+    totals = {"due": round(sum(d.total - d.deduction + d.tax for d in deals), 2),
+              "paid": round(sum(d.paid for d in deals), 2),
+              "remaining": round(sum(d.remaining for d in deals), 2)}
     return _render(
-        "fragments/_patient.html", lang, p=p, years=age(p.birth_date, today), health=health,
-        deals=deals, visits=_visits_newest_first(p), appointments=upcoming,
+        "fragments/_patient.html", lang, currency, p=p, years=age(p.birth_date, today), health=health,
+        deals=deals, totals=totals, visits=_visits_newest_first(p), appointments=upcoming,
     )
 
 
@@ -211,12 +233,15 @@ def diary_day_fragment(
     appointments: Sequence[tuple[records.Patient, records.Appointment]],
     rids: Mapping[int, str],
     lang: str,
+    currency: str = "",
 ) -> str:
-    """One day of the diary: the visits (with their count), then the appointments."""
+    """One day of the diary: a table of the visits (time, patient, action, paid) with its
+    totals row, then the appointments (time, patient, reason)."""
     appts = sorted(appointments, key=lambda pa: (pa[1].time or "99:99", pa[1].id))
+    paid = round(sum(v.paid for _, v in visits), 2)
     return _render(
-        "fragments/_diary_day.html", lang, day=day, visits=list(visits), appointments=appts,
-        rids=rids,
+        "fragments/_diary_day.html", lang, currency, day=day, visits=list(visits), appointments=appts,
+        rids=rids, paid=paid,
     )
 
 

@@ -32,15 +32,24 @@ def _lang(text: str) -> str:
     return text
 
 
+def _whole(text: str, what: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number of {what}, got {text!r}") from None
+
+
 def _minutes(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 24 * 60:
+    value = _whole(text, "minutes")
+    if value < 1:
+        raise ValueError(f"must be a positive number of minutes, got {value}")
+    if value > 24 * 60:
         raise ValueError(f"expected 1 to 1440 minutes, got {value}")
     return value
 
 
 def _bits(text: str) -> int:
-    value = int(text)
+    value = _whole(text, "bits")
     if not 20 <= value <= 128:
         raise ValueError(f"expected 20 to 128 bits, got {value}")
     return value
@@ -59,6 +68,14 @@ def _interval(text: str) -> int:
     return value
 
 
+def _currency(text: str) -> str:
+    value = text.strip()
+    # Shown beside every amount as typed ("SAR", "€", "د.إ"): short, one line.
+    if len(value) > 8 or any(ch in value for ch in "\r\n\t<>&"):
+        raise ValueError(f"expected a short currency code or sign such as SAR or €, got {text!r}")
+    return value
+
+
 def _target(text: str) -> str:
     # The same shapes publisher.targets.open_target accepts, so a bad value is refused
     # when it is set, not at the next publish.
@@ -67,6 +84,22 @@ def _target(text: str) -> str:
                       and parsed.path.startswith("/")) or (parsed.scheme == "s3" and bool(parsed.netloc))
     if not ok:
         raise ValueError(f"expected file:///path or s3://bucket/prefix, got {text!r}")
+    return text
+
+
+def _clinic_name(text: str) -> str:
+    # Printed on cards and shown on the login pages: one line of plain text.
+    text = " ".join(text.split())
+    if len(text) > 80 or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ValueError(f"expected one line of at most 80 characters, got {text[:90]!r}")
+    return text
+
+
+def _site_url(text: str) -> str:
+    text = _url(text.strip()).rstrip("/")
+    if len(text) > 100 or any(ch in text for ch in "?#\"\\ <>"):
+        raise ValueError(f"expected the site's base URL (at most 100 characters, no ?, # or"
+                         f" spaces), got {text!r}")
     return text
 
 
@@ -89,6 +122,16 @@ def _keep(text: str) -> int:
     return value
 
 
+def _notes_url(text: str) -> str:
+    # A path ("/v1/notes") means the endpoint is on the site's own origin (FORMAT.md 4), so a
+    # preview served on any port still reaches it; "//host" would be another origin.
+    if text.startswith("/") and not text.startswith("//"):
+        return text
+    if text and not text.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s) URL, a path such as /v1/notes, or nothing, got {text!r}")
+    return text
+
+
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in [
@@ -101,7 +144,8 @@ SETTINGS: dict[str, Setting] = {
                 " (empty: the folder 'public' in the clinic home)", _target),
         Setting("endpoint_url", "", "S3 endpoint URL for S3-compatible stores (empty: AWS)", _url),
         Setting("region", "", "S3 region (empty: boto3's default chain)"),
-        Setting("notes_url", "", "URL of the notes endpoint's /v1/notes (empty: notes off)", _url),
+        Setting("notes_url", "", "URL of the notes endpoint's /v1/notes, or /v1/notes when the"
+                " site's own server runs it (empty: notes off)", _notes_url),
         Setting("notes_inbox", "", "where notes fetch reads: file:///path or s3://bucket/prefix"
                 " (empty: the folder 'inbox' in the clinic home)", _target),
         Setting("patient_pages", True, "publish a page for each patient (card number + password)",
@@ -109,11 +153,20 @@ SETTINGS: dict[str, Setting] = {
         Setting("patient_password_min_bits", 50, "least estimated strength (bits) of a patient"
                 " password the clinic chooses; lower it only for passwords printed on cards",
                 _bits),
+        Setting("clinic_name", "", "the clinic's name, printed on patient access cards and shown"
+                " on the portal's login pages and header (public: it is in site.json)", _clinic_name),
+        Setting("site_url", "", "public URL of the published site, the address printed on patient"
+                " access cards, e.g. https://records.example.org (empty: cards cannot be printed)",
+                _site_url),
         Setting("lang", "en", "language of the portal: en or ar", _lang),
         Setting("idle_lock_minutes", 10, "lock the portal after this many idle minutes", _minutes),
         Setting("publish_interval", 0, "the service publishes edits at most this often, in batches"
                 " (seconds, or 15m, 1h; 0: on every change), so timing links fewer edits to"
                 " patients", _interval),
+        Setting("currency", "", "currency code or sign shown beside every amount, e.g. SAR"
+                " (empty: amounts without one)", _currency),
+        Setting("patient_sees_notes", False, "patients see the clinic's notes about them"
+                " (patients.notes, visit notes); off: only doctors do", _bool),
     ]
 }
 
@@ -127,7 +180,7 @@ def parse_setting(name: str, text: str) -> Any:
     try:
         return setting.parse(text)
     except ValueError as exc:
-        raise SettingError(f"{name}: {exc}") from exc
+        raise SettingError(f"{name}: {exc}", hint=f"{name}: {setting.help}") from exc
 
 
 def defaults() -> dict[str, Any]:

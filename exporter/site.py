@@ -314,6 +314,8 @@ def _site_json(ctx: _Context) -> None:
         "notes_pk": crypto.b64e(keystore.get_secret(ctx.keys, "notes_pk")),
         "notes_url": cfg["notes_url"],
     }
+    # Display settings (FORMAT.md 4), only when set: a clinic without them publishes the same bytes.
+    value.update({k: cfg[k] for k in ("clinic_name", "currency") if cfg[k]})
     site_sk = keystore.get_secret(ctx.keys, "site_sk")
     name = f"{ctx.prefix}/site.json"
 
@@ -338,12 +340,14 @@ def _site_json(ctx: _Context) -> None:
 
 def _app(ctx: _Context) -> None:
     url = ctx.home.config["notes_url"]
-    origin = "/".join(url.split("/")[:3]) if url else ""
+    # A relative notes_url is on the site's own origin, which 'self' already allows.
+    origin = "/".join(url.split("/")[:3]) if "://" in url else ""
     try:
         files = render.app_files(ctx.lang, [origin] if origin else [])
     except (render.RenderError, AssetError) as exc:
         raise ExportError(f"cannot build the portal app: {exc}",
-                          hint="run `make setup` (it runs npm ci for the pinned libsodium)") from exc
+                          hint="reinstall chartseal (a built package carries libsodium.js); in a source "
+                               "checkout run `make setup` (it runs npm ci)") from exc
     assets = tuple(sorted(n for n in files if n.startswith("assets/")))
     for name, data in files.items():
         kind = plan.IMMUTABLE if name.startswith("assets/") else plan.POINTER

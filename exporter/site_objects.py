@@ -8,15 +8,18 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
-from . import access, crypto, keystore, render
+from . import access, crypto, keystore, render, settings
 from .cache import input_digest
 from .indexes import DbView, db_pieces, index_pieces
 from .records import Patient, Problem
 from site_templates import ROOT as TEMPLATES_ROOT
 
 
-def _templates_version() -> str:
-    parts = []
+def _templates_version(config: Any = None) -> str:
+    """What every rendered object depends on besides its data: the format, the templates,
+    the strings and the display settings (a new currency re-renders every amount)."""
+    config = config or settings.defaults()
+    parts: list[Any] = [("display", config["currency"], bool(config["patient_sees_notes"]))]
     for folder in ("fragments", "i18n"):
         for path in sorted((TEMPLATES_ROOT / folder).rglob("*")):
             if path.is_file():
@@ -55,7 +58,7 @@ def _door(ctx: Any, door_id: str, key: bytes, note_pk: bytes, payload: dict[str,
 
 def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str, str]]) -> None:
     """Bundles for every patient; a patient door and a general entry where pages are on."""
-    ctx.version = version = _templates_version()
+    ctx.version = version = _templates_version(ctx.home.config)
     gk, lk = (bytes(ctx.keys.execute("SELECT value FROM secrets WHERE name = ?", (n,)).fetchone()[0])
               for n in ("gk", "lk"))
     common = (ctx.clinic, ctx.prefix, version, ctx.lang, gk, lk, repr(ctx.home.kdf.to_json()),
@@ -103,25 +106,53 @@ def _seal_patient(ctx: Any, db: str, p: Patient, row: Any, shown_today: tuple, o
     # Not today itself: the record is sealed again when the age or the upcoming
     # appointments it shows change, not every day.
     inputs = input_digest(p.digest, ck, ctx.version, shown_today, ctx.lang)
-
-    def build() -> bytes:
-        value = {"v": crypto.VERSION, "rid": rid, "card": p.card, "title": p.full_name,
-                 "updated": p.modified_at,
-                 "html": render.patient_fragment(p, ctx.today, ctx.lang)}
-        return crypto.seal_body(ck, value, crypto.label("chartseal/v1/bundle", ctx.clinic, rid))
+    build = _bundle_builder(ctx, p, rid, ck, None)
 
     bundle = ctx.writer.sealed_object(f"bundle:{rid}", inputs, ctx.prefix, build, rid)
     if on_page:
         try:
-            _patient_doors(ctx, db, row, bundle, gk, lk)
+            _patient_doors(ctx, db, row, _patient_bundle(ctx, p, rid, ck, inputs, (bundle, ck)), gk, lk)
         except crypto.CryptoError as exc:  # a card too long for one door's size
             ctx.problems.append(Problem(f"{db}/{p.card}", "card", f"patient page not published: {exc}; "
                                         "use a shorter card number"))
     return rid, bundle, ck
 
 
-def _patient_doors(ctx: Any, db: str, row: Any, bundle: str, gk: bytes, lk: bytes) -> None:
-    rid, card, ck = row["rid"], row["card"], bytes(row["ck"])
+def _bundle_builder(ctx: Any, p: Patient, rid: str, key: bytes, view: str | None) -> Any:
+    """The sealing of one bundle (FORMAT.md 6.1): the doctors' view, or with ``view`` set to
+    "patient" the patient's own, without the clinic's notes."""
+    def build() -> bytes:
+        shown = p.patient_view() if view else p
+        value = {"v": crypto.VERSION, "rid": rid, "card": p.card, "title": p.full_name,
+                 "updated": p.modified_at,
+                 "html": render.patient_fragment(shown, ctx.today, ctx.lang, ctx.home.config["currency"])}
+        if view:
+            value["view"] = view
+        return crypto.seal_body(key, value, crypto.label("chartseal/v1/bundle", ctx.clinic, rid))
+    return build
+
+
+def patient_view_key(ck: bytes, rid: str) -> bytes:
+    """The key of a patient's own bundle: derived one way from the doctors' ``ck``, so the
+    patient's door never holds a key that opens the doctors' view (FORMAT.md 6.1)."""
+    return crypto.hash_(32, crypto.label("chartseal/v1/patient-view-key", rid), key=ck)
+
+
+def _patient_bundle(ctx: Any, p: Patient, rid: str, ck: bytes, inputs: str,
+                    doctors: tuple[str, bytes]) -> tuple[str, bytes]:
+    """``(bundle, key)`` the patient's door and general entry point to: the doctors' bundle
+    when the patient may see all of it, else a bundle of its own without the clinic's notes."""
+    if ctx.home.config["patient_sees_notes"] or not p.has_clinic_notes:
+        return doctors
+    key = patient_view_key(ck, rid)
+    name = ctx.writer.sealed_object(f"bundle-patient:{rid}", input_digest(inputs, "patient"), ctx.prefix,
+                                    _bundle_builder(ctx, p, rid, key, "patient"), rid)
+    return name, key
+
+
+def _patient_doors(ctx: Any, db: str, row: Any, target: tuple[str, bytes], gk: bytes, lk: bytes) -> None:
+    rid, card = row["rid"], row["card"]
+    bundle, ck = target
     refs = (f"{ctx.prefix}/{bundle}",)
     door_id, door_key = row["door_id"], bytes(row["door_key"])
     payload = _record_payload(ctx, "patient", rid, card, bundle, ck, bytes(row["note_sk"]))
@@ -157,7 +188,8 @@ def seal_accounts(ctx: Any, data: dict[str, list[Patient]], known: dict[str, set
             if (db, cards) not in views:
                 pats = [by_card[(db, c)] for c in cards]
                 rids = {p.id: ctx.bundles[(db, p.card)][0] for p in pats}
-                views[(db, cards)] = DbView(db, pats, rids, ctx.today, ctx.lang, ctx.version, ctx.memo)
+                views[(db, cards)] = DbView(db, pats, rids, ctx.today, ctx.lang, ctx.version, ctx.memo,
+                                              ctx.home.config["currency"])
             parts.append(_account_db(ctx, acc, views[(db, cards)]))
         _account_index_and_door(ctx, acc, parts)
         for part in parts:

@@ -216,17 +216,15 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-def _export_problems(conn: sqlite3.Connection, want: str | None, as_json: bool) -> int:
+def _export_problems(h: Home, card: str | None, as_json: bool) -> int:
     """The last export's problems: patients not published or kept at their last version,
     and values left out of published ones. Returns how many were shown."""
     from exporter import failures
-    from exporter.normalize import normalize_card
 
-    shown = 0
-    for f in failures.read(conn):
-        if want is not None and normalize_card(f.patient) != want:
-            continue
-        shown += 1
+    from .uploads import export_problems
+
+    found = export_problems(h, card)
+    for f in found:
         status = failures.STATUS[f.outcome]
         if as_json:
             # The upload rows' keys too (empty), so every line has one shape.
@@ -237,7 +235,7 @@ def _export_problems(conn: sqlite3.Connection, want: str | None, as_json: bool) 
         else:
             who = f"{f.db}/{f.patient}" if f.patient else f"{f.db} (database)"
             click.echo(f"{_when(f.since)}  {who:<34} {status:<13} {f.field}: {f.message}")
-    return shown
+    return len(found)
 
 
 @click.command()
@@ -250,21 +248,12 @@ def _export_problems(conn: sqlite3.Connection, want: str | None, as_json: bool) 
 def log(only: str | None, card: str | None, as_json: bool, home: str | None) -> None:
     """Show what the last export could not publish, then the upload status of each patient
     (the latest attempt), with the error text."""
-    from exporter.normalize import normalize_card
-
-    from .publish import connect
     from .uploads import upload_status
 
     with reported():
         h = open_home(home)
         rows = upload_status(h, only or "all", card)
-        shown = 0
-        if only != "ok":
-            conn = connect(h)
-            try:
-                shown = _export_problems(conn, normalize_card(card) if card else None, as_json)
-            finally:
-                conn.close()
+        shown = 0 if only == "ok" else _export_problems(h, card, as_json)
     for u in rows:
         if as_json:
             # The export rows' keys too (empty), so every line has one shape.

@@ -44,6 +44,19 @@ def _mounts(path: Path, home: Home | None) -> dict[str, Any]:
     return {"/v1/": notes_app(str(path), home.notes_inbox)}
 
 
+def _warn_notes_url(notes_url: str, port: int) -> None:
+    """A site that names this machine's endpoint on another port sends every note nowhere."""
+    parts = urllib.parse.urlsplit(notes_url)
+    if parts.hostname not in ("127.0.0.1", "localhost"):
+        return
+    named = parts.port or (443 if parts.scheme == "https" else 80)
+    if named != port:
+        click.echo(f"warning: the site sends notes to {notes_url}, not to this server's port {port}",
+                   err=True)
+        click.echo("hint: chartseal config set notes_url /v1/notes, then chartseal publish: the site "
+                   "then uses the endpoint of whatever port serves it", err=True)
+
+
 @click.command()
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="Port on 127.0.0.1 (0 picks a free one).")
@@ -70,6 +83,7 @@ def serve(port: int, home_dir: str | None, site: str | None) -> None:
     click.echo(f"  patient page:  {url}/patient/{suffix}")
     if home is not None:
         click.echo(f"  notes endpoint: {url}/v1/notes (inbox {home.notes_inbox})")
+        _warn_notes_url(home.config.get("notes_url", ""), server.effective_port)  # type: ignore[union-attr]
     click.echo("press Ctrl+C to stop")
     try:
         server.run()

@@ -200,6 +200,7 @@ class Service:
 
     def _export(self, home: Home) -> None:
         from exporter.memo import ExportMemo
+        from exporter.progress_lines import ProgressLines
         from exporter.site import export_site
 
         self._activity("exporting")
@@ -208,7 +209,8 @@ class Service:
         self.memo = self.memo or ExportMemo()
         # Databases with automatic update off are read as of their last manual export; the
         # memo keeps what this export computed, so the next one redoes only what changed.
-        result = export_site(home, auto=True, memo=self.memo)
+        # A first export can take minutes: its progress goes to the log, a line per 10 %.
+        result = export_site(home, auto=True, memo=self.memo, progress=ProgressLines(log.info))
         if result.sealed or result.rotated or result.removed:
             log.info("exported %d patients: %d objects sealed, %d records given new keys, in %.2f s",
                      result.patients, result.sealed, result.rotated, time.monotonic() - started)

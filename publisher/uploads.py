@@ -139,3 +139,19 @@ def upload_status(home: Home, only: str = "all", card: str | None = None) -> lis
         return out
     finally:
         cards.close()
+
+
+def export_problems(home: Home, card: str | None = None) -> list[Any]:
+    """What the last export could not publish from the current rows (exporter.failures):
+    patients left off or kept at their last published version first, then values left out."""
+    from exporter import failures
+
+    from .publish import connect
+
+    want = normalize_card(card) if card else None
+    conn = connect(home)
+    try:
+        found = failures.read(conn)
+    finally:
+        conn.close()
+    return [f for f in found if want is None or normalize_card(f.patient) == want]

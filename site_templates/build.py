@@ -9,31 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping, Sequence
 
-from . import ROOT
+from . import ROOT, libsodium
+from .libsodium import AssetError, node_modules
+
+__all__ = ["AssetError", "Assets", "build_assets", "csp", "features_module", "node_modules",
+           "strings_module"]
 
 STATIC = ROOT / "static"
-LIBSODIUM_VERSION = "0.8.4"
-# logical asset name -> file under node_modules
-LIBSODIUM_FILES = {
-    "libsodium-sumo.mjs": "libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs",
-    "libsodium-wrappers.mjs": "libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs",
-}
 # The wrappers import the core by its package name; browsers without an import map need a
 # relative URL (an import map would be an inline script, which the CSP forbids).
 BARE_IMPORTS = {"libsodium-sumo": "./libsodium-sumo.mjs"}
 STATIC_EXTS = {".js", ".mjs", ".css", ".svg", ".png", ".ico", ".webmanifest"}
 
 REF = re.compile(r"""(["'(])\./([A-Za-z0-9_-][A-Za-z0-9_.-]*)(["')])""")
-
-
-class AssetError(Exception):
-    """The app's files could not be assembled (missing node_modules, bad reference)."""
 
 
 def csp(connect_src: Sequence[str] = ()) -> str:
@@ -53,32 +45,9 @@ def csp(connect_src: Sequence[str] = ()) -> str:
     )
 
 
-def node_modules() -> Path:
-    """Where ``npm ci`` put the pinned libsodium build."""
-    env = os.environ.get("CHARTSEAL_NODE_MODULES")
-    candidates = [Path(env)] if env else [ROOT.parent / "node_modules", Path.cwd() / "node_modules"]
-    for path in candidates:
-        if (path / "libsodium-wrappers-sumo" / "package.json").is_file():
-            return path
-    raise AssetError(
-        "libsodium.js is missing (looked in " + ", ".join(str(p) for p in candidates) + "); "
-        "run `npm ci` in the chartseal source folder, or set CHARTSEAL_NODE_MODULES"
-    )
-
-
 def _libsodium_sources() -> dict[str, bytes]:
-    root = node_modules()
-    for pkg in ("libsodium-wrappers-sumo", "libsodium-sumo"):
-        meta = root / pkg / "package.json"
-        version = json.loads(meta.read_text("utf-8")).get("version") if meta.is_file() else None
-        if version != LIBSODIUM_VERSION:
-            raise AssetError(
-                f"{pkg} {version or 'is missing'}, expected {LIBSODIUM_VERSION}; "
-                "run `npm ci` to install the pinned version"
-            )
     out = {}
-    for name, rel in LIBSODIUM_FILES.items():
-        data = (root / rel).read_bytes()
+    for name, data in libsodium.sources().items():
         for bare, local in BARE_IMPORTS.items():
             data = re.sub(rb"""from\s*(["'])""" + re.escape(bare.encode()) + rb"\1",
                           b'from"' + local.encode() + b'"', data)

@@ -123,9 +123,13 @@ def admin_index(home: Any) -> dict[str, Any]:
 
 
 def patient_html(home: Any, card: str) -> str:
+    """The record as a doctor sees it (admin), visit notes included (FORMAT.md 6.1)."""
     site = published(home)
     assert site is not None
-    return site.patient(card, secret(home, "general_password"))["html"]
+    site.patient(card, secret(home, "general_password"))  # the patient's page opens too
+    _, _, index = site.account(secret(home, "login_password"), "admin", secret(home, "admin_password"))
+    row = next(p for db in index["databases"] for p in db["patients"] if p["card"] == card)
+    return site.open_record(row)["html"]
 
 
 def edit(db: Path, *sql: str, keep_open: list | None = None) -> None:

@@ -44,12 +44,18 @@ class Site:
         crypto.check_site(self.info, payload)  # FORMAT.md 5.4 steps 1-2, as the browser does
         return door_id, site_rules.check_door_payload(payload, who)
 
-    def open_record(self, pointer: dict[str, Any]) -> dict[str, Any]:
-        """A bundle from its pointer (door or entry payload, index row), checked against it."""
+    def open_record(self, pointer: dict[str, Any], reader: str = "") -> dict[str, Any]:
+        """A bundle from its pointer (door or entry payload, index row), checked against it;
+        a doctor (index row) never takes the patient's view for the record (FORMAT.md 6.1).
+        ``reader`` defaults to the pointer's kind: a door or entry payload is a patient's."""
+        reader = reader or ("patient" if pointer.get("kind") == "record" else "doctor")
         site_rules.check_record_pointer(pointer)
         ad = crypto.label("chartseal/v1/bundle", self.clinic, pointer["rid"])
         bundle = crypto.open_body(crypto.b64d(pointer["ck"]), self.read(pointer["bundle"]), ad)
-        return site_rules.check_bundle(bundle, pointer)
+        site_rules.check_bundle(bundle, pointer)
+        if "view" in bundle and (bundle["view"] != "patient" or reader != "patient"):
+            raise crypto.CryptoError(f"bundle view {bundle['view']!r} for a {reader}")
+        return bundle
 
     def patient(self, card: str, password: str) -> dict[str, Any]:
         """Card + patient password, or card + general password, as the patient page does."""
@@ -69,7 +75,7 @@ class Site:
                                  site=self.params), "general")
             crypto.check_site(self.info, payload)
         site_rules.check_record_pointer(payload, card)
-        return self.open_record(payload)
+        return self.open_record(payload, "patient")
 
     def account(self, login: str, user: str, password: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
         user = normalize_user(user)

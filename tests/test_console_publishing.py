@@ -291,3 +291,22 @@ def _screens(page, lang: str) -> None:
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(SHOTS / f"publishing-{lang}-{width}.png"), full_page=True)
     page.set_viewport_size({"width": 1024, "height": 800})
+
+
+@pytest.mark.browser
+def test_records_the_export_could_not_publish_are_listed(console_page, console, home, tmp_path):
+    page, watch = console_page
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database\n" * 100)
+    home.databases["other"] = Database("other", junk)
+    home.save()
+    assert cli(home, "publish").returncode == 0  # the readable database is published
+    open_console(page, console, "/publishing")
+    row = page.locator("#problems-table tbody tr", has_text="other")
+    assert row.count() == 1 and row.get_attribute("data-outcome") == "skipped"
+    assert "not a readable SQLite database" in row.locator(".error-text").inner_text()
+    navigates(page, page.locator("#log-ok").click)  # only uploads that went through
+    assert page.locator("#problems-table").count() == 0
+    navigates(page, page.locator("#log-failed").click)
+    assert page.locator("#problems-table tbody tr", has_text="other").count() == 1
+    assert not watch.page_errors and not watch.console_errors

@@ -210,17 +210,18 @@ def test_general_password_change_needs_one_derivation(home):
 def test_tampered_and_moved_objects_are_refused(home):
     export(home)
     s = site(home)
+    # Patient 3 has no clinic notes: the patient page opens the doctors' bundle (FORMAT.md 6.1).
     b1, b3 = _bundle_of(home, "1001"), _bundle_of(home, "1003")
-    path = home.site_dir / f"c/{home.clinic_id}/{b1}"
+    path = home.site_dir / f"c/{home.clinic_id}/{b3}"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 1
     path.write_bytes(bytes(data))
     with pytest.raises(crypto.CryptoError):
-        s.patient("1001", secret(home, "general_password"))
-    # Patient 3's bundle put in patient 1's place fails: rid and key are bound.
-    path.write_bytes((home.site_dir / f"c/{home.clinic_id}/{b3}").read_bytes())
+        s.patient("1003", secret(home, "general_password"))
+    # Patient 1's bundle put in patient 3's place fails: rid and key are bound.
+    path.write_bytes((home.site_dir / f"c/{home.clinic_id}/{b1}").read_bytes())
     with pytest.raises(crypto.CryptoError):
-        s.patient("1001", secret(home, "general_password"))
+        s.patient("1003", secret(home, "general_password"))
 
 
 def test_no_plaintext_in_the_published_tree(home):
@@ -301,9 +302,10 @@ def test_a_change_the_diary_does_not_show_reseals_no_diary_shard(home, clinic_db
     result = export(home)
     after = plan_map(home)
     changed = {n for n in after if n not in before or before[n].digest != after[n].digest}
-    # bundle, patient door, entry, index, account door, site.json: the diary month is kept.
-    assert len(changed) == 6, sorted(changed)
-    assert result.sealed == 6
+    # both bundles (1001 has a visit note: the patient's view is its own bundle, FORMAT.md
+    # 6.1), patient door, entry, index, account door, site.json: the diary month is kept.
+    assert len(changed) == 7, sorted(changed)
+    assert result.sealed == 7
     assert export(home).sealed == 0  # and the next export needs nothing at all
 
 

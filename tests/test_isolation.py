@@ -52,10 +52,10 @@ def broken_render(monkeypatch):
     """A rendering defect no check foresaw, hitting the patients whose surname is 'Boom'."""
     real = render.patient_fragment
 
-    def fragment(p, today, lang):
+    def fragment(p, *args, **kwargs):
         if p.surname == "Boom":
             raise KeyError("boom")
-        return real(p, today, lang)
+        return real(p, *args, **kwargs)
 
     monkeypatch.setattr(render, "patient_fragment", fragment)
 

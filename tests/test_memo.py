@@ -70,7 +70,7 @@ def assert_site_matches_a_fresh_rendering(home, clinic_db):
         assert site.diary(door_id, db, month) == view.month_shard(month), month
     general = secret(home, "general_password")
     for p in patients:
-        assert site.patient(p.card, general)["html"] == render.patient_fragment(p, TODAY, "en"), p.card
+        assert site.patient(p.card, general)["html"] == render.patient_fragment(p.patient_view(), TODAY, "en"), p.card
 
 
 @pytest.mark.parametrize("what", sorted(EDITS))
@@ -207,8 +207,10 @@ def test_a_one_off_export_lets_record_details_go_and_still_exports_exactly(home,
     edit(clinic_db, ["UPDATE visits SET notes = 'a long note', next_date = '2026-12-01' WHERE id = 2"])
     export_site(home, today=TODAY)
     assert_site_matches_a_fresh_rendering(home, clinic_db)
-    assert "a long note" in Site(home.site_dir, home.clinic_id).patient(
-        "1003", secret(home, "general_password"))["html"]
+    site = Site(home.site_dir, home.clinic_id)
+    _, _, index = site.account(secret(home, "login_password"), "admin", secret(home, "admin_password"))
+    row = next(p for p in index["databases"][0]["patients"] if p["card"] == "1003")
+    assert "a long note" in site.open_record(row)["html"]  # a visit note: the doctors' view
 
 
 def test_a_month_digests_the_same_with_and_without_a_memo(clinic_db):

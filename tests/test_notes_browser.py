@@ -102,9 +102,22 @@ def test_doctor_writes_a_note_signed_as_the_account(page, portal):
     assert wait_state(page, "ready", "error") == "ready"
     page.locator("#list .prow", has_text="Zed").click()
     page.wait_for_selector("#view-patient #record h2")
+    sent = page.locator("#note-box .note-sent")
+    assert sent.is_hidden()  # nothing sent yet from this page
     assert save_note(page, "Please call the parents") == "saved"
     notes = portal.notes("--patient", "1002")
     assert [(n["author"], n["text"]) for n in notes] == [("admin", "Please call the parents")]
+    # The note stays listed for this record while the page lives, not under another record.
+    assert "Please call the parents" in sent.inner_text()
+    page.go_back()
+    page.locator("#list .prow", has_text="Amal").click()
+    page.wait_for_selector("#view-patient #record h2")
+    page.wait_for_selector("#note-box form")
+    assert page.locator("#note-box .note-sent").is_hidden()
+    page.go_back()
+    page.locator("#list .prow", has_text="Zed").click()
+    page.wait_for_function("() => (document.querySelector('#note-box .note-sent li') || {}).textContent"
+                           "?.includes('Please call the parents')")
 
 
 def test_an_empty_note_is_not_sent(page, portal):

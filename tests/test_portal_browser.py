@@ -233,10 +233,11 @@ def test_doctor_diary_totals_match_the_clinic_database(page, clinic):
     assert page.locator("#d-date").inner_text() == DAY
     assert page.locator("#d-paid").inner_text() == f"{paid:,.2f}"
     assert page.locator("#d-count").inner_text() == str(visits + appts)
-    assert page.locator("#diary .d-visits li").count() == visits
-    assert page.locator("#diary .d-appointments li").count() == appts
+    assert page.locator("#diary tr.d-visit").count() == visits
+    assert page.locator("#diary tr.d-appt").count() == appts
+    assert page.locator("#diary tfoot .d-sum").inner_text() == f"{paid:,.2f}"  # the totals row
     # a diary row leads to its patient, and back returns to the day
-    page.locator("#diary .d-visits a", has_text="Amal Haddad").click()
+    page.locator("#diary tr.d-visit a", has_text="Amal Haddad").click()
     page.wait_for_selector("#view-patient #record h2")
     assert page.locator("#record h2").inner_text() == "Amal Haddad"
     page.go_back()
@@ -328,7 +329,9 @@ def test_arabic_is_right_to_left(page, clinic, tmp_path):
         page.locator("#password").fill(clinic.patient_pw)
         page.locator("#go").click()
         assert wait_state(page, "ready") == "ready"
-        assert page.evaluate("getComputedStyle(document.querySelector('#record h2')).direction") == "rtl"
+        assert page.evaluate("getComputedStyle(document.querySelector('#record .record')).direction") == "rtl"
+        # a Latin name keeps its own order inside the right-to-left page
+        assert page.evaluate("getComputedStyle(document.querySelector('#record h2')).direction") == "ltr"
         assert page.locator("#h-health").inner_text() == "الصحة"  # English fragment relabelled
         page.locator("#lang").click()  # switch back to English
         assert page.evaluate("document.documentElement.dir") == "ltr"

@@ -176,25 +176,43 @@ def test_list_keeps_the_given_order_and_indexes_rows():
     assert html.startswith('<ol class="plist">')
     items = [a for t, a in tags(html) if t == "li"]
     assert [a["data-i"] for a in items] == ["0", "1", "2", "3", "4"]
-    names = [re.sub(r"<[^>]+>", "", n) for n in re.findall(r'class="pname" dir="auto">(.*?)</span>', html)]
+    names = [re.sub(r"<[^>]+>", "", n) for n in re.findall(r'class="pname" dir="[a-z]+">(.*?)</span>', html)]
     assert names == [p.full_name for p in ps]
     assert html.count("g-M") == 2 and html.count("g-F") == 2 and html.count("g-x") == 1
     assert '<bdi class="pmob" dir="ltr">+961 70 123 456</bdi>' in html
     assert render.list_fragment([], TODAY, "en") == '<ol class="plist">\n</ol>'
 
 
-def test_diary_day_counts_and_links_by_rid():
+def test_diary_day_is_one_table_with_a_totals_row():
     a, b = patient(id=1, first_name="Ali"), patient(id=2, first_name="Bea")
     visits = [(a, a.visits[0]), (b, b.visits[1])]
     appts = [(b, r.Appointment(9, TODAY, "15:00", 30, "X")), (a, r.Appointment(8, TODAY, "08:15", 20, "Y"))]
-    html = render.diary_day_fragment(TODAY, visits, appts, {1: "1" * 32}, "en")
-    assert html.index("Visits") < html.index("Appointments")
-    assert html.count('<span class="count">(2)</span>') == 2
+    html = render.diary_day_fragment(TODAY, visits, appts, {1: "1" * 32}, "en", "SAR")
+    assert html.count("<table") == 1 and "<thead>" in html and "<tfoot>" in html
+    heads = re.findall(r'<th scope="col"[^>]*><span data-i18n="([^"]+)"', html)
+    assert heads == ["appt.time", "diary.patient", "diary.what", "visit.paid"]
+    assert html.count('<tr class="d-appt">') == 2 and html.count('<tr class="d-visit">') == 2
     assert html.count('href="#patient/' + "1" * 32 + '"') == 2
     assert "#patient/" + "2" * 32 not in html  # patient 2 has no rid: plain text, no link
-    assert html.index("08:15") < html.index("15:00")  # appointments by time
-    empty = render.diary_day_fragment(TODAY, [], [], {}, "ar")
-    assert 'data-i18n="visits.none"' in empty and 'data-i18n="appointments.none"' in empty
+    assert html.index("08:15") < html.index("15:00") < html.index('class="d-visit"')  # by time, then visits
+    total = sum(v.paid for _, v in visits)
+    foot = html[html.index("<tfoot>"):]
+    assert f'class="c-paid d-sum">{total:,.2f}\u00a0SAR<' in foot
+    assert 'class="d-nvisits">2<' in foot and 'class="d-nappts">2<' in foot
+    assert render.diary_day_fragment(TODAY, [], [], {}, "ar") == '<div class="diary-day" data-day="2026-11-26">\n</div>'
+
+
+@pytest.mark.parametrize("first, surname, want", [
+    ("Amal", "Haddad", "ltr"), ("سامي", "الخطيب", "rtl"), ("سامي", "Smith", "rtl"),
+    ("123", "Zed", "ltr"), ("", "", "auto"), ("\u202e", "٣", "auto"),
+])
+def test_a_name_of_several_isolates_carries_the_direction_of_its_first_letter(first, surname, want):
+    """dir="auto" does not look inside <bdi>: a name made of isolates needs its direction set,
+    or "Amal Haddad" reads "Haddad Amal" in an Arabic page."""
+    p = patient(first_name=first, surname=surname)
+    assert render.text_dir(p.full_name) == want
+    assert f'<h2 class="rec-name" dir="{want}">' in render.patient_fragment(p, TODAY, "ar")
+    assert f'class="pname" dir="{want}">' in render.list_row(p, 3)
 
 
 # -- app files --------------------------------------------------------------------------------

@@ -58,6 +58,12 @@ async function fetchSite(clinic) {
   return { ...site, kdfParams: R.checkSite(site, clinic, R.isLoopback(location.hostname)), signed: site };
 }
 
+/** site.json fetched again (the Refresh button): the next checks see the newest counter. */
+export function reloadSite(clinic) {
+  sites.delete(clinic);
+  return loadSite(clinic);
+}
+
 /** A rollback: an object older than the floor or than one this session already saw. */
 export function staleError(message) {
   return Object.assign(new Error(message), { name: 'StaleError' });
@@ -110,6 +116,16 @@ export async function openDoorWith(site, pw, salt, expectKind, lane = 0) {
   const { doorKey, doorId } = await deriveDoor(pw, salt, site.kdfParams, lane);
   performance.mark('chartseal:kdf-end');
   hold(doorKey);
+  return fetchDoor(site, doorKey, doorId, expectKind);
+}
+
+/**
+ * Fetch and open door `doorId` with a key already derived: the login's second step, and
+ * the Refresh button's first (no new Argon2id). Returns `{doorId, doorKey, payload}`; the
+ * key stays in memory only, zeroed at logout like every other.
+ */
+export async function fetchDoor(site, doorKey, doorId, expectKind) {
+  const C = await loadCrypto();
   let text;
   try {
     text = await getText(`${clinicBase(site.clinic)}door/${doorId}.json`);
@@ -118,7 +134,18 @@ export async function openDoorWith(site, pw, salt, expectKind, lane = 0) {
     throw err;
   }
   const payload = C.openDoor(doorKey, site.clinic, doorId, text, { site: site.kdfParams });
-  return { doorId, payload: R.checkDoorPayload(payload, WHO[expectKind]) };
+  return { doorId, doorKey, payload: R.checkDoorPayload(payload, WHO[expectKind]) };
+}
+
+/** The clinic's name from site.json (FORMAT.md 4) in every `.clinic-name` slot, as text. */
+export function showClinicName(site) {
+  // One short line, as text: site.json is public and not yet authenticated at login.
+  const raw = site && typeof site.clinic_name === 'string' ? site.clinic_name : '';
+  const name = raw.replace(/\s+/g, ' ').trim().slice(0, 80);
+  for (const el of document.querySelectorAll('.clinic-name')) {
+    el.textContent = name;
+    el.hidden = !name;
+  }
 }
 
 /** A record pointer, and (with `card`) the card the viewer typed: FORMAT.md 10.3. */
@@ -141,14 +168,20 @@ export async function openEntry(site, general, card) {
   return { doorId: entry, payload: checkRecordPayload(payload, card) };
 }
 
-/** Fetch and open a patient bundle; returns `{rid, card, title, updated, html}`. */
-export async function openBundle(clinic, pointer) {
+/**
+ * Fetch and open a patient bundle; returns `{rid, card, title, updated, html}`. `reader` is
+ * 'doctor' or 'patient': a doctor never takes the patient's reduced view for the whole
+ * record (FORMAT.md 6.1).
+ */
+export async function openBundle(clinic, pointer, reader) {
   const C = await loadCrypto();
   checkRecordPayload(pointer);
   const ck = hold(C.b64d(pointer.ck, 32));
   const body = await getBytes(`${clinicBase(clinic)}${pointer.bundle}`);
-  const bundle = await C.openBody(ck, body, C.bundleAd(clinic, pointer.rid));
-  return R.checkBundle(bundle, pointer); // its rid and card MUST be the pointer's
+  const bundle = R.checkBundle(await C.openBody(ck, body, C.bundleAd(clinic, pointer.rid)), pointer);
+  const view = bundle.view;
+  if (view !== undefined && (view !== 'patient' || reader !== 'patient')) throw formatError(`bundle view ${view} for a ${reader}`);
+  return bundle;
 }
 
 export { checkRecordPayload, formatError, OBJ_RE };

@@ -2,16 +2,18 @@
 // account's index; then the patient list, the diary and patient pages, with hash routes
 // (#list, #diary/<date>, #patient/<rid>) so back and forward work.
 import './frame_guard.js'; // first: nothing else runs in a frame
-import { adoptClinicLang, wireSwitch } from './i18n.js';
+import { adoptClinicLang, setCurrency, wireSwitch } from './i18n.js';
 import { loadCrypto } from './sodium.js';
 import { warm } from './kdf.js';
 import { getBytes } from './net.js';
 import { $, busy, message, setState, show } from './ui.js';
 import { beginLogin, fieldsReady, loginFailed } from './login.js';
-import { checkFresh, checkIndexFresh, clinicBase, formatError, loadSite, OBJ_RE, openDoorWith, showAsOf, validClinic } from './clinic.js';
+import { checkFresh, checkIndexFresh, clinicBase, fetchDoor, formatError, loadSite, OBJ_RE, openDoorWith, reloadSite, showAsOf, showClinicName, validClinic } from './clinic.js';
+import { wireRefresh } from './refresh.js';
 import { hold, logout, startIdleLock, wasLocked } from './session.js';
 import * as views from './doctor_views.js';
 import { checkIndex } from './rules.js';
+import { watchClinicName } from './clinic_name.js';
 
 const AUTH = 'err.auth_doctor';
 
@@ -20,7 +22,12 @@ async function unlock(clinic, user, loginPw, userPw) {
   const site = await loadSite(clinic);
   adoptClinicLang(site.lang);
   const pw = C.passwordBytes(loginPw, userPw);
-  const { doorId, payload } = await openDoorWith(site, pw, C.accountSalt(clinic, user), 'account');
+  const { doorId, doorKey, payload } = await openDoorWith(site, pw, C.accountSalt(clinic, user), 'account');
+  return openIndex(C, site, clinic, doorId, doorKey, payload);
+}
+
+/** The account door is open: freshness, then its index (the login and Refresh share this). */
+async function openIndex(C, site, clinic, doorId, doorKey, payload) {
   if (!OBJ_RE.test(payload.index)) throw formatError('bad index pointer');
   await checkFresh(site, payload, doorId);
   const ik = hold(C.b64d(payload.ik, 32));
@@ -30,7 +37,19 @@ async function unlock(clinic, user, loginPw, userPw) {
   performance.mark('chartseal:index-opened');
   checkIndex(index); // FORMAT.md 10.2
   const at = await checkIndexFresh(site, index, doorId);
-  return { C, site, clinic, doorId, door: payload, index, at };
+  return { C, site, clinic, doorId, doorKey, door: payload, index, at };
+}
+
+/** Refresh: the account door again with the key derived at login, then its index. */
+async function again(S) {
+  const site = await reloadSite(S.clinic);
+  const { payload } = await fetchDoor(site, S.doorKey, S.doorId, 'account');
+  const session = await openIndex(S.C, site, S.clinic, S.doorId, S.doorKey, payload);
+  showAsOf($('as-of'), session.at);
+  setCurrency(site.currency);
+  showClinicName(site);
+  await views.update(session);
+  return session;
 }
 
 async function onSubmit(event) {
@@ -49,8 +68,12 @@ async function onSubmit(event) {
     show($('app-view'), true);
     show($('logout'), true);
     showAsOf($('as-of'), session.at);
+    setCurrency(session.site.currency);
+    showClinicName(session.site);
     startIdleLock(session.site.idle_lock_minutes);
     views.start(session);
+    let last = session;
+    wireRefresh(async () => { last = await again(last); }, $('app-error'));
     setState('ready');
   } catch (err) {
     loginFailed(err, AUTH);
@@ -67,8 +90,11 @@ function main() {
   const c = validClinic(new URLSearchParams(location.search).get('c') || '');
   if (c) $('clinic').value = c;
   (c ? $('login-password') : $('clinic')).focus();
+  // Knowing the clinic, show its name and language on the login form.
+  if (c) loadSite(c).then((site) => { adoptClinicLang(site.lang); showClinicName(site); }).catch(() => {});
   $('login').addEventListener('submit', onSubmit);
   $('logout').addEventListener('click', () => logout());
+  watchClinicName($('clinic'));
   warm();
   loadCrypto().catch(() => message($('login-error'), 'err.unsupported'));
   setState('login');

@@ -12,33 +12,66 @@ let S = null; // session: { C, site, clinic, doorId, door, index }
 let db = null; // the database being viewed
 const shards = new Map(); // "db/month" -> opened shard (memory only)
 
+/** The database to land on: the one the viewer last chose in this tab, else the biggest. */
+function landing(dbs, lastId) {
+  const last = dbs.findIndex((d) => d && d.id === lastId);
+  if (last >= 0) return last;
+  let best = 0;
+  dbs.forEach((d, i) => { if ((d?.patients?.length || 0) > (dbs[best]?.patients?.length || 0)) best = i; });
+  return best;
+}
+
+function fillPicker(dbs, i) {
+  const pick = $('db');
+  pick.replaceChildren(...dbs.map((d, j) => new Option(String(d.name || d.id), String(j))));
+  pick.value = String(i);
+  show($('db-pick'), dbs.length > 1);
+}
+
 export function start(session) {
   S = session;
   const dbs = S.index.databases;
+  const first = landing(dbs, null);
+  fillPicker(dbs, first);
   const pick = $('db');
-  pick.replaceChildren(...dbs.map((d, i) => new Option(String(d.name || d.id), String(i))));
-  show($('db-pick'), dbs.length > 1);
   pick.addEventListener('change', () => { useDb(Number(pick.value)); route(); });
   list.setup(S.C.normalizeSearch);
   $('list').addEventListener('click', openRow);
   $('back').addEventListener('click', () => history.back());
-  $('d-pick').addEventListener('change', () => { if (DAY_RE.test($('d-pick').value)) location.hash = `#diary/${$('d-pick').value}`; });
+  $('d-pick').addEventListener('change', () => goDay($('d-pick').value));
+  $('d-pick').addEventListener('keydown', (e) => { if (e.key === 'Enter') goDay($('d-pick').value); });
+  $('d-cal').addEventListener('change', () => goDay($('d-cal').value));
+  $('d-cal-btn').addEventListener('click', () => {
+    $('d-cal').value = $('d-pick').value;
+    try { $('d-cal').showPicker(); } catch { $('d-pick').focus(); } // no calendar: type the date
+  });
   $('d-prev').addEventListener('click', () => shiftDay(-1));
   $('d-next').addEventListener('click', () => shiftDay(1));
   $('d-today').addEventListener('click', () => { location.hash = `#diary/${isoToday()}`; });
   document.addEventListener('chartseal:lang', () => { if (!$('view-diary').hidden) route(); });
-  useDb(0);
+  useDb(first);
   addEventListener('hashchange', route);
   if (!location.hash) history.replaceState(null, '', '#list');
   route().then(() => { if (!$('view-list').hidden) $('search').focus(); });
 }
 
-function useDb(i) {
+/** Refresh (refresh.js): a newer index replaces the old; the view and the search stay. */
+export async function update(session) {
+  const lastId = db && db.id;
+  S = session;
+  shards.clear();
+  const i = landing(S.index.databases, lastId);
+  fillPicker(S.index.databases, i);
+  useDb(i, { keepQuery: true });
+  await route();
+}
+
+function useDb(i, { keepQuery = false } = {}) {
   db = S.index.databases[i];
   if (!db || typeof db.list_html !== 'string' || !Array.isArray(db.patients)) {
     throw formatError('bad database entry in index');
   }
-  list.load(db);
+  list.load(db, { keepQuery });
   performance.mark('chartseal:list-shown');
   markPainted('chartseal:list-painted');
 }
@@ -88,7 +121,7 @@ async function showPatient(rid) {
   const p = findPatient(rid);
   if (!p) { message($('app-error'), 'err.not_found'); return; }
   setState('busy');
-  const bundle = await openBundle(S.clinic, p);
+  const bundle = await openBundle(S.clinic, p, 'doctor');
   if (location.hash !== `#patient/${rid}`) return; // the user moved on meanwhile
   insertFragment(record, bundle.html, apply);
   performance.mark('chartseal:record-shown');
@@ -129,6 +162,14 @@ async function showDiary(day) {
   $('d-count').textContent = String(entry ? (entry.visits || 0) + (entry.appointments || 0) : 0);
   if (entry) insertFragment(box, entry.html, apply);
   show($('diary-empty'), !entry);
+}
+
+/** A typed or picked day, if it is a real date (YYYY-MM-DD). */
+function goDay(text) {
+  const day = String(text).trim();
+  const d = new Date(`${day}T12:00:00Z`);
+  if (DAY_RE.test(day) && !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === day) location.hash = `#diary/${day}`;
+  else $('d-pick').value = $('d-date').textContent; // not a date: back to the day shown
 }
 
 function shiftDay(delta) {

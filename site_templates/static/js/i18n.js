@@ -19,6 +19,7 @@ export function apply(root = document) {
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll('[data-i18n-label]')) el.setAttribute('aria-label', t(el.dataset.i18nLabel));
   for (const el of root.querySelectorAll('[data-i18n-ph]')) el.setAttribute('placeholder', t(el.dataset.i18nPh));
+  for (const el of root.querySelectorAll('[data-i18n-title]')) el.setAttribute('title', t(el.dataset.i18nTitle));
 }
 
 export function setLang(code, { remember = false } = {}) {
@@ -53,6 +54,13 @@ export function wireSwitch(button) {
 }
 
 const money = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+let currency = '';
+
+/** The clinic's `currency` from site.json (FORMAT.md 4), written after every amount. */
+export function setCurrency(code) { currency = typeof code === 'string' ? code.trim() : ''; }
 
 /** Same format as the exporter's `money` filter, so totals read alike everywhere. */
-export function formatMoney(value) { return money.format(Number(value) || 0); }
+export function formatMoney(value) {
+  const text = money.format(Number(value) || 0);
+  return currency ? `${text}\u00a0${currency}` : text;
+}

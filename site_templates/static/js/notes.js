@@ -23,6 +23,7 @@ const EN = {
   'note.err.clock': "This device's clock is wrong; correct it and try again.",
   'note.err.old': 'This page is out of date. Log out, log in again and resend.',
   'note.err.refused': 'The note was not accepted',
+  'note.sent': 'Notes you sent from this page',
 };
 
 function translator(t) {
@@ -105,6 +106,25 @@ export async function sendNote(ctx, text, { fetchImpl = globalThis.fetch, now = 
 
 let boxes = 0;
 
+// Notes this viewer sent, per record, for as long as this page lives (memory only, like
+// the keys): shown under the box so a note is not sent twice. A reload or logout drops them.
+const sent = new Map();
+const sentKey = (ctx) => `${ctx.clinic}|${ctx.door}|${ctx.rid}`;
+
+/** The notes sent from this page for this record and viewer, oldest first. */
+export function sentNotes(ctx) { return sent.get(sentKey(ctx)) || []; }
+
+function remember(ctx, text, ts) {
+  const list = sent.get(sentKey(ctx)) || [];
+  list.push({ text: String(text).normalize('NFC'), ts });
+  sent.set(sentKey(ctx), list);
+}
+
+function hhmm(ts) {
+  const d = new Date(ts * 1000);
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
 function el(tag, attrs = {}, text = '') {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
@@ -129,8 +149,22 @@ export function mountNoteBox(container, ctx) {
   const left = el('span', { class: 'note-left', 'aria-live': 'off' });
   const status = el('p', { class: 'msg note-status', role: 'status', 'aria-live': 'polite' });
   status.hidden = true;
+  const past = el('div', { class: 'note-sent' });
+  const pastTitle = el('h4', {}, tr('note.sent'));
+  const pastList = el('ul');
+  past.append(pastTitle, pastList);
+  const showSent = () => {
+    const notes = sentNotes(ctx);
+    pastList.replaceChildren(...notes.map((n) => {
+      const li = el('li', { dir: 'auto' });
+      li.append(el('time', {}, hhmm(n.ts)), document.createTextNode(n.text));
+      return li;
+    }));
+    past.hidden = notes.length === 0;
+  };
   row.append(save, left);
-  form.append(label, area, row, status);
+  form.append(label, area, row, status, past);
+  showSent();
   container.replaceChildren(form);
   container.hidden = false;
   container.dataset.noteState = 'ready';
@@ -140,7 +174,9 @@ export function mountNoteBox(container, ctx) {
     left.textContent = `${n} ${tr('note.left')}`;
     left.classList.toggle('err', n < 0);
   };
+  let said = null; // the last message, said again in a new language
   const say = (state, key, reason) => {
+    said = [state, key, reason];
     container.dataset.noteState = state;
     status.classList.toggle('err', state === 'error');
     status.textContent = reason && key === 'note.err.refused' ? `${tr(key)} (${reason}).` : tr(key);
@@ -153,8 +189,11 @@ export function mountNoteBox(container, ctx) {
     save.disabled = true;
     say('sending', 'note.sending');
     try {
-      const result = await sendNote(ctx, area.value);
+      const text = area.value;
+      const result = await sendNote(ctx, text);
       if (result.ok) {
+        remember(ctx, text, Math.floor(Date.now() / 1000));
+        showSent();
         area.value = '';
         say('saved', 'note.saved');
       } else {
@@ -171,6 +210,8 @@ export function mountNoteBox(container, ctx) {
   const relabel = () => {
     label.textContent = tr('note.label');
     save.textContent = tr('note.save');
+    pastTitle.textContent = tr('note.sent');
+    if (said) say(...said);
     count();
   };
   document.addEventListener('chartseal:lang', relabel);

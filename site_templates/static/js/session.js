@@ -6,6 +6,7 @@ const held = [];
 let idleTimer = null;
 let lastActive = Date.now();
 let idleMs = 0;
+let idleStarted = false;
 
 /** Remember a key (Uint8Array) so logout can zero it. */
 export function hold(key) {
@@ -77,6 +78,8 @@ export function startIdleLock(minutes) {
   const m = Number(minutes);
   idleMs = (Number.isFinite(m) && m > 0 ? Math.min(m, 24 * 60) : 10) * 60000;
   touch();
+  if (idleStarted) { check(); return; } // Refresh calls this again: listeners once
+  idleStarted = true;
   for (const type of ['pointerdown', 'keydown', 'wheel', 'touchstart', 'scroll']) {
     addEventListener(type, touch, { passive: true, capture: true });
   }
