@@ -15,6 +15,7 @@ COMMANDS = {
     "db": "exporter.cli_home:db",
     "config": "exporter.cli_home:config",
     "accounts": "exporter.cli_access:accounts",
+    "backup": "exporter.cli_backup:backup_group",
     "share": "exporter.cli_access:share",
     "unshare": "exporter.cli_access:unshare",
     "shares": "exporter.cli_access:shares",

@@ -42,7 +42,7 @@ def make_site(tmp: Path, patients: int, params: crypto.KdfParams) -> dict:
     db = tmp / "main.sqlite"
     write_demo_clinic(db, patients=patients, seed=3)
     home = create_home(tmp / "home", params)
-    conn = keystore.connect(home.keys_path)
+    conn = keystore.create(home.keys_path)
     access.init_keys(conn)
     conn.close()
     home.databases["main"] = Database("main", db)

@@ -32,7 +32,7 @@ def make_home(tmp: Path, patients: int, params: crypto.KdfParams):
     db = tmp / "main.sqlite"
     write_demo_clinic(db, patients=patients, seed=7)
     home = create_home(tmp / "home", params)
-    conn = keystore.connect(home.keys_path)
+    conn = keystore.create(home.keys_path)
     access.init_keys(conn)
     conn.close()
     home.databases["main"] = Database("main", db)

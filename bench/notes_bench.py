@@ -46,7 +46,7 @@ def make_home(root: Path, inbox: Path):
     conn.commit()
     conn.close()
     home = create_home(root / "home", crypto.KdfParams(ops=1, mem=8192))
-    keys = keystore.connect(home.keys_path)
+    keys = keystore.create(home.keys_path)
     access.init_keys(keys)
     keys.close()
     home.databases["main"] = Database("main", db)

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, redirect, request
+from flask import Flask, Response, redirect, request
+from markupsafe import escape
 
 from exporter.home import Home
+from exporter.keystore import KeystoreError
 
 from . import security, web
 
@@ -36,7 +38,15 @@ def create_app(home: Home, token: str, port: int | None = None) -> Flask:
         app.register_blueprint(module.bp)
     app.register_blueprint(publishing.bp)
     app.add_url_rule("/lang", "lang", _set_lang, methods=["POST"])
+    app.register_error_handler(KeystoreError, _keystore_lost)
     return app
+
+
+def _keystore_lost(exc: KeystoreError):  # type: ignore[no-untyped-def]
+    """A lost or damaged keystore stops every page that needs it, with the way back."""
+    text = f"error: {exc}\nhint: {exc.hint}"
+    return Response(f"<!doctype html><title>chartseal</title><pre>{escape(text)}</pre>", 503,
+                    mimetype="text/html")
 
 
 def _set_lang():  # type: ignore[no-untyped-def]

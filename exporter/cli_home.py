@@ -19,17 +19,24 @@ def init(home_dir: str | None, kdf_ops: int | None, kdf_mem: int | None) -> None
     The passwords are printed; `chartseal passwords show` prints them again from the keystore
     and `chartseal passwords set` changes them.
     """
+    from . import backup
+    from .cli_backup import show_key
+
     root = resolve_home(home_dir)
     home = create_home(root, kdf_params(kdf_ops, kdf_mem))
-    conn = keystore.connect(home.keys_path)
-    pwds = access.init_keys(conn)
-    conn.close()
+    conn = keystore.create(home.keys_path)
+    try:
+        pwds = access.init_keys(conn)
+        rk, _ = backup.ensure_recovery_key(conn)
+    finally:
+        conn.close()
     click.echo(f"created clinic home {root}")
     click.echo(f"clinic ID:         {home.clinic_id}")
     click.echo(f"login password:    {pwds['login']}")
     click.echo(f"admin password:    {pwds['admin']}  (user name: admin)")
     click.echo(f"general password:  {pwds['general']}  (opens any patient page)")
     click.echo("show them again with `chartseal passwords show`; keep them somewhere safe")
+    show_key(rk, True)
     click.echo("next: chartseal db add NAME PATH, then chartseal export")
 
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import access, keystore
+from . import access, backup, keystore
 from .crypto import KdfParams
 from .demo_data import write_demo_clinic
 from .home import CONFIG, Database, Home, create_home, load_home
@@ -48,9 +48,10 @@ def setup_demo(root: Path, patients: int, kdf: KdfParams, seed: int = 1) -> Home
         home.databases.setdefault(name, Database(name, path))
     home.save()
     if fresh:
-        conn = keystore.connect(home.keys_path)
+        conn = keystore.create(home.keys_path)
         try:
             access.init_keys(conn)
+            backup.ensure_recovery_key(conn)
             for user, db in ACCOUNTS.items():
                 access.create_account(conn, user)
                 access.share(conn, db, user, [])

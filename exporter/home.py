@@ -139,6 +139,11 @@ def create_home(root: Path, kdf: crypto.KdfParams | None = None) -> Home:
     if (root / CONFIG).exists():
         raise HomeError(f"a clinic home already exists in {root}",
                         hint="use it as it is, or pick another folder with --home")
+    if (root / KEYS).exists():
+        # A keystore without its config is still the only copy of the clinic's keys.
+        raise HomeError(f"a keystore already exists in {root}",
+                        hint="restore its config.toml from a backup (chartseal backup restore "
+                             "FILE), or pick another folder with --home")
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o700)
     home = Home(root=root, clinic_id=new_clinic_id(), config=settings.defaults(),

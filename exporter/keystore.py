@@ -7,6 +7,12 @@ signing key and the publish counter (FORMAT.md 4, 5.4): ``seq``, ``at``, ``floor
 ``revocations`` count that the triggers below raise whenever access is taken away, so the
 next export raises the floor whichever command took it away (a count, not a flag: one taken
 away while an export runs is still pending after it).
+
+An existing keystore is only ever opened (:func:`connect`), never made again: a missing or
+damaged one is refused with a hint to restore it from a backup, since a new one would give
+every patient a new password in silence. Only ``chartseal init`` makes one (:func:`create`).
+``keys_changes`` counts every change of key material (the triggers below), so the service
+knows when a new backup is due (exporter/backup.py).
 """
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ import os
 import sqlite3
 from pathlib import Path
 from typing import NamedTuple
+
+from .errors import HomeError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS secrets (
@@ -78,14 +86,99 @@ CREATE TRIGGER IF NOT EXISTS floor_on_account_delete AFTER DELETE ON accounts
           DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT); END;
 """
 
+# Secrets that change without any key changing (the publish counter and its bookkeeping):
+# counting them would make the service write a backup after every publish.
+UNCOUNTED = ("keys_changes", "revocations", "publish_seq", "publish_at", "publish_floor",
+             "floor_done")
+_BUMP = ("INSERT INTO secrets (name, value) VALUES ('keys_changes', '1') ON CONFLICT (name) "
+         "DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT);")
+_SKIP = ", ".join(f"'{n}'" for n in UNCOUNTED)
+SCHEMA += "".join(
+    f"CREATE TRIGGER IF NOT EXISTS keys_changed_{table}_{op.lower()} AFTER {op} ON {table}\n"
+    f"    BEGIN {_BUMP} END;\n"
+    for table in ("patients", "accounts", "shares", "retired_doors")
+    for op in ("INSERT", "UPDATE", "DELETE"))
+SCHEMA += "".join(
+    f"CREATE TRIGGER IF NOT EXISTS keys_changed_secrets_{op.lower()} AFTER {op} ON secrets\n"
+    f"    WHEN new.name NOT IN ({_SKIP}) BEGIN {_BUMP} END;\n"
+    for op in ("INSERT", "UPDATE"))
+
+# What init writes; a keystore without any of them is not one chartseal can use.
+REQUIRED = ("login_password", "admin_password", "general_password", "gk", "lk", "notes_pk",
+            "notes_sk")
+RESTORE_HINT = "restore it from a backup (chartseal backup restore FILE)"
+
+
+class KeystoreError(HomeError):
+    """The keystore of an initialised home is missing or damaged."""
+
+
+class KeystoreMissing(KeystoreError):
+    """keys.sqlite is not there."""
+
+
+class KeystoreDamaged(KeystoreError):
+    """keys.sqlite is not a whole, readable chartseal keystore."""
+
+
+def create(path: Path) -> sqlite3.Connection:
+    """Make a new, empty keystore (init only); refuses to replace any file already there."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise HomeError(f"a keystore already exists at {path}",
+                        hint="keep it; pick another folder with --home for a new clinic") from None
+    os.close(fd)
+    conn = sqlite3.connect(path, timeout=30)
+    return _ready(path, conn)
+
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) the keystore with owner-only permissions."""
+    """Open the keystore of an initialised home; refuse a missing or damaged one."""
+    conn = check(path)
+    try:
+        return _ready(path, conn)  # adds the triggers a keystore of an older version lacks
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise _damaged(path, exc) from exc
+
+
+def check(path: Path) -> sqlite3.Connection:
+    """Open ``path`` and prove it is a whole keystore before anything writes to it."""
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-    os.chmod(path, 0o600)
+        raise KeystoreMissing(f"the keystore is missing ({path})", hint=RESTORE_HINT)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise KeystoreDamaged(f"the keystore is damaged ({path}: {exc.strerror})",
+                              hint=RESTORE_HINT) from exc
+    if head != b"SQLite format 3\0":  # an emptied or overwritten file: sqlite would start anew
+        raise _damaged(path, "not an SQLite file")
     conn = sqlite3.connect(path, timeout=30)
+    try:
+        problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if problem != "ok":
+            raise _damaged(path, problem)
+        have = {r[0] for r in conn.execute("SELECT name FROM secrets")}
+        if any(n not in have for n in REQUIRED) or not conn.execute(
+                "SELECT 1 FROM accounts WHERE builtin = 1").fetchone():
+            raise _damaged(path, "its clinic keys are not all there")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise _damaged(path, exc) from exc
+    except KeystoreDamaged:
+        conn.close()
+        raise
+    return conn
+
+
+def _damaged(path: Path, why: object) -> KeystoreDamaged:
+    return KeystoreDamaged(f"the keystore is damaged ({path}: {why})", hint=RESTORE_HINT)
+
+
+def _ready(path: Path, conn: sqlite3.Connection) -> sqlite3.Connection:
+    os.chmod(path, 0o600)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA journal_mode=WAL")

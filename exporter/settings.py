@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
 
@@ -108,6 +109,19 @@ def _url(text: str) -> str:
     return text
 
 
+def _folder(text: str) -> str:
+    if text and not Path(text).expanduser().is_absolute():
+        raise ValueError(f"expected an absolute folder path or nothing, got {text!r}")
+    return text
+
+
+def _keep(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1000:
+        raise ValueError(f"expected 1 to 1000 backups, got {value}")
+    return value
+
+
 def _notes_url(text: str) -> str:
     # A path ("/v1/notes") means the endpoint is on the site's own origin (FORMAT.md 4), so a
     # preview served on any port still reaches it; "//host" would be another origin.
@@ -121,6 +135,11 @@ def _notes_url(text: str) -> str:
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in [
+        Setting("backup_dir", "", "folder the service writes keystore backups to after every change"
+                " of keys, e.g. a USB disk or a synced folder (empty: 'backups' in the clinic home)",
+                _folder),
+        Setting("backup_keep", 10, "how many of the newest backups the service keeps in backup_dir",
+                _keep),
         Setting("target", "", "where publish sends the site: file:///path or s3://bucket/prefix"
                 " (empty: the folder 'public' in the clinic home)", _target),
         Setting("endpoint_url", "", "S3 endpoint URL for S3-compatible stores (empty: AWS)", _url),

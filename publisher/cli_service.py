@@ -95,12 +95,13 @@ def status(as_json: bool, home_dir: str | None) -> None:
 
     Exits with status 0 when it is running and 3 when it is not.
     """
-    from .service_status import read_status
+    from .service_status import backup_info, read_status
 
     home = open_home(home_dir)
     now = time.time()
     st = read_status(home.root, now=now)
     data = st.to_json()
+    data.update(backup_info(home.root))
     queue = _queue_length(home.state_path)
     if queue is not None:
         data["queue"] = queue
@@ -133,6 +134,10 @@ def _show(d: dict, now: float) -> None:
         click.echo(f"last error:     {d['last_error']}  [{_when(d.get('last_error_at'), now)}]")
     else:
         click.echo("last error:     none")
+    click.echo(f"last backup:    {_when(d.get('last_backup'), now)}"
+               + (f"  {d['last_backup_file']}" if d.get("last_backup_file") else ""))
+    if d.get("backup_error") and (d.get("backup_error_at") or 0) > (d.get("last_backup") or 0):
+        click.echo(f"backup error:   {d['backup_error']}  [{_when(d.get('backup_error_at'), now)}]")
     if d["running"] and d.get("next_retry") and d["next_retry"] > now:
         click.echo(f"next retry:     in {_ago(d['next_retry'] - now)}")
     if d.get("watching") or d.get("paused"):

@@ -58,6 +58,7 @@ class Service:
         self.interval = 0.0                 # publish_interval: least time between exports
         self.last_export = 0.0              # when the last export ran
         self.memo: Any = None               # exporter.memo.ExportMemo, once exporting
+        self.backup_due = 0.0               # when to check for a keystore backup (inf: done)
 
     # -- lifecycle --------------------------------------------------------------------
     def acquire(self) -> None:
@@ -126,6 +127,8 @@ class Service:
         self._guarded(self._cycle, home)
         if time.time() >= self.notes_due and not self.stop.is_set():
             self._guarded(self._notes, home)
+        if time.time() >= self.backup_due and not self.stop.is_set():
+            self._backup(home)
 
     def _guarded(self, fn: Callable[[Home], None], home: Home) -> None:
         try:
@@ -192,6 +195,7 @@ class Service:
                 self._export(home)
                 queue_changes(conn, target.state_key, False, time.time())
             self.last_fp, self.export_day, self.export_due = fp, self.today(), float("inf")
+            self.backup_due = 0.0  # new patients or changed keys: a backup may be due
         self._drain(home, conn, target)
 
     def _export(self, home: Home) -> None:
@@ -287,6 +291,25 @@ class Service:
                 log.warning("%s", text)
             self.beat.last_error, self.beat.last_error_at = text, time.time()
 
+    def _backup(self, home: Home) -> None:
+        """A sealed keystore backup into backup_dir when keys changed since the last one.
+
+        A missing folder (an unplugged disk) is an error shown by `service status` and
+        tried again every minute; it never stops publishing.
+        """
+        from exporter.backup import backup_if_changed
+
+        try:
+            path = backup_if_changed(home)
+        except (ChartsealError, sqlite3.Error, OSError) as exc:
+            hint = getattr(exc, "hint", "")
+            self._note_error(f"keystore backup: {exc}" + (f" (hint: {hint})" if hint else ""))
+            self.backup_due = time.time() + 60.0
+            return
+        self.backup_due = float("inf")
+        if path is not None:
+            log.info("wrote the keystore backup %s", path)
+
     def _notes(self, home: Home) -> None:
         self.notes_due = time.time() + self.settings.notes_seconds
         if not home.config.get("notes_url"):
@@ -359,6 +382,10 @@ def run_service(root: Path, settings: ServiceSettings | None = None) -> None:
     """``chartseal service run``: in the foreground until SIGTERM or Ctrl-C."""
     settings = settings or ServiceSettings.from_env()
     home = load_home(root)
+    from exporter import keystore
+
+    # Never start on a lost keystore: every export would fail, and nothing may make a new one.
+    keystore.check(home.keys_path).close()
     service = Service(home.root, settings=settings)
     service.acquire()
     handlers = setup_logging(home, settings, stderr=True)

@@ -159,6 +159,15 @@ def read_heartbeat(root: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def backup_info(root: Path) -> dict[str, Any]:
+    """The last keystore backup (exporter/backup.py writes ``backup.json``): when, where, error."""
+    from exporter.backup import read_record
+
+    rec = read_record(root)
+    return {"last_backup": rec.get("at"), "last_backup_file": rec.get("file", ""),
+            "backup_error": rec.get("error", ""), "backup_error_at": rec.get("error_at")}
+
+
 @dataclass
 class Status:
     running: bool

@@ -63,7 +63,7 @@ def clinic_db(tmp_path: Path) -> Path:
 def home(tmp_path: Path, clinic_db: Path) -> Home:
     """A clinic home with one database ('main') and the built-in admin account."""
     h = create_home(tmp_path / "home", WEAK)
-    conn = keystore.connect(h.keys_path)
+    conn = keystore.create(h.keys_path)
     access.init_keys(conn)
     conn.close()
     h.databases["main"] = Database("main", clinic_db)

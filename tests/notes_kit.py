@@ -72,7 +72,7 @@ def new_home(root: Path) -> Home:
     root.mkdir(parents=True, exist_ok=True)
     db = make_clinic_db(root / "main.sqlite", _sample())
     h = create_home(root / "home", WEAK)
-    conn = keystore.connect(h.keys_path)
+    conn = keystore.create(h.keys_path)
     access.init_keys(conn)
     conn.close()
     h.databases["main"] = Database("main", db)

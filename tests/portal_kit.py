@@ -33,7 +33,7 @@ class ViewsClinic:
             dict(id=1, card="B-7", first_name="Nour", surname="Saleh", birth_date="2012-05-05",
                  gender="F", mobile="0780000001", modified_at="2026-11-03T08:00:00")])
         home = create_home(root / "home", WEAK)
-        conn = keystore.connect(home.keys_path)
+        conn = keystore.create(home.keys_path)
         access.init_keys(conn)
         conn.close()
         # "branch" sorts first but is the smaller: the doctor lands on "main".

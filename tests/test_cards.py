@@ -117,7 +117,7 @@ def test_a4_pages_hold_ten_cards_each(tmp_path):
                  modified_at="2026-11-01T10:00:00") for i in range(1, 13)]
     db = make_clinic_db(tmp_path / "many.sqlite", rows)
     h = create_home(tmp_path / "home", WEAK)
-    conn = keystore.connect(h.keys_path)
+    conn = keystore.create(h.keys_path)
     access.init_keys(conn)
     conn.close()
     h.databases["main"] = Database("main", db)
@@ -137,7 +137,7 @@ def test_hostile_name_prints_as_plain_text(tmp_path):
     db = make_clinic_db(tmp_path / "e.sqlite", [dict(id=1, card="666", first_name=evil,
                                                      surname="(x", modified_at="2026-11-01")])
     h = create_home(tmp_path / "home", WEAK)
-    conn = keystore.connect(h.keys_path)
+    conn = keystore.create(h.keys_path)
     access.init_keys(conn)
     conn.close()
     h.databases["main"] = Database("main", db)
@@ -313,7 +313,7 @@ def test_text_after_a_name_in_the_fallback_font_keeps_its_own_font(tmp_path):
         id=1, card="77", first_name="Bartholomew-Alexander Maximilian Fitzgerald-Montgomery",
         surname="de la Cruz y Villanueva", modified_at="2026-11-01")])
     h = create_home(tmp_path / "home", WEAK)
-    conn = keystore.connect(h.keys_path)
+    conn = keystore.create(h.keys_path)
     access.init_keys(conn)
     conn.close()
     h.databases["main"] = Database("main", db)

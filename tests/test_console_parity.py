@@ -21,6 +21,7 @@ EXCEPTIONS = {
     "config show",       # settings live where they act: target in Publishing, patient
     "config set",        # pages in Patient pages; the rest (lang, notes_url...) stay CLI-only
     "export",            # part of every publish; Publishing runs it
+    "backup restore",    # for a lost keystore, which the console's pages refuse to work without
     "schema",            # prints the clinic database schema for whoever writes the clinic program
 }
 

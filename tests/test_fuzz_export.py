@@ -92,7 +92,7 @@ def write_clinic(path: Path, bad: list[dict]) -> None:
 def fuzz_home(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
     home = create_home(root / "home", WEAK)
-    conn = keystore.connect(home.keys_path)
+    conn = keystore.create(home.keys_path)
     access.init_keys(conn)
     conn.close()
     home.databases["main"] = Database("main", root / "main.sqlite")

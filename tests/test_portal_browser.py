@@ -35,7 +35,7 @@ class Clinic:
             dict(id=1, card="B-7", first_name="Nour", surname="Saleh", birth_date="2012-05-05",
                  gender="F", mobile="0780000001", modified_at="2026-11-03T08:00:00")])
         home = create_home(root / "home", WEAK)
-        conn = keystore.connect(home.keys_path)
+        conn = keystore.create(home.keys_path)
         self.secrets = access.init_keys(conn)
         access.create_account(conn, "dr.amal", "amal-user-pw", weak_ok=True)
         access.share(conn, "main", "dr.amal", ["1001", "1003"])

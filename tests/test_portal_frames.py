@@ -33,7 +33,7 @@ class _Plain(http.server.SimpleHTTPRequestHandler):
 def plain_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("frames")
     home = create_home(root / "home", WEAK)
-    conn = keystore.connect(home.keys_path)
+    conn = keystore.create(home.keys_path)
     access.init_keys(conn)
     conn.close()
     home.databases["main"] = Database("main", make_clinic_db(root / "main.sqlite"))

@@ -34,7 +34,7 @@ def long_clinic(tmp_path_factory):
     db = root / "main.sqlite"
     write_demo_clinic(db, patients=250, seed=5)
     home = create_home(root / "home", WEAK)
-    conn = keystore.connect(home.keys_path)
+    conn = keystore.create(home.keys_path)
     secrets = access.init_keys(conn)
     conn.close()
     home.databases["main"] = Database("main", db)

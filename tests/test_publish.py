@@ -239,11 +239,12 @@ def test_unreachable_target_keeps_the_queue_and_says_so(tmp_path, aws_env):
 
 
 def test_log_shows_card_numbers_from_the_keystore(clinic):
-    from exporter import keystore
+    from exporter import access, keystore
 
     home, site, _bucket = clinic
     run(home)
-    keys = keystore.connect(home.keys_path)
+    keys = keystore.create(home.keys_path)
+    access.init_keys(keys)
     with keys:
         keys.execute("INSERT INTO patients (db, card, rid, ck, password, note_pk, note_sk, "
                      "entry_note_pk, entry_note_sk) VALUES ('main', 'AB12', ?, x'00', 'pw', x'00', "

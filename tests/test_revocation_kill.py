@@ -47,7 +47,7 @@ def _home(tmp_path: Path, bucket: str, patients: int):
     db = tmp_path / "clinic.sqlite"
     write_demo_clinic(db, patients=patients, seed=3)
     home = create_home(tmp_path / "home", WEAK)
-    conn = keystore.connect(home.keys_path)
+    conn = keystore.create(home.keys_path)
     access.init_keys(conn)
     conn.close()
     home.databases["main"] = Database("main", db)

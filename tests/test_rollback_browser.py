@@ -27,7 +27,7 @@ class Clinic:
     def __init__(self, root: Path) -> None:
         self.db = make_clinic_db(root / "main.sqlite")
         home = create_home(root / "home", WEAK)
-        conn = keystore.connect(home.keys_path)
+        conn = keystore.create(home.keys_path)
         access.init_keys(conn)
         conn.close()
         home.databases["main"] = Database("main", self.db)

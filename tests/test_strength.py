@@ -44,7 +44,7 @@ def test_very_long_input_is_scored_quickly():
 
 
 def test_library_setters_refuse_weak_chosen_passwords(tmp_path):
-    conn = keystore.connect(tmp_path / "keys.sqlite")
+    conn = keystore.create(tmp_path / "keys.sqlite")
     access.init_keys(conn)
     for call in (lambda **k: access.create_account(conn, "dr.x", "dr.x12345", **k),
                  lambda **k: access.set_clinic_password(conn, "general", "general1", **k),
