@@ -35,6 +35,8 @@ def _print_info(info: DemoInfo) -> None:
     # After `make demo` the command is inside .venv, not on PATH: name it the way it was run.
     exe = sys.argv[0] if Path(sys.argv[0]).name == "chartseal" else "chartseal"
     click.echo(f"clinic commands:   {exe} --help; e.g. {exe} notes list --home {info.home}")
+    click.echo(f"clinic console:    {exe} console --home {info.home}")
+    click.echo(f"access cards:      {exe} patient-page card --all --out cards.pdf --home {info.home}")
 
 
 def _folder(url: str) -> Path:
@@ -85,6 +87,9 @@ def demo(patients: int, home_dir: str, port: int, no_serve: bool, json_file: str
         url = server.url
     # Relative: the site then reaches the endpoint on whatever port serves it.
     home.config["notes_url"] = "/v1/notes"
+    # The address access cards print, and a name for the login pages and the cards.
+    home.config["site_url"] = url
+    home.config["clinic_name"] = home.config.get("clinic_name") or "Demo Clinic — عيادة تجريبية"
     home.save()
     report(run_export(str(root)))
     sent = publish(home, export=False)
