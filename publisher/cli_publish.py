@@ -106,6 +106,10 @@ def publish(resend_all: bool, dry_run: bool, no_export: bool, target_url: str | 
 
 
 def _show_report(r: Any) -> None:
+    if getattr(r, "reconciled", None):
+        click.echo(f"the state database knew nothing of {r.target}: listed it once, kept "
+                   f"{r.reconciled[0]} objects already there, {r.reconciled[1]} no longer "
+                   "published are deleted by the usual rules")
     rate = r.uploaded / r.seconds if r.seconds > 0 else 0.0
     if r.uploaded or r.queued:
         click.echo(f"published {r.uploaded} objects ({human_bytes(r.sent_bytes)}) to {r.target} "

@@ -19,6 +19,7 @@ from exporter.home import Home, home_lock
 from . import deletes, jobs, state
 from .errors import PublishError, TargetError
 from .policy import Policy
+from .sync import reconcile
 from .targets import Target, open_target
 from .uploader import Outcome, upload_ordered
 
@@ -39,6 +40,7 @@ class Report:
     doors_held: int = 0        # retired doors still on the target: their group's uploads failed
     seconds: float = 0.0
     fatal: TargetError | None = None
+    reconciled: tuple[int, int] | None = None  # (adopted, orphans) of a first listing
 
 
 def connect(home: Home) -> sqlite3.Connection:
@@ -141,6 +143,8 @@ def run_queue(conn: sqlite3.Connection, target: Target, site_dir: Path, policy: 
             if not checked:
                 _preflight(conn, target, key, clock())
                 checked = True
+                if state.needs_reconcile(conn, key):  # the service's way in
+                    report.reconciled = reconcile(conn, target, site_dir, clock())
             _round(conn, target, site_dir, policy, owner, groups, report, skip, tries, clock, progress)
             if report.fatal:
                 raise report.fatal
@@ -157,10 +161,15 @@ def _preflight(conn: sqlite3.Connection, target: Target, key: str, now: float) -
     try:
         target.check()
     except TargetError as exc:
-        with jobs.immediate(conn):
-            conn.execute("UPDATE jobs SET last_error = ?, updated_at = ? WHERE target = ?",
-                         (str(exc), now, key))
+        _note_error(conn, key, exc, now)
         raise
+
+
+def _note_error(conn: sqlite3.Connection, key: str, exc: TargetError, now: float) -> None:
+    """Show why every queued job waits (chartseal queue)."""
+    with jobs.immediate(conn):
+        conn.execute("UPDATE jobs SET last_error = ?, updated_at = ? WHERE target = ?",
+                     (str(exc), now, key))
 
 
 def _round(conn: sqlite3.Connection, target: Target, site_dir: Path, policy: Policy, owner: str,
@@ -266,9 +275,11 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
         if resend_all or state.pending_groups(conn, target.state_key):
             with home_lock(home):
                 queue_changes(conn, target.state_key, resend_all, time.time())
+        healed = _reconcile_first(home, conn, target)
         if on_start:
             on_start(Report(target.url, total=len(state.pending(conn, target.state_key))))
         report = run_queue(conn, target, home.site_dir, policy, progress)
+        report.reconciled = healed or report.reconciled
         if deletes.leftovers(conn, target.state_key):
             with home_lock(home):
                 dplan = plan_due_deletes(conn, target, policy, time.time())
@@ -279,6 +290,25 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
         raise state_error(exc, home.state_path) from exc
     finally:
         conn.close()
+
+
+def _reconcile_first(home: Home, conn: sqlite3.Connection, target: Target) -> tuple[int, int] | None:
+    """A target the state database knows nothing of is listed before anything is sent.
+
+    Runs after queueing, so a listing that fails (offline, no bucket) loses nothing; jobs
+    whose objects all turned out to be on the target already are dropped.
+    """
+    if not state.needs_reconcile(conn, target.state_key):
+        return None
+    with home_lock(home):
+        try:
+            healed = reconcile(conn, target, home.site_dir, time.time())
+        except TargetError as exc:
+            _note_error(conn, target.state_key, exc, time.time())
+            raise
+        with jobs.immediate(conn):
+            state.drop_satisfied_jobs(conn, target.state_key)
+    return healed
 
 
 def delete_superseded(conn: sqlite3.Connection, target: Target, policy: Policy,
