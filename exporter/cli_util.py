@@ -1,7 +1,9 @@
 """What every command module shares: the --home option and turning errors into messages."""
 from __future__ import annotations
 
+import errno
 import functools
+import sqlite3
 from typing import Any, Callable, TypeVar
 
 import click
@@ -38,7 +40,43 @@ def reports_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except ChartsealError as exc:
             raise UserError(str(exc), exc.hint) from exc
+        except (OSError, sqlite3.OperationalError) as exc:
+            err = disk_error(exc, kwargs.get("home_dir") or kwargs.get("home"))
+            if err is None:
+                raise
+            raise err from exc
     return wrapper  # type: ignore[return-value]
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def disk_error(exc: BaseException, home_dir: str | None = None) -> UserError | None:
+    """A full or read-only disk under the clinic home, as `error:` + `hint:`; else None.
+
+    Every write in the home is a temporary file renamed into place or an SQLite
+    transaction, so a write that failed this way left the previous version whole.
+    """
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    full = code in _FULL or "database or disk is full" in text
+    read_only = code in _READ_ONLY or "readonly database" in text
+    if not (full or read_only):
+        return None
+    try:
+        where = str(resolve_home(home_dir))
+    except Exception:  # noqa: BLE001 - the message must not fail in turn
+        where = home_dir or "the clinic home"
+    if full:
+        return UserError(f"the disk holding {where} is full",
+                         "free some space there, then run the command again; nothing was "
+                         "half-written and the upload queue is intact")
+    name = getattr(exc, "filename", None)
+    return UserError(f"the disk holding {where} is read-only or not writable"
+                     + (f" ({name})" if name else ""),
+                     "check that the disk is mounted read-write and the folder's permissions, "
+                     "then run the command again; nothing was half-written")
 
 
 def open_home(home_dir: str | None) -> Home:

@@ -22,9 +22,17 @@ def _write_atomic(path: str, data: bytes) -> None:
     folder, name = os.path.split(path)
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        # A full disk leaves no half-written temporary file behind.
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 SYNC_EACH_MAX = 64  # up to this many written files are synced one by one
@@ -38,8 +46,9 @@ def _fsync(path: str, flags: int) -> None:
         os.close(fd)
 
 
-def _list_files(root: Path) -> set[str]:
-    out: set[str] = set()
+def _list_files(root: Path) -> dict[str, int]:
+    """Every file under ``root`` -> its size (the stat is cheap; it catches truncation)."""
+    out: dict[str, int] = {}
     stack = [(str(root), "")]
     while stack:
         folder, rel = stack.pop()
@@ -52,7 +61,10 @@ def _list_files(root: Path) -> set[str]:
             if entry.is_dir(follow_symlinks=False):
                 stack.append((entry.path, name + "/"))
             else:
-                out.add(name)
+                try:
+                    out[name] = entry.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:
+                    continue
     return out
 
 
@@ -95,7 +107,7 @@ class ObjectWriter:
         or nothing: False (and nothing added) when any object would be sealed or collides.
         """
         for key, entry, obj in trace:
-            if (self.cache.lookup(key, entry.inputs) != entry or obj.name not in self.on_disk
+            if (self.cache.lookup(key, entry.inputs) != entry or self.on_disk.get(obj.name) != entry.size
                     or obj.name in self.objects):
                 return False
         for key, entry, obj in trace:
@@ -116,7 +128,8 @@ class ObjectWriter:
 
     def _kept(self, key: str, inputs: str, kind: str, group: str, refs: Sequence[str]) -> Entry | None:
         hit = self.cache.lookup(key, inputs)
-        if hit is None or hit.name not in self.on_disk:
+        # A file whose size no longer matches was damaged after it was sealed: seal it again.
+        if hit is None or self.on_disk.get(hit.name) != hit.size:
             return None
         self._use(key, hit, self._add(hit.name, hit.digest, hit.size, kind, group, refs))
         self.kept += 1
@@ -187,7 +200,7 @@ class ObjectWriter:
     @property
     def strays(self) -> set[str]:
         """Files in the folder that the new plan does not hold."""
-        return self.on_disk - set(self.objects)
+        return self.on_disk.keys() - self.objects.keys()
 
     def remove_strays(self) -> int:
         removed = 0

@@ -40,13 +40,20 @@ class CliError(click.ClickException):
 
 
 @contextmanager
-def reported() -> Iterator[None]:
+def reported(home: str | None = None) -> Iterator[None]:
     """Turn core errors into CLI errors, keeping the hint."""
     try:
         yield
     except ChartsealError as exc:
         raise CliError(str(exc), exc.hint) from exc
-    except sqlite3.OperationalError as exc:
+    except (OSError, sqlite3.OperationalError) as exc:
+        from exporter.cli_util import disk_error
+
+        disk = disk_error(exc, home)
+        if disk is not None:
+            raise disk from exc
+        if isinstance(exc, OSError):
+            raise
         raise CliError(f"the state database failed: {exc}",
                        "check the disk of the clinic home; the queue is kept in it") from exc
 
@@ -77,7 +84,7 @@ def publish(resend_all: bool, dry_run: bool, no_export: bool, target_url: str | 
     """Export what changed, then upload only the objects the target does not hold yet."""
     from . import publish as core
 
-    with reported():
+    with reported(home):
         h = open_home(home)
         if dry_run:
             _show_dry_run(core.dry_run(h, target_url, endpoint_url, region, resend_all, not no_export))
@@ -174,7 +181,7 @@ def queue(as_json: bool, home: str | None) -> None:
     """Show the upload list: groups waiting to be published, and why."""
     from .publish import connect
 
-    with reported():
+    with reported(home):
         h = open_home(home)
         conn = connect(h)
         try:
@@ -211,7 +218,7 @@ def log(only: str | None, card: str | None, as_json: bool, home: str | None) -> 
 
     from .publish import connect
 
-    with reported():
+    with reported(home):
         h = open_home(home)
         conn = connect(h)
         try:
@@ -254,7 +261,7 @@ def sync(repair: bool, as_json: bool, target_url: str | None, endpoint_url: str 
     from . import publish as core
     from . import sync as core_sync
 
-    with reported():
+    with reported(home):
         h = open_home(home)
         policy = Policy.from_env()
         target = core.make_target(h, target_url, endpoint_url, region, policy)

@@ -41,6 +41,7 @@ class Report:
     seconds: float = 0.0
     fatal: TargetError | None = None
     reconciled: tuple[int, int] | None = None  # (adopted, orphans) of a first listing
+    site_damaged: int = 0      # objects whose site-folder file was damaged (dropped, to re-seal)
 
 
 def connect(home: Home) -> sqlite3.Connection:
@@ -56,7 +57,7 @@ def connect(home: Home) -> sqlite3.Connection:
 def state_error(exc: sqlite3.OperationalError, path: Path) -> PublishError:
     text = str(exc)
     if "full" in text:
-        return PublishError(f"the disk holding {path} is full",
+        return PublishError(f"the disk holding {path.parent} is full",
                             hint="free some space, then run the command again; the queue is intact")
     if "locked" in text:
         return PublishError(f"{path} is busy: {text}", hint="wait a moment and run it again")
@@ -190,6 +191,11 @@ def _round(conn: sqlite3.Connection, target: Target, site_dir: Path, policy: Pol
         recorder.flush()
     report.uploaded += len(outcome.done)
     report.sent_bytes += outcome.sent_bytes
+    if outcome.site_damaged:
+        # Retrying cannot help until an export seals the object again: stop this run's
+        # tries of those groups (publish exports and runs once more, see publish()).
+        report.site_damaged += len(outcome.site_damaged)
+        skip.update(o.group for o in items if o.name in outcome.site_damaged)
     if outcome.fatal:
         report.fatal = outcome.fatal
     by_group: dict[str, list[str]] = defaultdict(list)
@@ -279,6 +285,15 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
         if on_start:
             on_start(Report(target.url, total=len(state.pending(conn, target.state_key))))
         report = run_queue(conn, target, home.site_dir, policy, progress)
+        if report.site_damaged and export:
+            # Damaged files in the site folder were dropped: seal them again, send once more.
+            run_export(home)
+            with home_lock(home):
+                queue_changes(conn, target.state_key, False, time.time())
+            again = run_queue(conn, target, home.site_dir, policy, progress)
+            again.uploaded += report.uploaded
+            again.sent_bytes += report.sent_bytes
+            report = again
         report.reconciled = healed or report.reconciled
         if deletes.leftovers(conn, target.state_key):
             with home_lock(home):
