@@ -37,6 +37,13 @@ def _minutes(text: str) -> int:
     return value
 
 
+def _wait_seconds(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 3600:
+        raise ValueError(f"expected 0 to 3600 seconds, got {value}")
+    return value
+
+
 def _bits(text: str) -> int:
     value = int(text)
     if not 20 <= value <= 128:
@@ -73,6 +80,8 @@ SETTINGS: dict[str, Setting] = {
                 _bits),
         Setting("lang", "en", "language of the portal: en or ar", _lang),
         Setting("idle_lock_minutes", 10, "lock the portal after this many idle minutes", _minutes),
+        Setting("db_busy_wait_seconds", 120, "how long export and publish wait for the clinic"
+                " program to finish writing to its database before giving up", _wait_seconds),
     ]
 }
 

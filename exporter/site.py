@@ -17,7 +17,7 @@ from typing import Callable
 
 from . import access, crypto, doors, keystore, plan, render
 from .cache import SealedCache
-from .clinic_db import ClinicDbError, gc_paused, read_clinic
+from .clinic_db import ClinicDbBusy, ClinicDbError, gc_paused, read_clinic
 from .errors import ExportError
 from .home import Home, home_lock  # noqa: F401 - home_lock re-exported for callers
 from .memo import Committed, ExportMemo
@@ -75,9 +75,12 @@ def _read_databases(home: Home, result: ExportResult, auto: bool,
     for name, db in sorted(home.databases.items()):
         try:
             source = _source(home, name, auto)
-            clinic = read_clinic(source, memo.reads.setdefault(str(source), {}) if memo.remember else None)
+            clinic = read_clinic(source, memo.reads.setdefault(str(source), {}) if memo.remember else None,
+                                 home.config.get("db_busy_wait_seconds", 120))
             if not auto and not db.auto_update:
                 _snapshot(home, name, db.path)
+        except ClinicDbBusy as exc:  # never the hint to point elsewhere: that unpublishes it
+            raise ExportError(f"database {name!r}: {exc}", hint=exc.hint) from exc
         except ClinicDbError as exc:
             raise ExportError(f"database {name!r}: {exc}",
                               hint=f"{exc.hint}; or point it elsewhere with: chartseal db add "
