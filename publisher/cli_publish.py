@@ -128,6 +128,11 @@ def _show_report(r: Any) -> None:
     if r.doors_held:
         click.echo(f"warning: {r.doors_held} retired doors (old passwords) still open on the target: "
                    "their replacements failed to upload; the next publish deletes them", err=True)
+    if r.left and r.dropped:
+        first = next(iter(r.failed.values()), "")
+        raise CliError(f"{r.left} upload jobs to {r.target} did not finish" + (f": {first}" if first else ""),
+                       f"run chartseal publish --target {r.target} again; jobs for a target that is "
+                       "not configured are not kept queued")
     if r.left:
         first = next(iter(r.failed.values()), "")
         raise CliError(f"{r.left} upload jobs are still queued" + (f": {first}" if first else ""),
@@ -174,11 +179,40 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="print JSON lines instead of a table")
 @home_option
-def queue(as_json: bool, home: str | None) -> None:
-    """Show the upload list: groups waiting to be published, and why."""
+@click.pass_context
+def queue(ctx: click.Context, as_json: bool, home: str | None) -> None:
+    """Show the upload list: groups waiting to be published, for which target, and why."""
+    if ctx.invoked_subcommand is None:
+        _show_queue(as_json, home)
+
+
+@queue.command("drop")
+@click.option("--target", "target_url", metavar="URL", required=True,
+              help="the target whose jobs to drop, as `chartseal queue` shows it")
+@home_option
+def queue_drop(target_url: str, home: str | None) -> None:
+    """Drop every queued job of one target (e.g. one no longer used)."""
+    from .publish import connect, drop_jobs
+    from .targets import open_target
+
+    with reported(home):
+        h = open_home(home)
+        key = open_target(target_url).state_key
+        conn = connect(h)
+        try:
+            known = {j.target for j in jobs.list_jobs(conn)}
+            if key not in known and target_url in known:
+                key = target_url
+            dropped = drop_jobs(conn, key)
+        finally:
+            conn.close()
+    click.echo(f"dropped {dropped} queued jobs for {key}" if dropped else f"no jobs queued for {key}")
+
+
+def _show_queue(as_json: bool, home: str | None) -> None:
     from .publish import connect
 
     with reported(home):
@@ -201,7 +235,8 @@ def queue(as_json: bool, home: str | None) -> None:
                 click.echo(json.dumps(row, sort_keys=True))
             else:
                 err = f"  last error: {j.last_error}" if j.last_error else ""
-                click.echo(f"{row['patient']:<34} {j.reason:<28} tries {j.attempts:<3} next {when}{err}")
+                click.echo(f"{row['patient']:<34} {j.target:<32} {j.reason:<28} tries {j.attempts:<3} "
+                           f"next {when}{err}")
         if not as_json:
             click.echo(f"{len(waiting)} waiting")
 

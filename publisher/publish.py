@@ -42,6 +42,7 @@ class Report:
     fatal: TargetError | None = None
     reconciled: tuple[int, int] | None = None  # (adopted, orphans) of a first listing
     site_damaged: int = 0      # objects whose site-folder file was damaged (dropped, to re-seal)
+    dropped: int = 0           # jobs not kept: a --target run for a target not configured
 
 
 def connect(home: Home) -> sqlite3.Connection:
@@ -275,36 +276,61 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
     if export:
         run_export(home)
     conn = connect(home)
+    other = bool(target_url) and target.state_key != make_target(home, None, endpoint_url, region,
+                                                                  policy).state_key
     try:
-        # The service exports and queues under the home lock; take it only when there is
-        # something to queue (importing the exporter is the no-op's largest cost).
-        if resend_all or state.pending_groups(conn, target.state_key):
-            with home_lock(home):
-                queue_changes(conn, target.state_key, resend_all, time.time())
-        healed = _reconcile_first(home, conn, target)
-        if on_start:
-            on_start(Report(target.url, total=len(state.pending(conn, target.state_key))))
-        report = run_queue(conn, target, home.site_dir, policy, progress)
-        if report.site_damaged and export:
-            # Damaged files in the site folder were dropped: seal them again, send once more.
-            run_export(home)
-            with home_lock(home):
-                queue_changes(conn, target.state_key, False, time.time())
-            again = run_queue(conn, target, home.site_dir, policy, progress)
-            again.uploaded += report.uploaded
-            again.sent_bytes += report.sent_bytes
-            report = again
-        report.reconciled = healed or report.reconciled
-        if deletes.leftovers(conn, target.state_key):
-            with home_lock(home):
-                dplan = plan_due_deletes(conn, target, policy, time.time())
-                report.deletes_waiting, report.doors_held = dplan.waiting, dplan.doors_held
-                report.deleted = deletes.run_deletes(conn, target, dplan)
+        report = _publish(home, conn, target, resend_all, export, policy, progress, on_start)
+        if other:
+            report.dropped = drop_jobs(conn, target.state_key)
         return report
     except sqlite3.OperationalError as exc:
         raise state_error(exc, home.state_path) from exc
     finally:
+        if other and not conn.in_transaction:
+            # Nothing runs the queue of a target that is not configured (the service uses
+            # the configured one): leave no job waiting forever. What is missing there is
+            # queued again by the next run for it, from what the state database knows.
+            try:
+                drop_jobs(conn, target.state_key)
+            except sqlite3.Error:
+                pass
         conn.close()
+
+
+def drop_jobs(conn: sqlite3.Connection, key: str) -> int:
+    """Remove every queued job of the target ``key``; returns how many."""
+    with jobs.immediate(conn):
+        return conn.execute("DELETE FROM jobs WHERE target = ?", (key,)).rowcount
+
+
+def _publish(home: Home, conn: sqlite3.Connection, target: Target, resend_all: bool,
+             export: bool, policy: Policy, progress: Progress | None,
+             on_start: Callable[[Report], None] | None) -> Report:
+    # The service exports and queues under the home lock; take it only when there is
+    # something to queue (importing the exporter is the no-op's largest cost).
+    if resend_all or state.pending_groups(conn, target.state_key):
+        with home_lock(home):
+            queue_changes(conn, target.state_key, resend_all, time.time())
+    healed = _reconcile_first(home, conn, target)
+    if on_start:
+        on_start(Report(target.url, total=len(state.pending(conn, target.state_key))))
+    report = run_queue(conn, target, home.site_dir, policy, progress)
+    if report.site_damaged and export:
+        # Damaged files in the site folder were dropped: seal them again, send once more.
+        run_export(home)
+        with home_lock(home):
+            queue_changes(conn, target.state_key, False, time.time())
+        again = run_queue(conn, target, home.site_dir, policy, progress)
+        again.uploaded += report.uploaded
+        again.sent_bytes += report.sent_bytes
+        report = again
+    report.reconciled = healed or report.reconciled
+    if deletes.leftovers(conn, target.state_key):
+        with home_lock(home):
+            dplan = plan_due_deletes(conn, target, policy, time.time())
+            report.deletes_waiting, report.doors_held = dplan.waiting, dplan.doors_held
+            report.deleted = deletes.run_deletes(conn, target, dplan)
+    return report
 
 
 def _reconcile_first(home: Home, conn: sqlite3.Connection, target: Target) -> tuple[int, int] | None:
