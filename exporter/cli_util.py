@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import shutil
 import sqlite3
 from typing import Any, Callable, TypeVar
 
@@ -52,6 +53,13 @@ _FULL = {errno.ENOSPC, errno.EDQUOT}
 _READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
+def _nearly_full(path: str) -> bool:
+    try:
+        return shutil.disk_usage(path).free < 1024 * 1024
+    except OSError:
+        return False
+
+
 def disk_error(exc: BaseException, home_dir: str | None = None) -> UserError | None:
     """A full or read-only disk under the clinic home, as `error:` + `hint:`; else None.
 
@@ -60,14 +68,16 @@ def disk_error(exc: BaseException, home_dir: str | None = None) -> UserError | N
     """
     code = getattr(exc, "errno", None)
     text = str(exc)
-    full = code in _FULL or "database or disk is full" in text
-    read_only = code in _READ_ONLY or "readonly database" in text
-    if not (full or read_only):
-        return None
     try:
         where = str(resolve_home(home_dir))
     except Exception:  # noqa: BLE001 - the message must not fail in turn
         where = home_dir or "the clinic home"
+    full = code in _FULL or "database or disk is full" in text or (
+        # SQLite reports a WAL or shared-memory file it cannot grow as a plain I/O error.
+        "disk I/O error" in text and _nearly_full(where))
+    read_only = code in _READ_ONLY or "readonly database" in text
+    if not (full or read_only):
+        return None
     if full:
         return UserError(f"the disk holding {where} is full",
                          "free some space there, then run the command again; nothing was "
