@@ -57,12 +57,22 @@ def connect(home: Home) -> sqlite3.Connection:
 
 def state_error(exc: sqlite3.OperationalError, path: Path) -> PublishError:
     text = str(exc)
-    if "full" in text:
+    if "full" in text or ("disk I/O error" in text and _nearly_full(path.parent)):
         return PublishError(f"the disk holding {path.parent} is full",
                             hint="free some space, then run the command again; the queue is intact")
     if "locked" in text:
         return PublishError(f"{path} is busy: {text}", hint="wait a moment and run it again")
     return PublishError(f"cannot use {path}: {text}", hint="check the clinic home's disk and permissions")
+
+
+def _nearly_full(folder: Path) -> bool:
+    """SQLite reports a WAL it cannot grow on a full disk as a plain I/O error."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(folder).free < 1024 * 1024
+    except OSError:
+        return False
 
 
 def make_target(home: Home, url: str | None, endpoint_url: str | None, region: str | None,
