@@ -42,11 +42,11 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (OSError, sqlite3.Error) as exc:
-            from exporter.cli_util import disk_error
+            from exporter.cli_util import damaged_error, disk_error
 
             args = list(ctx.protected_args) + list(ctx.args)
             home = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--home"), None)
-            err = disk_error(exc, home)
+            err = disk_error(exc, home) or damaged_error(exc)
             if err is None:
                 raise
             raise err from exc

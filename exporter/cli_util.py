@@ -53,6 +53,21 @@ _FULL = {errno.ENOSPC, errno.EDQUOT}
 _READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
+def damaged_error(exc: BaseException) -> UserError | None:
+    """A damaged SQLite file that no command handled itself (the state database is set aside
+    and rebuilt on open; the keystore cannot be rebuilt and must come from a backup)."""
+    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.OperationalError):
+        return None
+    from .state_db import is_corrupt
+
+    if not is_corrupt(exc):
+        return None
+    return UserError(f"a database file of the clinic home is damaged: {exc}",
+                     "if it is keys.sqlite (the keystore), restore it from a backup; the state "
+                     "database is set aside and rebuilt by the next command; a clinic database "
+                     "must be repaired by the clinic program")
+
+
 def _nearly_full(path: str) -> bool:
     try:
         return shutil.disk_usage(path).free < 1024 * 1024
