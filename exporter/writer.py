@@ -46,9 +46,11 @@ def _fsync(path: str, flags: int) -> None:
         os.close(fd)
 
 
-def _list_files(root: Path) -> dict[str, int]:
-    """Every file under ``root`` -> its size (the stat is cheap; it catches truncation)."""
-    out: dict[str, int] = {}
+def _list_files(root: Path) -> set[str]:
+    # Names only: scandir knows them without a stat per file, which a no-op export of
+    # tens of thousands of objects could not afford. A file damaged after it was sealed is
+    # found by the digest check when it is read for upload, dropped, and sealed again.
+    out: set[str] = set()
     stack = [(str(root), "")]
     while stack:
         folder, rel = stack.pop()
@@ -61,10 +63,7 @@ def _list_files(root: Path) -> dict[str, int]:
             if entry.is_dir(follow_symlinks=False):
                 stack.append((entry.path, name + "/"))
             else:
-                try:
-                    out[name] = entry.stat(follow_symlinks=False).st_size
-                except FileNotFoundError:
-                    continue
+                out.add(name)
     return out
 
 
@@ -107,7 +106,7 @@ class ObjectWriter:
         or nothing: False (and nothing added) when any object would be sealed or collides.
         """
         for key, entry, obj in trace:
-            if (self.cache.lookup(key, entry.inputs) != entry or self.on_disk.get(obj.name) != entry.size
+            if (self.cache.lookup(key, entry.inputs) != entry or obj.name not in self.on_disk
                     or obj.name in self.objects):
                 return False
         for key, entry, obj in trace:
@@ -128,8 +127,7 @@ class ObjectWriter:
 
     def _kept(self, key: str, inputs: str, kind: str, group: str, refs: Sequence[str]) -> Entry | None:
         hit = self.cache.lookup(key, inputs)
-        # A file whose size no longer matches was damaged after it was sealed: seal it again.
-        if hit is None or self.on_disk.get(hit.name) != hit.size:
+        if hit is None or hit.name not in self.on_disk:
             return None
         self._use(key, hit, self._add(hit.name, hit.digest, hit.size, kind, group, refs))
         self.kept += 1
@@ -200,7 +198,7 @@ class ObjectWriter:
     @property
     def strays(self) -> set[str]:
         """Files in the folder that the new plan does not hold."""
-        return self.on_disk.keys() - self.objects.keys()
+        return self.on_disk - set(self.objects)
 
     def remove_strays(self) -> int:
         removed = 0

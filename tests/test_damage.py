@@ -89,6 +89,13 @@ def _truncate(path: Path) -> None:
     path.write_bytes(data[: max(4096, len(data) // 3)])
 
 
+def _edit_patient(db: Path) -> None:
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE patients SET mobile = mobile || '1' WHERE id = 1")
+    con.close()
+
+
 def _site_file(home: Path) -> Path:
     return next(p for p in sorted((home / "site").rglob("*.bin")))
 
@@ -125,12 +132,14 @@ def test_damaged_state_is_moved_aside_and_rebuilt(home_copy):
     assert again.exit_code == 0, again.output  # the target matches the plan: nothing orphaned
 
 
-def test_damaged_site_file_is_sealed_again_by_export(home_copy):
-    home, _db = home_copy
-    victim = _site_file(home)
-    victim.write_bytes(victim.read_bytes()[:-5])  # truncated
+def test_truncated_site_file_is_sealed_again_by_the_same_publish(home_copy):
+    home, db = home_copy
+    _edit_patient(db)
+    assert invoke(["export", "--home", str(home)]).exit_code == 0
+    victim = max((home / "site").rglob("*.bin"), key=lambda p: p.stat().st_mtime)
+    victim.write_bytes(victim.read_bytes()[:-5])  # damaged before it was uploaded
     result = invoke(["publish", "--home", str(home)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, result.output  # dropped, sealed again, sent: no retry loop
     assert invoke(["sync", "--home", str(home)]).exit_code == 0
 
 
@@ -149,13 +158,6 @@ def test_flipped_byte_in_site_file_is_sealed_again_by_publish(home_copy):
     result = invoke(["publish", "--home", str(home)])
     assert result.exit_code == 0, result.output
     assert invoke(["sync", "--home", str(home)]).exit_code == 0
-
-
-def _edit_patient(db: Path) -> None:
-    con = sqlite3.connect(db)
-    with con:
-        con.execute("UPDATE patients SET mobile = mobile || '1' WHERE id = 1")
-    con.close()
 
 
 def test_full_disk_says_so_and_leaves_nothing_half_written(home_copy, monkeypatch):
