@@ -218,12 +218,12 @@ def kill_publish(work: Path, server: MotoServer, patients: int, kills: int, seed
     c.publish_until_done()
     killed = finished = 0
     for k in range(kills):
-        c.edit(rng, 3)
+        c.edit(rng, max(3, patients // 15))  # enough objects that most kills land mid-upload
         if k % 5 == 4:
             c.delete_one(rng)
         proc = subprocess.Popen([CHARTSEAL, "publish", "--home", str(c.home)], env=c.env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.2, 3.0))  # export first, then uploads: kills land in both
+        time.sleep(rng.uniform(0.1, 2.0))  # export first, then uploads: kills land in both
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1
@@ -390,7 +390,7 @@ def locked_db(work: Path, server: MotoServer, patients: int) -> Result:
                   f"{stats['records_opened']} records opened")
 
 
-def kill_notes_fetch(work: Path, kills: int, notes: int = 1500) -> Result:
+def kill_notes_fetch(work: Path, kills: int, notes: int = 300) -> Result:
     from notes_kit import export_clinic, new_home, server_notes, use_inbox
     from test_notes_reliability import _count, _fill
 
@@ -403,9 +403,8 @@ def kill_notes_fetch(work: Path, kills: int, notes: int = 1500) -> Result:
     env = {**os.environ, "CHARTSEAL_HOME": str(home.root)}
     ids: set[str] = set()
     killed = 0
-    for k in range(kills):
-        if k % 5 == 0:
-            ids |= _fill(clinic, inbox, notes // 5)
+    for _ in range(kills):
+        ids |= _fill(clinic, inbox, notes)  # new notes each time: each fetch has work to kill
         proc = subprocess.Popen([CHARTSEAL, "notes", "fetch"], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         before = _count(db)
