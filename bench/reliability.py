@@ -281,8 +281,15 @@ def lost_state(work: Path, server: MotoServer, patients: int, seed: int = 11) ->
     assert sync.returncode == 0 and orphaned == 0, sync.stdout
     return Result("lost state database", 1, "healed, sync clean, checks passed",
                   f"2 patients deleted while it was lost ({stats['deleted_doors_checked']} of their "
-                  f"doors checked offline); {done.stdout.splitlines()[0][:150]}; "
+                  f"doors checked offline); listed once: {_kept(done.stdout)}; "
                   f"{stats['records_opened']} records opened")
+
+
+def _kept(out: str) -> str:
+    import re
+
+    m = re.search(r"kept (\d+) objects already there, (\d+) no longer published", out)
+    return f"{m.group(1)} objects adopted, {m.group(2)} found objects deleted" if m else "?"
 
 
 def damaged_state(work: Path, server: MotoServer, patients: int) -> Result:
