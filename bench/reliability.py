@@ -13,11 +13,9 @@ tests/test_reliability_suite.py runs every scenario with small counts.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -27,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -35,11 +33,9 @@ os.environ.setdefault("CHARTSEAL_TEST_WEAK_KDF", "1")
 BIN = Path(sys.executable).parent
 CHARTSEAL = str(BIN / "chartseal")
 
-from s3 import CREDS, FaultProxy, MotoServer, new_bucket, s3_client  # noqa: E402
+from s3 import CREDS, FaultProxy, MotoServer, s3_client  # noqa: E402
 
-from exporter import crypto, keystore, site_rules  # noqa: E402
-from exporter.home import load_home  # noqa: E402
-from exporter.normalize import normalize_card  # noqa: E402
+from reliability_check import check_online  # noqa: E402
 
 
 # -- the clinic ----------------------------------------------------------------------------
@@ -108,99 +104,6 @@ def make_clinic(root: Path, endpoint: str, patients: int, env_extra: dict[str, s
     c.run("config", "set", "target", f"s3://{bucket}/site")
     c.run("config", "set", "endpoint_url", endpoint)
     return c
-
-
-# -- the independent check -------------------------------------------------------------------
-def download(endpoint: str, bucket: str, into: Path) -> int:
-    client = s3_client(endpoint)
-    n = 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="site/"):
-        for item in page.get("Contents", []):
-            path = into / item["Key"][len("site/"):]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            n += 1
-    return n
-
-
-def check_online(c: Clinic, strict: bool = True) -> dict[str, int]:
-    """Open the bucket with the keystore's keys. ``strict``: the site must be exactly current
-    (after a run that finished); otherwise (right after a kill) every door and index that is
-    online must lead to objects that are online and open."""
-    home = load_home(c.home)
-    clinic = home.clinic_id
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        n = download(c.endpoint, c.bucket, root)
-        base = root / "c" / clinic
-        info = json.loads((base / "site.json").read_text())
-        params = site_rules.check_site(info, clinic, loopback=True)
-        online = {p.stem for p in (base / "door").glob("*.json")}
-        keys = keystore.connect(home.keys_path)
-        try:
-            current = _current_cards(c.db)
-            opened = records = 0
-
-            def open_record(pointer: dict) -> None:
-                nonlocal records
-                site_rules.check_record_pointer(pointer)
-                ad = crypto.label("chartseal/v1/bundle", clinic, pointer["rid"])
-                data = (base / pointer["bundle"]).read_bytes()  # FileNotFoundError: dangling
-                site_rules.check_bundle(crypto.open_body(crypto.b64d(pointer["ck"]), data, ad), pointer)
-                records += 1
-
-            lk, gk = keystore.get_secret(keys, "lk"), keystore.get_secret(keys, "gk")
-            expected: set[str] = set()
-            gone: set[str] = set()
-            for row in keys.execute("SELECT card, door_id, door_key, page_enabled FROM patients"):
-                entry = crypto.entry_id(lk, row["card"])
-                if row["card"] not in current:
-                    gone |= {d for d in (row["door_id"], entry) if d}
-                    continue
-                expected.add(entry)
-                if entry in online or strict:
-                    payload = crypto.open_door(gk, clinic, entry, (base / "door" / f"{entry}.json").read_bytes(),
-                                               entry=True, site=params)
-                    open_record(site_rules.check_door_payload(payload, "general"))
-                    opened += 1
-                if row["page_enabled"] and row["door_id"]:
-                    expected.add(row["door_id"])
-                    if row["door_id"] in online or strict:
-                        payload = crypto.open_door(bytes(row["door_key"]), clinic, row["door_id"],
-                                                   (base / "door" / f"{row['door_id']}.json").read_bytes(),
-                                                   site=params)
-                        open_record(site_rules.check_door_payload(payload, "patient"))
-                        opened += 1
-            admin = keys.execute("SELECT door_id, door_key FROM accounts WHERE name = 'admin'").fetchone()
-            payload = site_rules.check_door_payload(crypto.open_door(
-                bytes(admin["door_key"]), clinic, admin["door_id"],
-                (base / "door" / f"{admin['door_id']}.json").read_bytes(), site=params), "account")
-            ad = crypto.label("chartseal/v1/index", clinic, admin["door_id"])
-            index = site_rules.check_index(crypto.open_body(
-                crypto.b64d(payload["ik"]), (base / payload["index"]).read_bytes(), ad))
-            listed = 0
-            for db in index["databases"]:
-                for row in db["patients"]:
-                    open_record(site_rules.check_index_row(row))
-                    listed += 1
-            if strict:
-                deleted_online = online & gone
-                assert not deleted_online, f"doors of deleted patients online: {sorted(deleted_online)[:3]}"
-                assert listed == len(current), f"admin index lists {listed} of {len(current)} patients"
-                missing = expected - online
-                assert not missing, f"{len(missing)} doors missing"
-        finally:
-            keys.close()
-    return {"objects": n, "doors_opened": opened, "records_opened": records,
-            "deleted_doors_checked": len(gone)}
-
-
-def _current_cards(db: Path) -> set[str]:
-    con = sqlite3.connect(db)
-    try:
-        return {normalize_card(str(r[0])) for r in con.execute("SELECT card FROM patients") if r[0]}
-    finally:
-        con.close()
 
 
 # -- scenarios ------------------------------------------------------------------------------
@@ -430,7 +333,6 @@ def kill_notes_fetch(work: Path, kills: int, notes: int = 300) -> Result:
                   f"{killed} killed mid-fetch; {len(ids)} notes")
 
 
-SCENARIOS: dict[str, Callable[..., Result]] = {}
 
 
 def run_all(work: Path, patients: int, kills: int, note_kills: int,
