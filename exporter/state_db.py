@@ -95,6 +95,11 @@ def connect(path: Path, timeout: float = 30) -> sqlite3.Connection:
     """The state database at ``path``; a damaged one is moved aside and a new one started."""
     why = _confirm(path, timeout, _header_problem(path)) if path.exists() else None
     if why is not None:
+        # Look twice: a file caught in the middle of another process's checkpoint must not be
+        # mistaken for a damaged one and moved from under it.
+        time.sleep(0.5)
+        why = _confirm(path, timeout, _header_problem(path)) if path.exists() else None
+    if why is not None:
         aside = set_aside(path)
         print(f"warning: the state database {path} was damaged ({why}); moved it to "
               f"{aside.name} and started a new one: the next export seals the site again and "
