@@ -6,6 +6,7 @@ Each command lives in the module of the part it drives and is imported only when
 from __future__ import annotations
 
 import importlib
+import sqlite3
 
 import click
 
@@ -40,6 +41,21 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        # The last net under every command: a full or read-only disk is an `error:` with a
+        # hint, never a traceback (commands handle their own errors first).
+        try:
+            return super().invoke(ctx)
+        except (OSError, sqlite3.Error) as exc:
+            from exporter.cli_util import damaged_error, disk_error
+
+            args = list(ctx.protected_args) + list(ctx.args)
+            home = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--home"), None)
+            err = disk_error(exc, home) or damaged_error(exc)
+            if err is None:
+                raise
+            raise err from exc
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

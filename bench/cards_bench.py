@@ -31,7 +31,7 @@ def make_home(tmp: Path, patients: int):
     db = tmp / "main.sqlite"
     write_demo_clinic(db, patients=patients, seed=7)
     home = create_home(tmp / "home", crypto.KdfParams(ops=1, mem=8192))
-    conn = keystore.connect(home.keys_path)
+    conn = keystore.create(home.keys_path)
     access.init_keys(conn)
     conn.close()
     home.databases["main"] = Database("main", db)

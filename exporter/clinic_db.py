@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import sqlite3
+import sys
+import time
 from contextlib import contextmanager
 from operator import attrgetter
 from importlib import resources
@@ -62,6 +64,26 @@ class ClinicDbError(ChartsealError):
     """The file cannot be read as a clinic database at all."""
 
 
+class ClinicDbBusy(ClinicDbError):
+    """The clinic program held its write lock for longer than we wait."""
+
+
+DEFAULT_BUSY_WAIT = 120.0
+_BUSY_STEP = 1.0  # SQLite's own busy wait per try; a progress line between tries
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _busy_wait(path: Path, waited: float, limit: float) -> None:
+    print(f"waiting: the clinic program is writing to {path} ({waited:.0f} s of {limit:.0f} s)",
+          file=sys.stderr, flush=True)
+
+
 def schema_sql() -> str:
     """The schema of a clinic database file (exporter/schema.sql)."""
     return resources.files("exporter").joinpath("schema.sql").read_text(encoding="utf-8")
@@ -90,6 +112,8 @@ def _columns(conn: sqlite3.Connection, path: Path) -> dict[str, set[str]]:
         found = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in COLUMNS
                  if t in tables}
     except sqlite3.DatabaseError as exc:
+        if _is_busy(exc):
+            raise  # the caller waits for the clinic program
         raise ClinicDbError(f"{path} is not a readable SQLite database: {exc}",
                             "point chartseal at the clinic program's database file") from exc
     for table, needed in REQUIRED.items():
@@ -278,7 +302,8 @@ def gc_paused() -> Iterator[None]:
 Keep = Callable[[int, str, Raw], None]
 
 
-def read_clinic(path: Path, reuse: dict[int, Any] | None = None, keep: Keep | None = None) -> ClinicData:
+def read_clinic(path: Path, reuse: dict[int, Any] | None = None, keep: Keep | None = None,
+                busy_wait: float = DEFAULT_BUSY_WAIT) -> ClinicData:
     """Every usable patient of the clinic database at ``path``, with the problems found.
 
     ``reuse`` is what the previous read of this file left (exporter.memo): a patient whose
@@ -287,7 +312,7 @@ def read_clinic(path: Path, reuse: dict[int, Any] | None = None, keep: Keep | No
     patient read (exporter.last_good keeps the rows of those the export publishes).
     """
     with gc_paused():
-        return _read_clinic(Path(path), {} if reuse is None else reuse, keep)
+        return _read_clinic(Path(path), {} if reuse is None else reuse, keep, busy_wait)
 
 
 def _build(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]], raw: Raw) -> Patient | None:
@@ -302,17 +327,37 @@ def _build(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]], raw
         return None
 
 
-def _read_clinic(path: Path, reuse: dict[int, Any], keep: Keep | None) -> ClinicData:
-    conn = connect_readonly(path)
-    try:
-        conn.execute("BEGIN")  # one snapshot for all tables, even with a writer in WAL mode
-        patients, grouped = _read_rows(conn, path)
-        conn.execute("ROLLBACK")
-    except sqlite3.DatabaseError as exc:
-        raise ClinicDbError(f"cannot read clinic database {path}: {exc}",
-                            "check that the file is the clinic program's database") from exc
-    finally:
-        conn.close()
+def _read_snapshot(path: Path, busy_wait: float) -> tuple[list[Row], dict[str, dict[int, list[Row]]]]:
+    """All rows in one read transaction; while the clinic program holds its write lock, wait
+    (a progress line each second) up to ``busy_wait`` seconds, then say so. A busy database
+    is never reported as a bad one: the hint to point elsewhere or remove it would take
+    every patient in it off the site."""
+    started = time.monotonic()
+    while True:
+        conn = connect_readonly(path)
+        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_STEP * 1000)}")
+        try:
+            conn.execute("BEGIN")  # one snapshot for all tables, even with a writer in WAL mode
+            rows = _read_rows(conn, path)
+            conn.execute("ROLLBACK")
+            return rows
+        except sqlite3.DatabaseError as exc:
+            if not _is_busy(exc):
+                raise ClinicDbError(f"cannot read clinic database {path}: {exc}",
+                                    "check that the file is the clinic program's database") from exc
+            waited = time.monotonic() - started
+            if waited >= busy_wait:
+                raise ClinicDbBusy(f"the clinic program is writing to {path}; try again",
+                                   f"waited {waited:.0f} s; run the command again in a moment, or "
+                                   "wait longer with: chartseal config set db_busy_wait_seconds N"
+                                   ) from exc
+            _busy_wait(path, waited, busy_wait)
+        finally:
+            conn.close()
+
+
+def _read_clinic(path: Path, reuse: dict[int, Any], keep: Keep | None, busy_wait: float) -> ClinicData:
+    patients, grouped = _read_snapshot(path, busy_wait)
     sink = f.Sink()
     cards = _cards(sink, patients)
     out: list[Patient] = []

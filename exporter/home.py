@@ -82,10 +82,9 @@ class Home:
 
     # -- state ---------------------------------------------------------------------------
     def connect_state(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.state_path, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        return conn
+        from .state_db import connect  # sets a damaged state database aside
+
+        return connect(self.state_path)
 
     def save(self) -> None:
         data: dict[str, Any] = {"clinic_id": self.clinic_id}
@@ -171,10 +170,14 @@ def load_home(root: Path) -> Home:
             config[name] = settings.parse_setting(name, str(value).lower() if isinstance(value, bool) else str(value))
     kdf_data = data.get("kdf", {})
     kdf = kdf_params(kdf_data.get("ops"), kdf_data.get("mem"))
-    dbs = {
-        name: Database(name=name, path=Path(entry["path"]), auto_update=bool(entry.get("auto_update", True)))
-        for name, entry in data.get("databases", {}).items()
-    }
+    try:
+        dbs = {
+            name: Database(name=name, path=Path(entry["path"]), auto_update=bool(entry.get("auto_update", True)))
+            for name, entry in data.get("databases", {}).items()
+        }
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise HomeError(f"{path}: the [databases] section is damaged ({exc!r})",
+                        hint="fix or restore the file; each database needs path = \"/path/to/db\"") from exc
     return Home(root=root, clinic_id=clinic_id, config=config, databases=dbs, kdf=kdf)
 
 

@@ -48,6 +48,13 @@ def _minutes(text: str) -> int:
     return value
 
 
+def _wait_seconds(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 3600:
+        raise ValueError(f"expected 0 to 3600 seconds, got {value}")
+    return value
+
+
 def _bits(text: str) -> int:
     value = _whole(text, "bits")
     if not 20 <= value <= 128:
@@ -167,6 +174,8 @@ SETTINGS: dict[str, Setting] = {
                 " (empty: amounts without one)", _currency),
         Setting("patient_sees_notes", False, "patients see the clinic's notes about them"
                 " (patients.notes, visit notes); off: only doctors do", _bool),
+        Setting("db_busy_wait_seconds", 120, "how long export and publish wait for the clinic"
+                " program to finish writing to its database before giving up", _wait_seconds),
     ]
 }
 

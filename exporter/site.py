@@ -18,7 +18,7 @@ from typing import Callable
 
 from . import access, crypto, doors, failures, keystore, plan, render
 from .cache import SealedCache
-from .clinic_db import ClinicDbError, gc_paused, read_clinic
+from .clinic_db import ClinicDbBusy, ClinicDbError, gc_paused, read_clinic
 from .errors import ChartsealError, ExportError
 from .home import Home, home_lock  # noqa: F401 - home_lock re-exported for callers
 from .isolate import Isolation
@@ -88,7 +88,10 @@ def _read_databases(home: Home, result: ExportResult, auto: bool, memo: ExportMe
         source = _source(home, name, auto)
         try:
             clinic = read_clinic(source, memo.reads.setdefault(str(source), {}) if memo.remember else None,
-                                 functools.partial(iso.store.stage, name))
+                                 functools.partial(iso.store.stage, name),
+                                 home.config.get("db_busy_wait_seconds", 120))
+        except ClinicDbBusy as exc:  # never the hint to point elsewhere: that unpublishes it
+            raise ExportError(f"database {name!r}: {exc}", hint=exc.hint) from exc
         except sqlite3.Error:
             raise  # the reader wraps the clinic file's own errors: this is the home's disk
         except Exception as exc:  # noqa: BLE001 - one database's defect stays with it

@@ -22,9 +22,17 @@ def _write_atomic(path: str, data: bytes) -> None:
     folder, name = os.path.split(path)
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        # A full disk leaves no half-written temporary file behind.
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 SYNC_EACH_MAX = 64  # up to this many written files are synced one by one
@@ -39,6 +47,9 @@ def _fsync(path: str, flags: int) -> None:
 
 
 def _list_files(root: Path) -> set[str]:
+    # Names only: scandir knows them without a stat per file, which a no-op export of
+    # tens of thousands of objects could not afford. A file damaged after it was sealed is
+    # found by the digest check when it is read for upload, dropped, and sealed again.
     out: set[str] = set()
     stack = [(str(root), "")]
     while stack:

@@ -13,6 +13,7 @@ import click
 from exporter.errors import ChartsealError
 from exporter.home import Home, load_home, resolve_home
 
+from . import jobs
 from .policy import Policy
 
 home_option = click.option("--home", type=click.Path(file_okay=False), default=None,
@@ -43,13 +44,20 @@ class CliError(click.ClickException):
 
 
 @contextmanager
-def reported() -> Iterator[None]:
+def reported(home: str | None = None) -> Iterator[None]:
     """Turn core errors into CLI errors, keeping the hint."""
     try:
         yield
     except ChartsealError as exc:
         raise CliError(str(exc), exc.hint) from exc
-    except sqlite3.OperationalError as exc:
+    except (OSError, sqlite3.OperationalError) as exc:
+        from exporter.cli_util import disk_error
+
+        disk = disk_error(exc, home)
+        if disk is not None:
+            raise disk from exc
+        if isinstance(exc, OSError):
+            raise
         raise CliError(f"the state database failed: {exc}",
                        "check the disk of the clinic home; the queue is kept in it") from exc
 
@@ -84,7 +92,7 @@ def publish(resend_all: bool, dry_run: bool, no_export: bool, target_url: str | 
     from . import background as jobs_core
     from . import publish as core
 
-    with reported():
+    with reported(home):
         h = open_home(home)
         if dry_run:
             _show_dry_run(core.dry_run(h, target_url, endpoint_url, region, resend_all, not no_export))
@@ -156,6 +164,10 @@ def _warn_export_problems(h: Home) -> None:
 
 
 def _show_report(r: Any) -> None:
+    if getattr(r, "reconciled", None):
+        click.echo(f"the state database knew nothing of {r.target}: listed it once, kept "
+                   f"{r.reconciled[0]} objects already there, {r.reconciled[1]} no longer "
+                   "published are deleted by the usual rules")
     rate = r.uploaded / r.seconds if r.seconds > 0 else 0.0
     if r.uploaded or r.queued:
         click.echo(f"published {r.uploaded} objects ({human_bytes(r.sent_bytes)}) to {r.target} "
@@ -167,6 +179,11 @@ def _show_report(r: Any) -> None:
     if r.doors_held:
         click.echo(f"warning: {r.doors_held} retired doors (old passwords) still open on the target: "
                    "their replacements failed to upload; the next publish deletes them", err=True)
+    if r.left and r.dropped:
+        first = next(iter(r.failed.values()), "")
+        raise CliError(f"{r.left} upload jobs to {r.target} did not finish" + (f": {first}" if first else ""),
+                       f"run chartseal publish --target {r.target} again; jobs for a target that is "
+                       "not configured are not kept queued")
     if r.left:
         first = next(iter(r.failed.values()), "")
         raise CliError(f"{r.left} upload jobs are still queued" + (f": {first}" if first else ""),
@@ -190,28 +207,6 @@ def _show_dry_run(d: Any) -> None:
 
 
 # -- the upload list and the log --------------------------------------------------------
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="print JSON lines instead of a table")
-@home_option
-def queue(as_json: bool, home: str | None) -> None:
-    """Show the upload list: groups waiting to be published, and why."""
-    from .uploads import upload_list
-
-    with reported():
-        waiting = upload_list(open_home(home))
-    if not waiting and not as_json:
-        click.echo("the upload list is empty")
-        return
-    for w in waiting:
-        if as_json:
-            click.echo(json.dumps(w.to_json(), sort_keys=True))
-        else:
-            err = f"  last error: {w.error}" if w.error else ""
-            click.echo(f"{w.patient:<34} {w.reason:<28} tries {w.attempts:<3} next {w.next}{err}")
-    if not as_json:
-        click.echo(f"{len(waiting)} waiting")
-
-
 def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
@@ -238,6 +233,58 @@ def _export_problems(h: Home, card: str | None, as_json: bool) -> int:
     return len(found)
 
 
+@click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="print JSON lines instead of a table")
+@home_option
+@click.pass_context
+def queue(ctx: click.Context, as_json: bool, home: str | None) -> None:
+    """Show the upload list: groups waiting to be published, for which target, and why."""
+    if ctx.invoked_subcommand is None:
+        _show_queue(as_json, home)
+
+
+@queue.command("drop")
+@click.option("--target", "target_url", metavar="URL", required=True,
+              help="the target whose jobs to drop, as `chartseal queue` shows it")
+@home_option
+def queue_drop(target_url: str, home: str | None) -> None:
+    """Drop every queued job of one target (e.g. one no longer used)."""
+    from .publish import connect, drop_jobs
+    from .targets import open_target
+
+    with reported(home):
+        h = open_home(home)
+        key = open_target(target_url).state_key
+        conn = connect(h)
+        try:
+            known = {j.target for j in jobs.list_jobs(conn)}
+            if key not in known and target_url in known:
+                key = target_url
+            dropped = drop_jobs(conn, key)
+        finally:
+            conn.close()
+    click.echo(f"dropped {dropped} queued jobs for {key}" if dropped else f"no jobs queued for {key}")
+
+
+def _show_queue(as_json: bool, home: str | None) -> None:
+    from .uploads import upload_list
+
+    with reported(home):
+        waiting = upload_list(open_home(home))
+    if not waiting and not as_json:
+        click.echo("the upload list is empty")
+        return
+    for w in waiting:
+        if as_json:
+            click.echo(json.dumps(w.to_json(), sort_keys=True))
+        else:
+            err = f"  last error: {w.error}" if w.error else ""
+            click.echo(f"{w.patient:<34} {w.target:<32} {w.reason:<28} tries {w.attempts:<3} "
+                       f"next {w.next}{err}")
+    if not as_json:
+        click.echo(f"{len(waiting)} waiting")
+
+
 @click.command()
 @click.option("--failed", "only", flag_value="failed",
               help="only patients the last export could not publish, or whose last upload failed")
@@ -250,7 +297,7 @@ def log(only: str | None, card: str | None, as_json: bool, home: str | None) -> 
     (the latest attempt), with the error text."""
     from .uploads import upload_status
 
-    with reported():
+    with reported(home):
         h = open_home(home)
         rows = upload_status(h, only or "all", card)
         shown = 0 if only == "ok" else _export_problems(h, card, as_json)
@@ -281,7 +328,7 @@ def sync(repair: bool, as_json: bool, target_url: str | None, endpoint_url: str 
     """List the target and compare it with what it must hold; --repair fixes it."""
     from . import background as jobs_core
 
-    with reported():
+    with reported(home):
         h = open_home(home)
         if background:
             _refuse_overrides(target_url, endpoint_url, region)

@@ -12,6 +12,7 @@ import click
 from exporter.cli_util import UserError, home_option, open_home, reports_errors
 
 NOT_RUNNING = 3  # exit status of `service status` when the service is not running (as LSB)
+NOT_RESPONDING = 4  # running, but its heartbeat is stale (stuck): a monitor must see it
 
 
 @click.group()
@@ -86,6 +87,21 @@ def _queue_length(state_path: Path) -> int | None:
         return None
 
 
+def _last_upload(state_path: Path) -> float | None:
+    """The last upload that sent objects, by the service or a manual publish (upload log)."""
+    if not state_path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{state_path}?mode=ro", uri=True, timeout=5)
+        try:
+            row = conn.execute("SELECT max(ts) FROM upload_log WHERE ok = 1 AND objects > 0").fetchone()
+            return float(row[0]) if row and row[0] is not None else None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+
+
 @service.command("status")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @home_option
@@ -93,7 +109,8 @@ def _queue_length(state_path: Path) -> int | None:
 def status(as_json: bool, home_dir: str | None) -> None:
     """Say whether the service is running, since when, the queue, the last upload and error.
 
-    Exits with status 0 when it is running and 3 when it is not.
+    Exits with status 0 when it is running, 3 when it is not and 4 when it runs but does
+    not respond (its heartbeat is stale).
     """
     from .service_status import backup_info, read_status
 
@@ -105,6 +122,9 @@ def status(as_json: bool, home_dir: str | None) -> None:
     queue = _queue_length(home.state_path)
     if queue is not None:
         data["queue"] = queue
+    logged = _last_upload(home.state_path)
+    if logged is not None and logged > (data.get("last_success") or 0):
+        data["last_success"] = logged  # a manual publish, or one before the last restart
     data["log"] = str(home.log_dir / "service.log")
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
@@ -112,6 +132,9 @@ def status(as_json: bool, home_dir: str | None) -> None:
         _show(data, now)
     if not st.running:
         sys.exit(NOT_RUNNING)
+    if not st.responding:
+        click.echo("hint: the service does not respond; see its log, then restart it", err=True)
+        sys.exit(NOT_RESPONDING)
 
 
 def _show(d: dict, now: float) -> None:

@@ -111,7 +111,10 @@ def plan_deletes(conn: sqlite3.Connection, key: str, policy: Policy, now: float,
         layer = sorted([n for n in layer if n in doors] + rest)  # retired doors are never capped
         if not layer:
             break
-        layers.append(layer)
+        # Doors in a layer of their own first: an object found on the target after a lost
+        # state database has no known referrers, yet a found door may name it.
+        first = [n for n in layer if is_door(n)]
+        layers.extend(part for part in (first, [n for n in layer if not is_door(n)]) if part)
         taken += len(rest)
         deleted += len(layer)
         freed = []

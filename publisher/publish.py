@@ -19,6 +19,7 @@ from exporter.home import Home, home_lock
 from . import deletes, jobs, state
 from .errors import PublishError, TargetError
 from .policy import Policy
+from .sync import reconcile
 from .targets import Target, open_target
 from .uploader import Outcome, upload_ordered
 
@@ -40,6 +41,9 @@ class Report:
     doors_held: int = 0        # retired doors still on the target: their group's uploads failed
     seconds: float = 0.0
     fatal: TargetError | None = None
+    reconciled: tuple[int, int] | None = None  # (adopted, orphans) of a first listing
+    site_damaged: int = 0      # objects whose site-folder file was damaged (dropped, to re-seal)
+    dropped: int = 0           # jobs not kept: a --target run for a target not configured
 
 
 def connect(home: Home) -> sqlite3.Connection:
@@ -54,12 +58,22 @@ def connect(home: Home) -> sqlite3.Connection:
 
 def state_error(exc: sqlite3.OperationalError, path: Path) -> PublishError:
     text = str(exc)
-    if "full" in text:
-        return PublishError(f"the disk holding {path} is full",
+    if "full" in text or ("disk I/O error" in text and _nearly_full(path.parent)):
+        return PublishError(f"the disk holding {path.parent} is full",
                             hint="free some space, then run the command again; the queue is intact")
     if "locked" in text:
         return PublishError(f"{path} is busy: {text}", hint="wait a moment and run it again")
     return PublishError(f"cannot use {path}: {text}", hint="check the clinic home's disk and permissions")
+
+
+def _nearly_full(folder: Path) -> bool:
+    """SQLite reports a WAL it cannot grow on a full disk as a plain I/O error."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(folder).free < 1024 * 1024
+    except OSError:
+        return False
 
 
 def make_target(home: Home, url: str | None, endpoint_url: str | None, region: str | None,
@@ -142,6 +156,8 @@ def run_queue(conn: sqlite3.Connection, target: Target, site_dir: Path, policy: 
             if not checked:
                 _preflight(conn, target, key, clock())
                 checked = True
+                if state.needs_reconcile(conn, key):  # the service's way in
+                    report.reconciled = reconcile(conn, target, site_dir, clock())
             _round(conn, target, site_dir, policy, owner, groups, report, skip, tries, clock, progress)
             if report.fatal:
                 raise report.fatal
@@ -158,10 +174,15 @@ def _preflight(conn: sqlite3.Connection, target: Target, key: str, now: float) -
     try:
         target.check()
     except TargetError as exc:
-        with jobs.immediate(conn):
-            conn.execute("UPDATE jobs SET last_error = ?, updated_at = ? WHERE target = ?",
-                         (str(exc), now, key))
+        _note_error(conn, key, exc, now)
         raise
+
+
+def _note_error(conn: sqlite3.Connection, key: str, exc: TargetError, now: float) -> None:
+    """Show why every queued job waits (chartseal queue)."""
+    with jobs.immediate(conn):
+        conn.execute("UPDATE jobs SET last_error = ?, updated_at = ? WHERE target = ?",
+                     (str(exc), now, key))
 
 
 def _round(conn: sqlite3.Connection, target: Target, site_dir: Path, policy: Policy, owner: str,
@@ -182,6 +203,11 @@ def _round(conn: sqlite3.Connection, target: Target, site_dir: Path, policy: Pol
         recorder.flush()
     report.uploaded += len(outcome.done)
     report.sent_bytes += outcome.sent_bytes
+    if outcome.site_damaged:
+        # Retrying cannot help until an export seals the object again: stop this run's
+        # tries of those groups (publish exports and runs once more, see publish()).
+        report.site_damaged += len(outcome.site_damaged)
+        skip.update(o.group for o in items if o.name in outcome.site_damaged)
     if outcome.fatal:
         report.fatal = outcome.fatal
     by_group: dict[str, list[str]] = defaultdict(list)
@@ -268,28 +294,83 @@ def publish(home: Home, target_url: str | None = None, endpoint_url: str | None 
         run_export(home, phase)
     phase("queueing", 0, 0)
     conn = connect(home)
+    other = bool(target_url) and target.state_key != make_target(home, None, endpoint_url, region,
+                                                                  policy).state_key
     try:
-        # The service exports and queues under the home lock; take it only when there is
-        # something to queue (importing the exporter is the no-op's largest cost).
-        if resend_all or state.pending_groups(conn, target.state_key):
-            with home_lock(home):
-                queue_changes(conn, target.state_key, resend_all, time.time())
-        total = len(state.pending(conn, target.state_key))
-        if on_start:
-            on_start(Report(target.url, total=total))
-        phase("uploading", 0, total)
-        report = run_queue(conn, target, home.site_dir, policy, progress)
-        if deletes.leftovers(conn, target.state_key):
-            phase("deleting", 0, 0)
-            with home_lock(home):
-                dplan = plan_due_deletes(conn, target, policy, time.time())
-                report.deletes_waiting, report.doors_held = dplan.waiting, dplan.doors_held
-                report.deleted = deletes.run_deletes(conn, target, dplan)
+        report = _publish(home, conn, target, resend_all, export, policy, progress, on_start, phase)
+        if other:
+            report.dropped = drop_jobs(conn, target.state_key)
         return report
     except sqlite3.OperationalError as exc:
         raise state_error(exc, home.state_path) from exc
     finally:
+        if other and not conn.in_transaction:
+            # Nothing runs the queue of a target that is not configured (the service uses
+            # the configured one): leave no job waiting forever. What is missing there is
+            # queued again by the next run for it, from what the state database knows.
+            try:
+                drop_jobs(conn, target.state_key)
+            except sqlite3.Error:
+                pass
         conn.close()
+
+
+def drop_jobs(conn: sqlite3.Connection, key: str) -> int:
+    """Remove every queued job of the target ``key``; returns how many."""
+    with jobs.immediate(conn):
+        return conn.execute("DELETE FROM jobs WHERE target = ?", (key,)).rowcount
+
+
+def _publish(home: Home, conn: sqlite3.Connection, target: Target, resend_all: bool,
+             export: bool, policy: Policy, progress: Progress | None,
+             on_start: Callable[[Report], None] | None, phase: Phase) -> Report:
+    # The service exports and queues under the home lock; take it only when there is
+    # something to queue (importing the exporter is the no-op's largest cost).
+    if resend_all or state.pending_groups(conn, target.state_key):
+        with home_lock(home):
+            queue_changes(conn, target.state_key, resend_all, time.time())
+    healed = _reconcile_first(home, conn, target)
+    total = len(state.pending(conn, target.state_key))
+    if on_start:
+        on_start(Report(target.url, total=total))
+    phase("uploading", 0, total)
+    report = run_queue(conn, target, home.site_dir, policy, progress)
+    if report.site_damaged and export:
+        # Damaged files in the site folder were dropped: seal them again, send once more.
+        run_export(home, phase)
+        with home_lock(home):
+            queue_changes(conn, target.state_key, False, time.time())
+        again = run_queue(conn, target, home.site_dir, policy, progress)
+        again.uploaded += report.uploaded
+        again.sent_bytes += report.sent_bytes
+        report = again
+    report.reconciled = healed or report.reconciled
+    if deletes.leftovers(conn, target.state_key):
+        phase("deleting", 0, 0)
+        with home_lock(home):
+            dplan = plan_due_deletes(conn, target, policy, time.time())
+            report.deletes_waiting, report.doors_held = dplan.waiting, dplan.doors_held
+            report.deleted = deletes.run_deletes(conn, target, dplan)
+    return report
+
+
+def _reconcile_first(home: Home, conn: sqlite3.Connection, target: Target) -> tuple[int, int] | None:
+    """A target the state database knows nothing of is listed before anything is sent.
+
+    Runs after queueing, so a listing that fails (offline, no bucket) loses nothing; jobs
+    whose objects all turned out to be on the target already are dropped.
+    """
+    if not state.needs_reconcile(conn, target.state_key):
+        return None
+    with home_lock(home):
+        try:
+            healed = reconcile(conn, target, home.site_dir, time.time())
+        except TargetError as exc:
+            _note_error(conn, target.state_key, exc, time.time())
+            raise
+        with jobs.immediate(conn):
+            state.drop_satisfied_jobs(conn, target.state_key)
+    return healed
 
 
 def delete_superseded(conn: sqlite3.Connection, target: Target, policy: Policy,

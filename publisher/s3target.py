@@ -10,17 +10,20 @@ import base64
 import hashlib
 import os
 import threading
+import time
 from typing import Any, Iterator
 
 from .errors import TargetError
 from .policy import Policy
-from .targets import Listed, check_name
+from .targets import Listed, check_name, is_md5
 
 CREDENTIAL_CODES = {
     "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "ExpiredToken",
     "InvalidToken", "TokenRefreshRequired", "InvalidClientTokenId", "403", "Forbidden",
 }
 BUCKET_CODES = {"NoSuchBucket", "404", "NotFound"}
+CHECK_ATTEMPTS = 4   # HeadBucket tries on top of the client's own retries
+VERIFY_ATTEMPTS = 3  # uploads of one object whose stored checksum did not match
 CRED_HINT = ("check the S3 credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE "
              "or ~/.aws/credentials) and that they may write this bucket; nothing queued was lost")
 
@@ -34,10 +37,11 @@ class S3Target:
         self.region = region
         self.policy = policy
         self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
-        endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
-            "AWS_ENDPOINT_URL") or ""
-        # The same bucket name behind another endpoint is another store.
-        self.state_key = f"{self.url} at {endpoint}" if endpoint else self.url
+        # Keyed by bucket and prefix only: the same bucket reached through another URL (a
+        # CDN-fronted endpoint, a region-specific host) is the same store and must not be
+        # uploaded again. Older state databases keyed it "<url> at <endpoint>"; state.py
+        # migrates those keys.
+        self.state_key = self.url
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -89,23 +93,54 @@ class S3Target:
 
     # -- interface -----------------------------------------------------------------------
     def check(self) -> None:
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except Exception as exc:  # noqa: BLE001 - every failure is translated below
-            err = self._error(exc, f"open the bucket {self.bucket!r}")
-            raise err from exc
+        """One HeadBucket before the first upload, retried like any request.
+
+        The client already retries inside; a failure that is not fatal (a reset, a 5xx, a
+        slow answer) gets a few more tries with backoff here, since one flaky request must
+        not abort a whole run. Credentials and a missing bucket fail at once.
+        """
+        err: TargetError | None = None
+        for attempt in range(CHECK_ATTEMPTS):
+            if attempt:
+                time.sleep(min(2.0, 0.2 * 2 ** attempt))
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+                return
+            except Exception as exc:  # noqa: BLE001 - every failure is translated below
+                err = self._error(exc, f"open the bucket {self.bucket!r}")
+                err.__cause__ = exc
+                if err.fatal:
+                    break
+        assert err is not None
+        raise err
 
     def put(self, name: str, data: bytes, content_type: str, cache_control: str) -> str:
+        """Upload and verify; returns the MD5 we computed (what ``published.etag`` keeps).
+
+        Content-MD5 lets a strict store refuse a body damaged on the way, but some
+        S3-compatible stores ignore it, so the ETag the store reports (the MD5 of what it
+        stored, for a single-part upload without KMS) is compared with ours as well, and the
+        object is sent again on a mismatch.
+        """
         md5 = hashlib.md5(data, usedforsecurity=False)
-        try:
-            resp = self.client.put_object(
-                Bucket=self.bucket, Key=self.key(name), Body=data, ContentType=content_type,
-                CacheControl=cache_control,
-                # The store rejects a body damaged on the way instead of storing it.
-                ContentMD5=base64.b64encode(md5.digest()).decode())
-        except Exception as exc:  # noqa: BLE001
-            raise self._error(exc, f"upload {name}") from exc
-        return str(resp.get("ETag", "")).strip('"') or md5.hexdigest()
+        local = md5.hexdigest()
+        got = ""
+        for _attempt in range(VERIFY_ATTEMPTS):
+            try:
+                resp = self.client.put_object(
+                    Bucket=self.bucket, Key=self.key(name), Body=data, ContentType=content_type,
+                    CacheControl=cache_control, ContentMD5=base64.b64encode(md5.digest()).decode())
+            except Exception as exc:  # noqa: BLE001
+                raise self._error(exc, f"upload {name}") from exc
+            got = str(resp.get("ETag", "")).strip('"').lower()
+            if got == local or not is_md5(got):
+                # A tag that is not an MD5 (KMS encryption) cannot be compared; those stores
+                # (AWS) check Content-MD5 themselves.
+                return local
+        raise TargetError(f"{self.where}: the store kept other bytes than we sent for {name} "
+                          f"(MD5 {got}, expected {local}), {VERIFY_ATTEMPTS} times",
+                          hint="the connection damages uploads; it is retried with backoff, "
+                               "see: chartseal log --failed")
 
     def delete(self, names: list[str]) -> None:
         for start in range(0, len(names), 1000):

@@ -77,7 +77,12 @@ CREATE TABLE IF NOT EXISTS upload_log (
     error   TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS upload_log_grp ON upload_log (target, grp, id);
+CREATE TABLE IF NOT EXISTS reconciled (
+    target TEXT PRIMARY KEY,   -- this target was listed once and `published` rebuilt from it
+    at     REAL NOT NULL
+);
 """
+KEYED_TABLES = ("published", "sending", "jobs", "upload_log")
 
 # A plan row needs sending when the target lacks it, holds other bytes, or --all asked.
 PENDING_SQL = """
@@ -92,6 +97,66 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     plan.ensure_schema(conn)
     _rebuild_without_rowid_tables(conn)
     conn.executescript(SCHEMA)
+    _migrate_endpoint_keys(conn)
+
+
+def _migrate_endpoint_keys(conn: sqlite3.Connection) -> None:
+    """S3 targets were keyed "<s3 url> at <endpoint>"; now by bucket and prefix alone.
+
+    Rows move to the new key; where two endpoints named the same bucket, the first kept
+    wins and the rest are dropped (at worst an object is listed or sent once more), and
+    their queued jobs with them, so nothing waits forever under a key no run uses.
+    """
+    if conn.execute("SELECT 1 FROM published WHERE target GLOB 's3://* at *' UNION ALL "
+                    "SELECT 1 FROM jobs WHERE target GLOB 's3://* at *' LIMIT 1").fetchone() is None:
+        return
+    new = "substr(target, 1, instr(target, ' at ') - 1)"
+    outer = conn.in_transaction
+    if not outer:
+        conn.execute("BEGIN IMMEDIATE")
+    for table in KEYED_TABLES:
+        conn.execute(f"UPDATE OR IGNORE {table} SET target = {new} WHERE target GLOB 's3://* at *'")
+        if table != "upload_log":
+            conn.execute(f"DELETE FROM {table} WHERE target GLOB 's3://* at *'")
+    if not outer:
+        conn.execute("COMMIT")
+
+
+def needs_reconcile(conn: sqlite3.Connection, target: str) -> bool:
+    """True when nothing is known of this target: a new or emptied state database, or a
+    target never published to. Publishing then must list it once before deciding."""
+    return conn.execute(
+        "SELECT 1 FROM published WHERE target = ? UNION ALL SELECT 1 FROM reconciled "
+        "WHERE target = ? LIMIT 1", (target, target)).fetchone() is None
+
+
+def adopt(conn: sqlite3.Connection, target: str, obj: plan.PlanObject, etag: str, now: float) -> None:
+    """A planned object found on the target with exactly the planned bytes."""
+    record_published(conn, target, obj, etag, now)
+
+
+def adopt_orphan(conn: sqlite3.Connection, target: str, name: str, size: int, etag: str,
+                 now: float) -> None:
+    """An object of this clinic found on the target that the plan no longer holds: recorded
+    as superseded now, so the usual delete rules (doors at once, the rest after the grace
+    period, capped) remove it."""
+    conn.execute(
+        "INSERT INTO published (target, name, digest, size, kind, grp, refs, etag, resend, "
+        "superseded_at, published_at) VALUES (?, ?, '', ?, 'found', '', '', ?, 0, ?, ?) "
+        "ON CONFLICT (target, name) DO NOTHING", (target, name, size, etag, now, now))
+
+
+def drop_satisfied_jobs(conn: sqlite3.Connection, target: str) -> None:
+    """Jobs of groups whose planned objects are all on the target (found by a listing)."""
+    busy = pending_groups(conn, target)
+    conn.executemany("DELETE FROM jobs WHERE target = ? AND grp = ?",
+                     [(target, g) for (g,) in conn.execute(
+                         "SELECT grp FROM jobs WHERE target = ?", (target,)).fetchall()
+                      if g not in busy])
+
+
+def mark_reconciled(conn: sqlite3.Connection, target: str, now: float) -> None:
+    conn.execute("INSERT OR REPLACE INTO reconciled (target, at) VALUES (?, ?)", (target, now))
 
 
 def _rebuild_without_rowid_tables(conn: sqlite3.Connection) -> None:

@@ -17,7 +17,7 @@ from . import state
 from .errors import PublishError, SiteObjectError
 from .jobs import immediate
 from .policy import Policy
-from .targets import Listed, Target, md5_hex
+from .targets import Listed, Target, is_md5, md5_hex
 from .uploader import read_checked, upload_ordered
 
 
@@ -68,7 +68,7 @@ def scan(conn: sqlite3.Connection, target: Target, site_dir: Path, clinic_prefix
             report.missing.append(name)
             continue
         pub = published.get(name)
-        if _matches(have, obj, pub, site_dir):
+        if _matches(have, obj, site_dir):
             continue
         if pub and pub[0] != obj.digest and pub[1] and have.etag == pub[1]:
             report.stale.append(name)
@@ -84,14 +84,14 @@ def scan(conn: sqlite3.Connection, target: Target, site_dir: Path, clinic_prefix
     return report
 
 
-def _matches(have: Listed, obj: plan.PlanObject, pub: tuple | None, site_dir: Path) -> bool:
+def _matches(have: Listed, obj: plan.PlanObject, site_dir: Path) -> bool:
+    """Compared with the MD5 of the planned bytes, computed here, never with a recorded tag:
+    a tag recorded from a damaged upload would hide exactly the damage sync looks for."""
     if have.size != obj.size:
         return False
-    if pub and pub[0] == obj.digest and pub[1]:
-        return have.etag == pub[1]  # the tag the target gave this very upload
-    if "-" in have.etag:
-        return True  # a multipart tag is not an MD5; the size already matched
-    return have.etag == md5_hex(read_checked(site_dir, obj))
+    if not is_md5(have.etag.lower()):
+        return True  # a multipart or KMS tag is not an MD5; the size already matched
+    return have.etag.lower() == md5_hex(read_checked(site_dir, obj))
 
 
 Phase = Callable[[str, int, int], None]  # (phase, done, total), as publish.Phase
@@ -139,6 +139,47 @@ def repair(conn: sqlite3.Connection, target: Target, site_dir: Path, report: Syn
         if layer:
             target.delete(layer)
             report.deleted += len(layer)
+
+
+def clinic_prefix_of(conn: sqlite3.Connection) -> str | None:
+    """``c/<clinic id>`` as the plan names it (None for an empty plan)."""
+    row = conn.execute("SELECT name FROM plan WHERE name GLOB 'c/*/*' LIMIT 1").fetchone()
+    return "/".join(row[0].split("/")[:2]) if row else None
+
+
+def reconcile(conn: sqlite3.Connection, target: Target, site_dir: Path, now: float) -> tuple[int, int] | None:
+    """List a target we know nothing of once, and rebuild ``published`` from the listing.
+
+    Planned objects found with the planned bytes are adopted (not sent again); this clinic's
+    objects the plan no longer holds are recorded as superseded, so the usual delete rules
+    remove them (retired doors at once, the rest after the grace period, capped). After the
+    publish that follows, the target is what ``sync --repair`` would leave. Returns
+    (adopted, orphans), or None when the plan is empty (then everything would look orphaned).
+    """
+    prefix = clinic_prefix_of(conn)
+    if prefix is None:
+        return None
+    key = target.state_key
+    planned = {o.name: o for o in plan.read_plan(conn)}
+    found = list_scope(target, prefix, [n for n, o in planned.items() if o.group == "app"])
+    adopted = orphans = 0
+    with immediate(conn):
+        for name, have in sorted(found.items()):
+            obj = planned.get(name)
+            if obj is None:
+                if name.startswith(prefix + "/"):
+                    state.adopt_orphan(conn, key, name, have.size, have.etag, now)
+                    orphans += 1
+                continue
+            try:
+                same = _matches(have, obj, site_dir)
+            except SiteObjectError:
+                same = False  # the site folder is damaged: send it again after the export
+            if same:
+                state.adopt(conn, key, obj, have.etag.lower() if is_md5(have.etag.lower()) else "", now)
+                adopted += 1
+        state.mark_reconciled(conn, key, now)
+    return adopted, orphans
 
 
 def sync(conn: sqlite3.Connection, target: Target, site_dir: Path, clinic_prefix: str,

@@ -51,6 +51,11 @@ def md5_hex(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
+def is_md5(tag: str) -> bool:
+    """True for a tag that is an MD5 hex (single-part uploads); multipart and KMS tags are not."""
+    return len(tag) == 32 and all(c in "0123456789abcdef" for c in tag)
+
+
 def open_target(url: str, endpoint_url: str = "", region: str = "",
                 policy: Policy | None = None) -> Target:
     """A target for ``url`` (file:///path or s3://bucket/prefix); nothing is contacted yet."""

@@ -27,6 +27,7 @@ class Outcome:
     deferred: dict[str, list[str]] = field(default_factory=dict)  # name -> refs not on target
     sent_bytes: int = 0
     fatal: TargetError | None = None
+    site_damaged: set[str] = field(default_factory=set)  # failed: the site file is bad
 
 
 def is_last(name: str) -> bool:
@@ -42,8 +43,15 @@ def read_checked(site_dir: Path, obj: plan.PlanObject) -> bytes:
         raise SiteObjectError(f"{obj.name} is in the plan but not in the site folder",
                               hint="run chartseal publish again (it exports first)") from exc
     if plan.digest(data) != obj.digest:
+        # Drop the damaged file: the next export finds it missing and seals it again (an
+        # unchanged object is otherwise trusted as cached and never read back).
+        try:
+            (site_dir / obj.name).unlink()
+        except OSError:
+            pass
         raise SiteObjectError(f"{obj.name} in the site folder does not match the plan",
-                              hint="run chartseal publish again (it exports first)")
+                              hint="run chartseal publish again (it exports first and seals "
+                                   "the object again)")
     return data
 
 
@@ -130,6 +138,8 @@ def _run_phase(pool: ThreadPoolExecutor, target: Target, site_dir: Path, graph: 
                 queue.extend(n for n in graph.resolve(name) if n in allowed)
             elif isinstance(exc, (TargetError, SiteObjectError)):
                 outcome.failed[name] = str(exc)
+                if isinstance(exc, SiteObjectError):
+                    outcome.site_damaged.add(name)
                 if isinstance(exc, TargetError) and exc.fatal and outcome.fatal is None:
                     outcome.fatal = exc
             else:

@@ -155,6 +155,9 @@ class FaultProxy:
     """
 
     MODES = ("503", "500_after", "reset", "reset_after", "slow")
+    # "corrupt" flips a byte of an upload's body on the way and drops its Content-MD5, as
+    # a store that ignores that header would (moto does); opt in with modes=ALL_MODES.
+    ALL_MODES = MODES + ("corrupt",)
 
     def __init__(self, upstream: str, rate: float = 0.0, modes=MODES, seed: int = 1,
                  slow_seconds: float = 0.3) -> None:
@@ -210,6 +213,11 @@ class FaultProxy:
                          b"<Error><Code>SlowDown</Code><Message>injected</Message></Error>")
         if mode == "slow":
             time.sleep(self.slow_seconds)
+        if mode == "corrupt" and h.command == "PUT" and body:
+            i = self.rng.randrange(len(body))
+            body = body[:i] + bytes([body[i] ^ 0x5A]) + body[i + 1:]
+            for k in [k for k in h.headers if k.lower() == "content-md5"]:
+                del h.headers[k]
         status, headers, data = self._forward(h, body)
         if mode == "reset_after":
             return _reset(h)
