@@ -20,7 +20,7 @@ from typing import Any
 
 from . import crypto, keystore
 from .backup_format import RECOVERY_BYTES, BackupError, Contents, open_backup, seal
-from .home import CONFIG, KEYS, Home, _atomic_write, home_lock
+from .home import CONFIG, KEYS, Home, atomic_write, home_lock
 
 RECORD = "backup.json"  # when and where the last backup went (read by service status)
 SUFFIX = ".backup"
@@ -116,7 +116,7 @@ def _write(home: Home, conn: sqlite3.Connection, rk: bytes, out: Path | None) ->
     name = f"chartseal-{home.clinic_id}-{when.strftime('%Y%m%dT%H%M%S.%fZ')}{SUFFIX}"
     path = folder / name if out is None or out.is_dir() else out
     try:
-        _atomic_write(path, seal(rk, contents), mode=0o600)
+        atomic_write(path, seal(rk, contents), mode=0o600)
     except OSError as exc:
         raise BackupError(f"cannot write the backup {path}: {exc.strerror}",
                           hint="check the disk is plugged in, writable and not full") from exc
@@ -170,7 +170,7 @@ def read_record(root: Path) -> dict[str, Any]:
 
 
 def _record(home: Home, value: dict[str, Any]) -> None:
-    _atomic_write(home.root / RECORD, (json.dumps(value, sort_keys=True) + "\n").encode(), 0o600)
+    atomic_write(home.root / RECORD, (json.dumps(value, sort_keys=True) + "\n").encode(), 0o600)
 
 
 def record_error(home: Home, text: str) -> None:
@@ -243,7 +243,7 @@ def restore(root: Path, contents: Contents, force: bool = False) -> Restored:
                 aside = root / f"{CONFIG}.damaged-{stamp}"
                 os.replace(cfg, aside)
                 result.moved.append(aside)
-            _atomic_write(cfg, contents.files["config.toml"], mode=0o600)
+            atomic_write(cfg, contents.files["config.toml"], mode=0o600)
         _sync_dir(root)
     return result
 
@@ -276,7 +276,7 @@ def _keystore_state(keys: Path) -> str:
 def _stage(root: Path, data: bytes) -> Path:
     """The backup's keystore written beside the real one and proven whole before the swap."""
     fresh = root / f".{KEYS}.{crypto.random_id()[:8]}.restore"
-    _atomic_write(fresh, data, mode=0o600)
+    atomic_write(fresh, data, mode=0o600)
     try:
         keystore.check(fresh).close()
     except keystore.KeystoreError as exc:

@@ -94,7 +94,7 @@ class Home:
             db.name: {"path": str(db.path), "auto_update": db.auto_update}
             for db in self.databases.values()
         }
-        _atomic_write(self.root / CONFIG, tomli_w.dumps(data).encode(), mode=0o600)
+        atomic_write(self.root / CONFIG, tomli_w.dumps(data).encode(), mode=0o600)
 
     def database(self, name: str) -> Database:
         db = self.databases.get(name)
@@ -105,7 +105,8 @@ class Home:
         return db
 
 
-def _atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` whole or not at all (temp file, fsync, rename)."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:

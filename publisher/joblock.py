@@ -75,14 +75,6 @@ def refusal(what: str) -> JobRunning:
 
 def lock_holder(root: Path) -> int | None:
     """The PID holding the job lock, 0 if held but unreadable, None if free."""
-    path = root / LOCK_FILE
-    if not path.exists():
-        return None
-    with open(path, "r") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = fh.read().strip()
-            return int(text) if text.isdigit() else 0
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return None
+    from .service_status import flock_holder
+
+    return flock_holder(root / LOCK_FILE)

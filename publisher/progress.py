@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from exporter.home import atomic_write
+
 from .detached import pid_alive
 from .joblock import lock_holder
 
@@ -94,19 +96,7 @@ def family(kind: str) -> str:
 
 
 def write_status(root: Path, st: JobStatus, name: str = STATUS_FILE) -> None:
-    path = root / name
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    data = json.dumps(asdict(st), sort_keys=True).encode()
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(root / name, json.dumps(asdict(st), sort_keys=True).encode(), 0o600)
 
 
 def _load(root: Path, name: str = STATUS_FILE) -> JobStatus | None:

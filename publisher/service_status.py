@@ -108,7 +108,11 @@ class ServiceLock:
 
 def lock_holder(root: Path) -> int | None:
     """The PID holding the service lock, 0 if held but unreadable, None if free."""
-    path = root / LOCK_FILE
+    return flock_holder(root / LOCK_FILE)
+
+
+def flock_holder(path: Path) -> int | None:
+    """The PID written in a lock file someone holds with flock, 0 if unreadable, None if free."""
     if not path.exists():
         return None
     with open(path, "r") as fh:
