@@ -17,6 +17,7 @@ knows when a new backup is due (exporter/backup.py).
 from __future__ import annotations
 
 import os
+import time
 import sqlite3
 from pathlib import Path
 from typing import NamedTuple
@@ -147,30 +148,42 @@ def check(path: Path) -> sqlite3.Connection:
     """Open ``path`` and prove it is a whole keystore before anything writes to it."""
     if not path.exists():
         raise KeystoreMissing(f"the keystore is missing ({path})", hint=RESTORE_HINT)
+    # Never open the file ourselves: closing that descriptor would drop the SQLite locks
+    # other threads of this process hold on it (POSIX advisory locks) and corrupt it.
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
+        empty = path.stat().st_size == 0
     except OSError as exc:
         raise KeystoreDamaged(f"the keystore is damaged ({path}: {exc.strerror})",
                               hint=RESTORE_HINT) from exc
-    if head != b"SQLite format 3\0":  # an emptied or overwritten file: sqlite would start anew
+    if empty:  # an emptied file: sqlite would start a new database in it
         raise _damaged(path, "not an SQLite file")
-    conn = sqlite3.connect(path, timeout=30)
-    try:
-        problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-        if problem != "ok":
-            raise _damaged(path, problem)
-        have = {r[0] for r in conn.execute("SELECT name FROM secrets")}
-        if any(n not in have for n in REQUIRED) or not conn.execute(
-                "SELECT 1 FROM accounts WHERE builtin = 1").fetchone():
-            raise _damaged(path, "its clinic keys are not all there")
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise _damaged(path, exc) from exc
-    except KeystoreDamaged:
-        conn.close()
-        raise
-    return conn
+    # Real damage stays; a reader racing another process's checkpoint may fail once: look again.
+    for attempt in range(_CHECK_TRIES):
+        conn = sqlite3.connect(path, timeout=30)
+        try:
+            _prove_whole(path, conn)
+            return conn
+        except (sqlite3.DatabaseError, KeystoreDamaged) as exc:
+            conn.close()
+            if attempt == _CHECK_TRIES - 1:
+                if isinstance(exc, KeystoreDamaged):
+                    raise
+                raise _damaged(path, exc) from exc
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+_CHECK_TRIES = 4
+
+
+def _prove_whole(path: Path, conn: sqlite3.Connection) -> None:
+    problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    if problem != "ok":
+        raise _damaged(path, problem)
+    have = {r[0] for r in conn.execute("SELECT name FROM secrets")}
+    if any(n not in have for n in REQUIRED) or not conn.execute(
+            "SELECT 1 FROM accounts WHERE builtin = 1").fetchone():
+        raise _damaged(path, "its clinic keys are not all there")
 
 
 def _damaged(path: Path, why: object) -> KeystoreDamaged:

@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-_MAGIC = b"SQLite format 3\x00"
 
 
 def is_corrupt(exc: BaseException) -> bool:
@@ -28,25 +27,16 @@ def is_corrupt(exc: BaseException) -> bool:
     return "malformed" in text or "not a database" in text
 
 
-def _header_problem(path: Path) -> str | None:
-    """Why the file cannot be a whole SQLite database, judged from its first 100 bytes."""
-    try:
-        size = path.stat().st_size
-        if size == 0:
-            return None  # SQLite treats an empty file as a new database
-        with open(path, "rb") as fh:
-            head = fh.read(100)
-    except FileNotFoundError:
-        return None
-    if len(head) < 100 or head[:16] != _MAGIC:
-        return "it is not an SQLite database"
-    page = int.from_bytes(head[16:18], "big")
-    page = 65536 if page == 1 else page
-    pages = int.from_bytes(head[28:32], "big")
-    # The page count is valid only when the change counter matches its copy (SQLite docs).
-    if head[24:28] == head[92:96] and pages * page > size:
-        return "it is shorter than its header says (truncated)"
-    return None
+def _size_problem(conn: sqlite3.Connection, path: Path) -> str | None:
+    """Why the file is shorter than SQLite says it is (truncated), judged without opening
+    the file ourselves: closing another descriptor of a database file would drop this
+    process's SQLite locks on it (POSIX advisory locks), which corrupts databases that other
+    threads have open."""
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    wal = path.with_name(path.name + "-wal")
+    have = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    return "it is shorter than its header says (truncated)" if pages * page_size > have else None
 
 
 def _open(path: Path, timeout: float) -> sqlite3.Connection:
@@ -56,12 +46,13 @@ def _open(path: Path, timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def _confirm(path: Path, timeout: float, why: str | None) -> str | None:
+def _confirm(path: Path, timeout: float) -> str | None:
     """Open and read it; return why it is damaged, or None when it is usable."""
     conn = None
     try:
         conn = _open(path, timeout)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        why = _size_problem(conn, path)
         if why is not None:
             rows = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
             return None if rows == ["ok"] else f"{why}: {'; '.join(rows)}"
@@ -69,7 +60,7 @@ def _confirm(path: Path, timeout: float, why: str | None) -> str | None:
     except sqlite3.DatabaseError as exc:
         if not is_corrupt(exc):
             raise
-        return why or str(exc)
+        return str(exc)
     finally:
         if conn is not None:
             conn.close()
@@ -93,12 +84,12 @@ def set_aside(path: Path, now: float | None = None) -> Path:
 
 def connect(path: Path, timeout: float = 30) -> sqlite3.Connection:
     """The state database at ``path``; a damaged one is moved aside and a new one started."""
-    why = _confirm(path, timeout, _header_problem(path)) if path.exists() else None
+    why = _confirm(path, timeout) if path.exists() else None
     if why is not None:
         # Look twice: a file caught in the middle of another process's checkpoint must not be
         # mistaken for a damaged one and moved from under it.
         time.sleep(0.5)
-        why = _confirm(path, timeout, _header_problem(path)) if path.exists() else None
+        why = _confirm(path, timeout) if path.exists() else None
     if why is not None:
         aside = set_aside(path)
         print(f"warning: the state database {path} was damaged ({why}); moved it to "

@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from cli import main
 from conftest import make_clinic_db
 
+from exporter import access, keystore
+
 ROOT = Path(__file__).resolve().parent.parent
 EXE = ROOT / ".venv" / "bin" / "chartseal"
 HINT = "hint: restore it from a backup (chartseal backup restore FILE)"
@@ -181,3 +183,46 @@ def test_the_console_says_so_on_every_page_that_needs_the_keystore(made, tmp_pat
         assert "hint: restore it from a backup (chartseal backup restore FILE)" in body, path
     keys = home / "keys.sqlite"
     assert (not keys.exists()) if broken is None else keys.read_bytes() == broken
+
+
+WRITER = '''
+import sys, threading
+from pathlib import Path
+from exporter import access, keystore
+path, tag, errors = Path(sys.argv[1]), sys.argv[2], []
+def work(i):
+    for j in range(10):
+        try:
+            conn = keystore.connect(path)
+            try:
+                access.create_account(conn, f"{tag}{i}x{j}")
+            finally:
+                conn.close()
+        except Exception as exc:
+            errors.append(repr(exc))
+threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print("\\n".join(errors))
+sys.exit(1 if errors else 0)
+'''
+
+
+def test_a_healthy_keystore_is_never_called_damaged_while_others_write(tmp_path):
+    """Two consoles and a service write at once: opening the keystore must not see damage."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "keys.sqlite"
+    conn = keystore.create(path)
+    access.init_keys(conn)
+    conn.close()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), tag], stdout=subprocess.PIPE,
+                              text=True) for tag in ("a", "b", "c")]
+    outs = [(p.communicate(timeout=120)[0], p.returncode) for p in procs]
+    assert all(code == 0 for _, code in outs), outs
+    conn = keystore.connect(path)
+    try:
+        names = {a.name for a in access.list_accounts(conn)}
+    finally:
+        conn.close()
+    assert {f"{t}{i}x{j}" for t in "abc" for i in range(4) for j in range(10)} <= names
