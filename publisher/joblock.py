@@ -7,13 +7,10 @@ uploads share the queue's leases with a running job, which is safe, and it has i
 """
 from __future__ import annotations
 
-import fcntl
-import os
-import time
 from pathlib import Path
-from typing import Any
 
 from .errors import PublishError
+from .service_status import PidLock, flock_holder
 
 LOCK_FILE = "publish-job.lock"
 
@@ -22,36 +19,14 @@ class JobRunning(PublishError):
     """Another publish or sync holds this clinic home's job lock."""
 
 
-class JobLock:
+class JobLock(PidLock):
     def __init__(self, root: Path) -> None:
-        self.path = root / LOCK_FILE
-        self.fh: Any = None
+        super().__init__(root / LOCK_FILE)
 
     def acquire(self, wait: float = 0.5) -> None:
         """Take the lock, trying for ``wait`` seconds (a reader may hold it for an instant)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")
-        end = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= end:
-                    fh.close()
-                    raise self._refusal() from None
-                time.sleep(0.05)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
-        self.fh = fh
-
-    def release(self) -> None:
-        if self.fh is not None:
-            fcntl.flock(self.fh, fcntl.LOCK_UN)
-            self.fh.close()
-            self.fh = None
+        if self._take(wait, step=0.05) is not None:
+            raise self._refusal()
 
     def __enter__(self) -> "JobLock":
         self.acquire()
@@ -75,6 +50,4 @@ def refusal(what: str) -> JobRunning:
 
 def lock_holder(root: Path) -> int | None:
     """The PID holding the job lock, 0 if held but unreadable, None if free."""
-    from .service_status import flock_holder
-
     return flock_holder(root / LOCK_FILE)

@@ -67,43 +67,59 @@ class ServiceSettings:
 
 
 # -- the lock -------------------------------------------------------------------------
-class ServiceLock:
-    """Held from start to exit; a second service for the same home is refused."""
+class PidLock:
+    """An flock on a file that holds its holder's PID, so a refusal can say who has it. The
+    kernel drops it when the process ends, even by kill -9: it is never stale."""
 
-    def __init__(self, root: Path) -> None:
-        self.path = root / LOCK_FILE
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self.fh: Any = None
 
-    def acquire(self) -> None:
+    def _take(self, wait: float, step: float) -> str | None:
+        """Take it within ``wait`` seconds (a reader may hold it shared for an instant);
+        the holder's PID text when it cannot."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+")
-        # `service status` takes the lock shared for an instant to test it: try a few times.
-        for attempt in range(5):
+        end = time.monotonic() + wait
+        while True:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if attempt < 4:
-                    time.sleep(0.1)
-        else:
-            fh.seek(0)
-            pid = fh.read().strip() or "unknown"
-            fh.close()
-            raise AlreadyRunning(
-                f"the service is already running for {self.path.parent} (PID {pid})",
-                hint="see it with: chartseal service status; stop that process first "
-                     "to start another") from None
+                if time.monotonic() >= end:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "unknown"
+                    fh.close()
+                    return holder
+                time.sleep(step)
         fh.seek(0)
         fh.truncate()
         fh.write(f"{os.getpid()}\n")
         fh.flush()
         self.fh = fh
+        return None
 
     def release(self) -> None:
         if self.fh is not None:
             fcntl.flock(self.fh, fcntl.LOCK_UN)
             self.fh.close()
             self.fh = None
+
+
+class ServiceLock(PidLock):
+    """Held from start to exit; a second service for the same home is refused."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root / LOCK_FILE)
+
+    def acquire(self) -> None:
+        # `service status` takes the lock shared for an instant to test it: try a while.
+        pid = self._take(wait=0.4, step=0.1)
+        if pid is not None:
+            raise AlreadyRunning(
+                f"the service is already running for {self.path.parent} (PID {pid})",
+                hint="see it with: chartseal service status; stop that process first "
+                     "to start another")
 
 
 def lock_holder(root: Path) -> int | None:
