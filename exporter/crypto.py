@@ -139,6 +139,36 @@ def object_name(body: bytes) -> str:
     return hash_(ID_BYTES, label("chartseal/v1/object-name") + body).hex()
 
 
+# -- the sharded account index (FORMAT.md 6.2) --------------------------------------------
+
+MAX_SHARDS = 4096
+SHARD_ROWS = 256  # a writer's shards hold count / S <= this many rows on average
+
+
+def shard_key(ik: bytes, db: str, i: int) -> bytes:
+    return hash_(KEY_BYTES, label("chartseal/v1/index-shard-key", db, i), key=_key(ik))
+
+
+def shard_ad(clinic: str, door_id: str, db: str, i: int) -> bytes:
+    return label("chartseal/v1/index-shard", clinic, door_id, db, i)
+
+
+def shard_count(count: int) -> int:
+    """S: the smallest power of two with count / S <= 256, from 1 to 4096."""
+    s = 1
+    while s < MAX_SHARDS and count > s * SHARD_ROWS:
+        s *= 2
+    return s
+
+
+def shard_of(ik: bytes, rid: str, shards: int) -> int:
+    """The shard a record's row is in (writers only): keyed by ``ik``, so membership says
+    nothing about the patient and is reshuffled when ``ik`` rotates. The first four bytes
+    of a 16-byte hash: crypto_generichash has no output shorter than 16 bytes."""
+    h = hash_(ID_BYTES, label("chartseal/v1/index-shard-of", rid), key=_key(ik))
+    return int.from_bytes(h[:4], "little") % shards
+
+
 # -- doors ---------------------------------------------------------------------------
 
 

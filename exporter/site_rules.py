@@ -3,13 +3,14 @@
 The browser does the same in site_templates/static/js/rules.js; both are checked against
 tests/vectors/rules.json. exporter/crypto.py opens objects (AEAD, versions, the exact keys
 of a door); this module holds the rules that need more than one object: site.json's key
-derivation parameters (a door's are checked against them by crypto.open_door), a pointer against the body it names, a diary
-pointer against the key it must carry. Every refusal is :class:`crypto.CryptoError`.
+derivation parameters (a door's are checked against them by crypto.open_door), a pointer
+against the body it names, a diary pointer against the key it must carry, an index shard
+against the root that named it. Every refusal is :class:`crypto.CryptoError`.
 """
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 from . import crypto
 
@@ -121,26 +122,84 @@ def check_record_pointer(pointer: dict[str, Any], card: str | None = None) -> di
     return pointer
 
 
-def check_index_row(row: Any) -> dict[str, Any]:
+def _count(obj: dict[str, Any], key: str) -> int:
+    """A row count: an integer of 0 or more, compared by value (FORMAT.md 1: 3.0 is 3)."""
+    value = obj.get(key)
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is not int or value < 0:  # bool is an int subclass
+        raise _refuse(f"{key!r} must be an integer of 0 or more")
+    return value
+
+
+def check_root(index: Any) -> dict[str, Any]:
+    """An opened index root (FORMAT.md 6.2): each database names 1 to 4096 shards whose
+    row counts ``n`` add up to its ``count``. The shards are checked by :func:`check_shard`."""
+    dbs = index.get("databases") if isinstance(index, dict) else None
+    if not isinstance(dbs, list):
+        raise _refuse("index has no databases")
+    for db in dbs:
+        if not isinstance(db, dict) or not isinstance(db.get("diary"), dict) \
+                or not isinstance(db.get("shards"), list):
+            raise _refuse("bad database entry in index")
+        _text(db, "id")
+        _text(db, "name")
+        total = _count(db, "count")
+        if not 1 <= len(db["shards"]) <= crypto.MAX_SHARDS:
+            raise _refuse("an index database has 1 to 4096 shards")
+        rows = 0
+        for shard in db["shards"]:
+            if not isinstance(shard, dict):
+                raise _refuse("bad shard pointer in index")
+            _match(shard, "obj", OBJ_PATH)
+            rows += _count(shard, "n")
+        if rows != total:
+            raise _refuse("index count differs from its shards' rows")
+    return index
+
+
+def check_object_name(obj: str, body: bytes) -> bytes:
+    """Fetched bytes MUST hash to the name that led to them (FORMAT.md 3, 10.3): this pins
+    an index shard to the fresh root, so an older shard of the same position, which opens
+    with the same key, cannot be put in its place."""
+    if obj != f"obj/{crypto.object_name(body)}.bin":
+        raise _refuse("object does not match its name")
+    return body
+
+
+def _same_int(value: Any, want: int) -> bool:
+    return type(value) in (int, float) and value == want
+
+
+def check_shard(shard: Any, db: str, i: int, n: int) -> dict[str, Any]:
+    """An opened index shard: the ``db`` and position ``i`` that led to it, ``n`` rows."""
+    if not isinstance(shard, dict) or not _same_int(shard.get("v"), crypto.VERSION) \
+            or shard.get("db") != db or not _same_int(shard.get("shard"), i):
+        raise _refuse("index shard does not match its pointer")
+    rows = shard.get("rows")
+    if not isinstance(rows, list) or len(rows) != n:
+        raise _refuse("index shard has the wrong number of rows")
+    return shard
+
+
+def check_shard_row(row: Any) -> dict[str, Any]:
+    """One row of an index shard; a reader MAY check it only when it uses it (10.2)."""
     if not isinstance(row, dict):
         raise _refuse("index row is not an object")
     check_record_pointer(row)
     _text(row, "search")
+    _text(row, "html")
+    sort = row.get("sort")
+    if not isinstance(sort, list) or len(sort) != 2 or not all(isinstance(x, str) for x in sort):
+        raise _refuse("index row sort must be two strings")
     return row
 
 
-def check_index(index: dict[str, Any]) -> dict[str, Any]:
-    """An opened account index: its databases, each with what the portal reads at login."""
-    dbs = index.get("databases")
-    if not isinstance(dbs, list):
-        raise _refuse("index has no databases")
-    for db in dbs:
-        if not isinstance(db, dict) or not isinstance(db.get("patients"), list) \
-                or not isinstance(db.get("diary"), dict):
-            raise _refuse("bad database entry in index")
-        _text(db, "id")
-        _text(db, "list_html")
-    return index
+def row_order(row: dict[str, Any]) -> tuple[bytes, bytes, bytes, str]:
+    """The order readers show rows in: sort[0], sort[1], card, then rid, comparing strings
+    by UTF-16 code units as JavaScript's ``<`` does (big-endian UTF-16 bytes compare so)."""
+    sort = row["sort"]
+    return (sort[0].encode("utf-16-be"), sort[1].encode("utf-16-be"), row["card"].encode("utf-16-be"), row["rid"])
 
 
 # -- bodies against their pointers (FORMAT.md 10.3) ------------------------------------------
@@ -163,7 +222,7 @@ def diary_key(ik: bytes, db: str, month: str) -> bytes:
 
 
 def check_diary_pointer(pointer: Any, ik: bytes, db: str, month: str) -> bytes:
-    """The key to open a shard with: derived, and the index's copy MUST be the same."""
+    """The key to open a diary shard with: derived, and the index's copy MUST be the same."""
     if not isinstance(pointer, dict) or not MONTH.fullmatch(month):
         raise _refuse("bad diary pointer")
     _match(pointer, "obj", OBJ_PATH)
@@ -173,7 +232,22 @@ def check_diary_pointer(pointer: Any, ik: bytes, db: str, month: str) -> bytes:
     return key
 
 
-def check_shard(shard: dict[str, Any], db: str, month: str) -> dict[str, Any]:
+def check_diary_shard(shard: dict[str, Any], db: str, month: str) -> dict[str, Any]:
+    """An opened diary shard: the database and month that led to it."""
     if shard.get("db") != db or shard.get("month") != month or not isinstance(shard.get("days"), dict):
         raise _refuse("diary shard does not match its pointer")
     return shard
+
+
+def read_rows(read: Callable[[str], bytes], clinic: str, door_id: str, ik: bytes,
+              db: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of one database of a checked root, as a reader gets them: each shard
+    fetched with ``read(obj)``, pinned by its name, opened with its derived key and ``ad``,
+    checked against its pointer, each row checked; rows in the readers' order."""
+    rows: list[dict[str, Any]] = []
+    for i, pointer in enumerate(db["shards"]):
+        body = check_object_name(pointer["obj"], read(pointer["obj"]))
+        shard = crypto.open_body(crypto.shard_key(ik, db["id"], i), body,
+                                 crypto.shard_ad(clinic, door_id, db["id"], i))
+        rows += (check_shard_row(row) for row in check_shard(shard, db["id"], i, _count(pointer, "n"))["rows"])
+    return sorted(rows, key=row_order)

@@ -138,6 +138,10 @@ def test_chain_pointers_name_the_bodies() -> None:
     assert index["ad_parts"] == [CHAIN["clinic"], account["door_id"]]
     shard = index["value"]["databases"][0]["diary"]["2026-11"]
     assert names[shard["obj"]]["key"] == shard["key"]
+    ik = b(account["payload"]["ik"])
+    [pointer] = index["value"]["databases"][0]["shards"]
+    assert names[pointer["obj"]]["key"] == c.b64e(c.shard_key(ik, "main", 0))
+    assert names[pointer["obj"]]["ad_parts"] == [CHAIN["clinic"], account["door_id"], "main", 0]
 
 
 def test_note_vector() -> None:
@@ -280,8 +284,65 @@ def test_rule_site_json_and_index() -> None:
 
     for row in RULES["site"]:
         assert refused(site_rules.check_site, row["site"], row["clinic"], row["loopback"]) is row["refused"], row
-    for row in RULES["index"]:
-        assert refused(site_rules.check_index, row["index"]) is row["refused"], row
+    for row in RULES["root"]:
+        assert refused(site_rules.check_root, row["index"]) is row["refused"], row
+
+    def root(n: int) -> dict[str, Any]:
+        return {"v": 2, "databases": [{"id": "main", "name": "main", "count": n, "diary": {},
+                                       "shards": [{"obj": "obj/" + "ab" * 16 + ".bin", "n": 1}] * n}]}
+    assert not refused(site_rules.check_root, root(4096))
+    assert refused(site_rules.check_root, root(4097))
+
+
+def test_rule_index_shard_and_rows() -> None:
+    from exporter import site_rules
+
+    for row in RULES["index_shard"]:
+        assert refused(site_rules.check_shard, row["shard"], row["db"], row["i"], row["n"]) is row["refused"], row
+    for row in RULES["shard_row"]:
+        assert refused(site_rules.check_shard_row, row["row"]) is row["refused"], row
+    for row in RULES["object_name"]:
+        assert refused(site_rules.check_object_name, row["obj"], b(row["body"])) is row["refused"], row
+
+
+SHARDS = load("shards.json")
+
+
+def _walk_shard(case: dict[str, Any]) -> dict[str, Any]:
+    from exporter import site_rules
+
+    d = SHARDS
+    body = site_rules.check_object_name(case["obj"], b(case["body"]))
+    shard = c.open_body(c.shard_key(b(d["ik"]), case["db"], case["i"]), body,
+                        c.shard_ad(d["clinic"], d["door_id"], case["db"], case["i"]))
+    for row in site_rules.check_shard(shard, case["db"], case["i"], case["n"])["rows"]:
+        site_rules.check_shard_row(row)
+    return shard
+
+
+@pytest.mark.parametrize("case", SHARDS["cases"], ids=lambda x: x["name"])
+def test_index_shard_walk(case: dict[str, Any]) -> None:
+    if case["refused"]:
+        with pytest.raises(c.CryptoError):
+            _walk_shard(case)
+    else:
+        assert len(_walk_shard(case)["rows"]) == case["n"]
+
+
+def test_index_shard_keys_membership_and_order() -> None:
+    from exporter import site_rules
+
+    ik = b(SHARDS["ik"])
+    for k in SHARDS["keys"]:
+        assert c.b64e(c.shard_key(ik, k["db"], k["i"])) == k["key"]
+        assert c.shard_ad(SHARDS["clinic"], SHARDS["door_id"], k["db"], k["i"]).hex() == k["ad"]
+    for m in SHARDS["membership"]:
+        assert c.shard_of(ik, m["rid"], m["shards"]) == m["shard"]
+    root = SHARDS["root"]
+    files = {x["obj"]: b(x["body"]) for x in SHARDS["cases"] if not x["refused"]}
+    rows = site_rules.read_rows(files.__getitem__, SHARDS["clinic"], SHARDS["door_id"], ik,
+                                site_rules.check_root(root)["databases"][0])
+    assert [r["rid"] for r in rows] == SHARDS["order"]
 
 
 def test_rule_door_keys_and_site_kdf() -> None:
@@ -297,8 +358,6 @@ def test_rule_door_payloads_and_pointers() -> None:
         assert refused(site_rules.check_door_payload, row["payload"], row["who"]) is row["refused"], row
     for row in RULES["pointer_card"]:
         assert refused(site_rules.check_record_pointer, row["pointer"], row["card"]) is row["refused"], row
-    for row in RULES["index_row"]:
-        assert refused(site_rules.check_index_row, row["row"]) is row["refused"], row
 
 
 def test_rule_bundle_matches_pointer() -> None:
@@ -317,8 +376,8 @@ def test_rule_diary_key_is_derived() -> None:
         assert refused(site_rules.check_diary_pointer, *args) is row["refused"], row
         if not row["refused"]:
             assert c.b64e(site_rules.check_diary_pointer(*args)) == row["key"]
-    for row in RULES["shard"]:
-        assert refused(site_rules.check_shard, row["shard"], row["db"], row["month"]) is row["refused"], row
+    for row in RULES["diary_shard"]:
+        assert refused(site_rules.check_diary_shard, row["shard"], row["db"], row["month"]) is row["refused"], row
     # the chain's index carries the derived key, as every writer MUST
     index = next(x for x in CHAIN["bodies"] if x["kind"] == "index")
     account = CHAIN["doors"][3]

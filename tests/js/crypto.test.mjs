@@ -20,7 +20,8 @@ test('the vectors cover every construction and the negative cases', () => {
   const names = checks.map((c) => c.name).join('\n');
   for (const want of ['labels', 'derive door', 'door patient', 'door general', 'door entry', 'door account',
     'body bundle', 'body index', 'body diary', 'note:', 'refused (auth)', 'refused (format)', 'normalize search',
-    'rule: base64', 'rule: site.json kdf', 'rule: a door has', 'rule: door payloads', 'rule: a bundle', 'rule: the diary']) {
+    'rule: base64', 'rule: site.json kdf', 'rule: a door has', 'rule: door payloads', 'rule: a bundle', 'rule: the diary', 'rule: an index root',
+    'rule: an index shard', 'index shard keys', 'index shard refused', 'index shard opens', 'body index-shard']) {
     assert.ok(names.includes(want), want);
   }
   assert.ok(vectors['negative.json'].cases.length >= 40);

@@ -3,7 +3,7 @@
 // runtimes prove the same things. No Node or browser API here: vectors come in as objects.
 
 export const VECTOR_FILES = ['labels.json', 'ids.json', 'kdf.json', 'chain.json', 'notes.json', 'negative.json',
-  'normalize.json', 'rules.json'];
+  'normalize.json', 'rules.json', 'shards.json'];
 
 class CheckFailed extends Error {}
 
@@ -42,6 +42,7 @@ export function vectorChecks(C, v, R) {
   negativeChecks(ctx);
   normalizeChecks(ctx);
   ruleChecks(ctx);
+  shardChecks(ctx);
   return out;
 }
 
@@ -103,7 +104,7 @@ function chainChecks({ C, R, chain, same, salt, add }) {
     eq(C.hex(C.siteSignedBytes(JSON.parse(site.json))), site.signed, 'signed bytes');
     for (const door of chain.doors) same(C.checkSite(JSON.parse(site.json), door.payload), { seq: 41, floor: 37, at: site.value.at }, 'checkSite');
   });
-  const adFor = { bundle: C.bundleAd, index: C.indexAd, diary: C.diaryAd };
+  const adFor = { bundle: C.bundleAd, index: C.indexAd, diary: C.diaryAd, 'index-shard': C.shardAd };
   for (const body of chain.bodies) {
     add(`body ${body.kind} (${body.deflated_len} deflated bytes) opens`, async () => {
       const ad = adFor[body.kind](...body.ad_parts);
@@ -123,13 +124,19 @@ function chainChecks({ C, R, chain, same, salt, add }) {
       R.checkBundle(value, p);
     }
     const a = R.checkDoorPayload(walkDoor(account), 'account');
-    const index = R.checkIndex(await C.openBody(C.b64d(a.ik, 32), C.b64d(byName.get(a.index).body),
+    const index = R.checkRoot(await C.openBody(C.b64d(a.ik, 32), C.b64d(byName.get(a.index).body),
       C.indexAd(chain.clinic, account.door_id)));
     const db = index.databases[0];
+    const ik = C.b64d(a.ik, 32);
+    const [pointer] = db.shards;
+    const raw = R.checkObjectName(pointer.obj, C.b64d(byName.get(pointer.obj).body));
+    const rows = R.checkShard(await C.openBody(C.shardKey(ik, db.id, 0), raw, C.shardAd(chain.clinic, account.door_id, db.id, 0)),
+      db.id, 0, pointer.n).rows;
+    const row = R.checkShardRow(rows[0]);
+    R.checkBundle(await C.openBody(C.b64d(row.ck, 32), C.b64d(byName.get(row.bundle).body), C.bundleAd(chain.clinic, row.rid)), row);
     const shard = db.diary['2026-11'];
-    R.checkIndexRow(db.patients[0]);
-    const key = R.checkDiaryPointer(shard, C.b64d(a.ik, 32), db.id, '2026-11'); // derived, and the copy agrees
-    const diary = R.checkShard(await C.openBody(key, C.b64d(byName.get(shard.obj).body),
+    const key = R.checkDiaryPointer(shard, ik, db.id, '2026-11'); // derived, and the copy agrees
+    const diary = R.checkDiaryShard(await C.openBody(key, C.b64d(byName.get(shard.obj).body),
       C.diaryAd(chain.clinic, account.door_id, db.id, '2026-11')), db.id, '2026-11');
     eq(diary.days['2026-11-26'].visits, 2, 'diary visits');
   });
@@ -216,8 +223,17 @@ function ruleChecks({ C, R, v, same, add }) {
     for (const c of r.loopback) eq(R.isLoopback(c.host), c.loopback, `loopback ${c.host}`);
     for (const c of r.site) outcome(C, () => R.checkSite(c.site, c.clinic, c.loopback), c.refused, show(c));
   });
-  add('rule: an index has its databases', () => {
-    for (const c of r.index) outcome(C, () => R.checkIndex(c.index), c.refused, show(c));
+  add('rule: an index root has its databases and shards', () => {
+    for (const c of r.root) outcome(C, () => R.checkRoot(c.index), c.refused, show(c));
+    const root = (n) => ({ v: 2, databases: [{ id: 'main', name: 'main', count: n, diary: {},
+      shards: Array.from({ length: n }, () => ({ obj: `obj/${'ab'.repeat(16)}.bin`, n: 1 })) }] });
+    outcome(C, () => R.checkRoot(root(4096)), false, '4096 shards');
+    outcome(C, () => R.checkRoot(root(4097)), true, '4097 shards');
+  });
+  add('rule: an index shard matches its pointer, and its rows their types', () => {
+    for (const c of r.index_shard) outcome(C, () => R.checkShard(c.shard, c.db, c.i, c.n), c.refused, show(c));
+    for (const c of r.shard_row) outcome(C, () => R.checkShardRow(c.row), c.refused, show(c));
+    for (const c of r.object_name) outcome(C, () => R.checkObjectName(c.obj, C.b64d(c.body)), c.refused, show(c));
   });
   add('rule: a door has exactly its keys, and site.json\'s kdf', () => {
     for (const c of r.door_object) outcome(C, () => C.checkDoorObject(c.door, c.entry, c.site), c.refused, show(c));
@@ -225,7 +241,6 @@ function ruleChecks({ C, R, v, same, add }) {
   add('rule: door payloads', () => {
     for (const c of r.door_payload) outcome(C, () => R.checkDoorPayload(c.payload, c.who), c.refused, show(c));
     for (const c of r.pointer_card) outcome(C, () => R.checkRecordPointer(c.pointer, c.card), c.refused, show(c));
-    for (const c of r.index_row) outcome(C, () => R.checkIndexRow(c.row), c.refused, show(c));
   });
   add('rule: a bundle matches its pointer', () => {
     for (const c of r.bundle) outcome(C, () => R.checkBundle(c.bundle, c.pointer), c.refused, show(c));
@@ -236,6 +251,50 @@ function ruleChecks({ C, R, v, same, add }) {
       const key = outcome(C, () => R.checkDiaryPointer(c.pointer, ik, c.db, c.month), c.refused, show(c));
       if (!c.refused) eq(C.b64e(key), c.key, `diary key ${c.db} ${c.month}`);
     }
-    for (const c of r.shard) outcome(C, () => R.checkShard(c.shard, c.db, c.month), c.refused, show(c));
+    for (const c of r.diary_shard) outcome(C, () => R.checkDiaryShard(c.shard, c.db, c.month), c.refused, show(c));
+  });
+}
+
+/** The reader's walk of one index shard pointer: name, key, ad, open, pointer, rows. */
+async function walkShard(C, R, d, c) {
+  const body = R.checkObjectName(c.obj, C.b64d(c.body));
+  const ik = C.b64d(d.ik, 32);
+  const shard = R.checkShard(await C.openBody(C.shardKey(ik, c.db, c.i), body, C.shardAd(d.clinic, d.door_id, c.db, c.i)), c.db, c.i, c.n);
+  for (const row of shard.rows) R.checkShardRow(row);
+  return shard;
+}
+
+function shardChecks({ C, R, v, same, add }) {
+  const d = v['shards.json'];
+  add('index shard keys and associated data', () => {
+    const ik = C.b64d(d.ik, 32);
+    for (const k of d.keys) {
+      eq(C.b64e(C.shardKey(ik, k.db, k.i)), k.key, `shard key ${k.db} ${k.i}`);
+      eq(C.hex(C.shardAd(d.clinic, d.door_id, k.db, k.i)), k.ad, `shard ad ${k.db} ${k.i}`);
+    }
+  });
+  for (const c of d.cases) {
+    add(`index shard ${c.refused ? 'refused' : 'opens'}: ${c.name}`, async () => {
+      let shard;
+      try {
+        shard = await walkShard(C, R, d, c);
+      } catch (err) {
+        if (c.refused && (err instanceof C.FormatError || err instanceof C.AuthError)) return;
+        throw new CheckFailed(`${c.name}: ${err && err.name}: ${err && err.message}`);
+      }
+      if (c.refused) throw new CheckFailed(`${c.name}: expected a refusal, but it opened`);
+      eq(shard.rows.length, c.n, c.name);
+    });
+  }
+  add('index shards: the root, and rows in the readers\' order', async () => {
+    const root = R.checkRoot(d.root);
+    const rows = [];
+    for (const [i, p] of root.databases[0].shards.entries()) {
+      const c = d.cases.find((x) => !x.refused && x.obj === p.obj && x.i === i);
+      rows.push(...(await walkShard(C, R, d, { ...c, n: p.n })).rows);
+    }
+    const lt = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+    rows.sort((a, b) => lt(a.sort[0], b.sort[0]) || lt(a.sort[1], b.sort[1]) || lt(a.card, b.card) || lt(a.rid, b.rid));
+    same(rows.map((r) => r.rid), d.order, 'row order');
   });
 }

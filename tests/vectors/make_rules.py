@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from exporter import crypto, site_rules  # noqa: E402
 from make_normalize import write  # noqa: E402
+import shard_rules  # noqa: E402
 
 # -- rules.json: reader rules (FORMAT.md 1, 1.2, 10) ---------------------------------------
 
@@ -136,14 +137,7 @@ POINTER_CARD = [
     ({**RECORD, "card": "AB 12"}, "AB12", True),
 ]
 
-ROW = {"rid": RID, "bundle": OBJ, "ck": CK, "card": "AB12", "search": "amal ab12"}
-INDEX_ROW = [
-    (ROW, False),
-    ({**ROW, "later": True}, False),
-    ({k: v for k, v in ROW.items() if k != "search"}, True),
-    ({**ROW, "rid": None}, True),
-    ([RID, OBJ], True),
-]
+ROW = {"rid": RID, "bundle": OBJ, "ck": CK, "card": "AB12", "search": "amal ab12", "sort": ["", "amal"], "html": ""}
 
 BUNDLE = {"v": 2, "rid": RID, "card": "AB12", "title": "Amal", "updated": "2026-11-26T10:00:00", "html": "<p>x</p>"}
 BUNDLE_CASES = [
@@ -177,22 +171,6 @@ SITE_CASES = [
     ({**SITE_JSON, "kdf": {"alg": "argon2id13", "ops": 1, "mem": 8192, "test": True}}, True, False),
     ([SITE_JSON], False, True),
 ]
-
-DB = {"id": "main", "name": "Main", "list_html": "<ol></ol>", "patients": [], "diary": {}}
-INDEX = {"v": 2, "user": "dr.amal", "generated": "2026-11-26T10:00:00", "databases": [DB]}
-INDEX_CASES = [
-    (INDEX, False),
-    ({**INDEX, "databases": []}, False),
-    ({**INDEX, "later": 1, "databases": [{**DB, "later": 2}]}, False),
-    ({k: v for k, v in INDEX.items() if k != "databases"}, True),
-    ({**INDEX, "databases": {"main": DB}}, True),
-    ({**INDEX, "databases": [{k: v for k, v in DB.items() if k != "diary"}]}, True),
-    ({**INDEX, "databases": [{**DB, "patients": {}}]}, True),
-    ({**INDEX, "databases": [{**DB, "list_html": None}]}, True),
-    ({**INDEX, "databases": [{**DB, "id": 1}]}, True),
-    ({**INDEX, "databases": [DB, None]}, True),
-]
-
 
 def _diary(ik: bytes, db: str, month: str) -> str:
     return b64(site_rules.diary_key(ik, db, month))
@@ -260,10 +238,7 @@ def rules_doc() -> dict[str, Any]:
     for site_json, loopback, want in SITE_CASES:
         expect("check_site", _refused(site_rules.check_site, site_json, CLINIC, loopback), want, site_json)
         doc["site"].append({"site": site_json, "clinic": CLINIC, "loopback": loopback, "refused": want})
-    doc["index"] = []
-    for index, want in INDEX_CASES:
-        expect("check_index", _refused(site_rules.check_index, index), want, index)
-        doc["index"].append({"index": index, "refused": want})
+    doc.update(shard_rules.rules_part())  # root, index_shard, shard_row, object_name
     rows = []
     for obj, entry, site, want in DOOR_OBJECT:
         params = None if site is None else crypto.KdfParams(**site)
@@ -278,10 +253,6 @@ def rules_doc() -> dict[str, Any]:
     for pointer, card, want in POINTER_CARD:
         expect("check_record_pointer", _refused(site_rules.check_record_pointer, pointer, card), want, pointer)
         doc["pointer_card"].append({"pointer": pointer, "card": card, "refused": want})
-    doc["index_row"] = []
-    for row, want in INDEX_ROW:
-        expect("check_index_row", _refused(site_rules.check_index_row, row), want, row)
-        doc["index_row"].append({"row": row, "refused": want})
     doc["bundle"] = []
     for bundle, pointer, want in BUNDLE_CASES:
         expect("check_bundle", _refused(site_rules.check_bundle, bundle, pointer), want, bundle)
@@ -291,10 +262,10 @@ def rules_doc() -> dict[str, Any]:
         expect("check_diary_pointer", _refused(site_rules.check_diary_pointer, pointer, IK, db, month), want, pointer)
         key = None if want else b64(site_rules.diary_key(IK, db, month))
         doc["diary"].append({"pointer": pointer, "db": db, "month": month, "refused": want, "key": key})
-    doc["shard"] = []
+    doc["diary_shard"] = []
     for shard, db, month, want in SHARD_CASES:
-        expect("check_shard", _refused(site_rules.check_shard, shard, db, month), want, shard)
-        doc["shard"].append({"shard": shard, "db": db, "month": month, "refused": want})
+        expect("check_diary_shard", _refused(site_rules.check_diary_shard, shard, db, month), want, shard)
+        doc["diary_shard"].append({"shard": shard, "db": db, "month": month, "refused": want})
     return doc
 
 

@@ -64,6 +64,9 @@ LABEL_CASES: list[tuple[str, list[Any]]] = [
     ("chartseal/v1/salt/account", [CLINIC, "e\u0301mile"]),  # NFD in, NFC bytes out
     ("chartseal/v1/salt/account", [CLINIC, "د. أمل"]),
     ("chartseal/v1/entry-id", [""]),
+    ("chartseal/v1/index-shard", [CLINIC, "ff" * 16, "main", 0]),
+    ("chartseal/v1/index-shard-key", ["عيادة", 4095]),
+    ("chartseal/v1/index-shard-of", ["5e" * 16]),
 ]
 
 
@@ -198,15 +201,18 @@ def chain_doc() -> dict[str, Any]:
     }, "bundle big")
     pw_acct = c.password_bytes("clinic login", "amal's pw")
     acct_key, acct_id = c.derive_door(pw_acct, c.salt("account", CLINIC, "dr.amal"), SMALL[2])
-    shard = body_row("diary", dk, [CLINIC, acct_id, "main", "2026-11"], {
+    diary = body_row("diary", dk, [CLINIC, acct_id, "main", "2026-11"], {
         "v": 2, "db": "main", "month": "2026-11",
         "days": {"2026-11-26": {"appointments": 3, "html": "<ul><li>10:00</li></ul>", "paid": 150.0, "visits": 2}},
     }, "diary")
+    row = {"rid": rid, "bundle": bundle_path, "ck": c.b64e(ck), "search": "امل الخطيب ab12 0599", "card": card,
+           "sort": ["الخطيب", "امل"], "html": "<a href=\"#patient/" + rid + "\">أمل &lt;الخطيب&gt;</a>"}
+    shard = body_row("index-shard", c.shard_key(ik, "main", 0), [CLINIC, acct_id, "main", 0],
+                     {"v": 2, "db": "main", "shard": 0, "rows": [row]}, "index shard")
     index = body_row("index", ik, [CLINIC, acct_id], {
         "v": 2, "user": "dr.amal", "generated": "2026-11-26T10:00:00", **STAMP, "databases": [{
-            "id": "main", "name": "Main", "list_html": "<ol><li data-i=\"0\">أمل</li></ol>",
-            "patients": [{"rid": rid, "bundle": bundle_path, "ck": c.b64e(ck), "search": "امل الخطيب ab12 0599", "card": card}],
-            "diary": {"2026-11": {"obj": f"obj/{shard['name']}.bin", "key": c.b64e(dk)}},
+            "id": "main", "name": "Main", "count": 1, "shards": [{"obj": f"obj/{shard['name']}.bin", "n": 1}],
+            "diary": {"2026-11": {"obj": f"obj/{diary['name']}.bin", "key": c.b64e(dk)}},
         }],
     }, "index")
     _, note_sk_p = fixed_sign_key("note key patient")
@@ -231,7 +237,7 @@ def chain_doc() -> dict[str, Any]:
             "kind": "account", "user": "dr.amal", "index": f"obj/{index['name']}.bin", "ik": c.b64e(ik),
             "note_sk": c.b64e(note_sk_a)})})
     return {"comment": "site.json (FORMAT.md 4), doors (5) and sealed bodies (6) of one clinic", "clinic": CLINIC,
-            "site": site_doc(), "doors": doors, "bodies": [bundle, big, index, shard]}
+            "site": site_doc(), "doors": doors, "bodies": [bundle, big, index, shard, diary]}
 
 
 # -- notes -----------------------------------------------------------------------------
@@ -268,6 +274,9 @@ def main() -> None:
     write("chain.json", chain)
     write("notes.json", notes_doc(chain))
     write("negative.json", negative_doc(chain))
+    import shard_rules  # noqa: PLC0415 - sibling script
+
+    write("shards.json", shard_rules.shards_doc())
     import make_normalize  # noqa: PLC0415 - sibling scripts: hand-written answers of FORMAT.md 2, 10
     import make_rules  # noqa: PLC0415
 

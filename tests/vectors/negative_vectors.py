@@ -142,7 +142,10 @@ def _sealed_plain(key: bytes, plain: bytes, ad: bytes, tag: int) -> bytes:
 
 
 def _body_cases(chain: dict[str, Any]) -> list[dict[str, Any]]:
-    bundle, _, index, shard = chain["bodies"]
+    by_kind: dict[str, dict[str, Any]] = {}
+    for body in chain["bodies"]:
+        by_kind.setdefault(body["kind"], body)  # the first of each kind
+    bundle, index, shard, ishard = by_kind["bundle"], by_kind["index"], by_kind["diary"], by_kind["index-shard"]
     clinic = chain["clinic"]
     key, raw = bundle["key"], base64.b64decode(bundle["body"])
     ad = bytes.fromhex(bundle["ad"])
@@ -168,6 +171,14 @@ def _body_cases(chain: dict[str, Any]) -> list[dict[str, Any]]:
                    c.label("chartseal/v1/diary", clinic, shard["ad_parts"][1], "main", "2026-10")),
         _body_case("diary: opened for another database", "auth", shard["key"], base64.b64decode(shard["body"]),
                    c.label("chartseal/v1/diary", clinic, shard["ad_parts"][1], "old", "2026-11")),
+        _body_case("index shard: opened at another position", "auth", ishard["key"], base64.b64decode(ishard["body"]),
+                   c.label("chartseal/v1/index-shard", clinic, ishard["ad_parts"][1], "main", 1)),
+        _body_case("index shard: opened for another database", "auth", ishard["key"], base64.b64decode(ishard["body"]),
+                   c.label("chartseal/v1/index-shard", clinic, ishard["ad_parts"][1], "old", 0)),
+        _body_case("index shard: moved to another account's door id", "auth", ishard["key"],
+                   base64.b64decode(ishard["body"]), c.label("chartseal/v1/index-shard", clinic, "00" * 16, "main", 0)),
+        _body_case("index shard: opened with the root's key", "auth", index["key"], base64.b64decode(ishard["body"]),
+                   bytes.fromhex(ishard["ad"])),
         _body_case("body: authentic but not padded", "format", key, _sealed_plain(k, good_json, ad, 1), ad),
         _body_case("body: authentic, empty plaintext", "format", key, _sealed_plain(k, b"", ad, 2), ad),
         _body_case("body: authentic, padded, not zlib", "format", key,

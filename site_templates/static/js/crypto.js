@@ -314,13 +314,16 @@ export function indexAd(clinic, doorId) { return label('chartseal/v1/index', cli
 export function diaryAd(clinic, doorId, db, month) {
   return label('chartseal/v1/diary', clinic, doorId, db, month);
 }
+/** Key of shard `i` (0-based position in the root's `shards`) of database `db` (FORMAT.md 6.2). */
+export function shardKey(ik, db, i) { return hash(KEY_BYTES, label('chartseal/v1/index-shard-key', db, i), ik); }
+export function shardAd(clinic, doorId, db, i) { return label('chartseal/v1/index-shard', clinic, doorId, db, i); }
 
 async function inflate(data) {
   const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream('deflate'));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** Open a bundle, index or diary shard: AEAD, unpad, inflate, JSON object with v = 1. */
+/** Open a bundle, index root, index shard or diary shard: AEAD, unpad, inflate, JSON object with v = 2. */
 export async function openBody(key, body, ad) {
   bytes(body, 'body');
   if (body.length < NONCE_BYTES + TAG_BYTES) throw new FormatError('sealed body is too short');

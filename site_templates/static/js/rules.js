@@ -3,9 +3,10 @@
 // exporter/site_rules.py makes the same checks and both are held to tests/vectors/rules.json.
 // crypto.js opens objects (AEAD, versions, a door's exact keys); this module holds the rules
 // that need more than one object: site.json's key derivation parameters, a pointer against
-// the body it names, a diary pointer against the key it must carry. Every refusal is a
+// the body it names, a diary pointer against the key it must carry, an index shard against
+// the root that named it. Every refusal is a
 // FormatError: the object is damaged or hostile, never "wrong password".
-import { b64d, checkKdf, FORMAT, FormatError, hash, label, SECURE_MEM, SECURE_OPS } from './crypto.js';
+import { b64d, checkKdf, FORMAT, FormatError, hash, label, objectName, SECURE_MEM, SECURE_OPS, VERSION } from './crypto.js';
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const OBJ_PATH = /^obj\/[0-9a-f]{32}\.bin$/;
@@ -84,22 +85,67 @@ export function checkDoorPayload(payload, who) {
   return payload;
 }
 
-export function checkIndexRow(row) {
+const MAX_SHARDS = 4096;
+
+function count(obj, key) {
+  // JSON numbers are compared by value (FORMAT.md 1): 3.0 is 3.
+  if (!Number.isSafeInteger(obj[key]) || obj[key] < 0) throw new FormatError(`${key} must be an integer of 0 or more`);
+  return obj[key];
+}
+
+/**
+ * An opened index root (FORMAT.md 6.2): each database names 1 to 4096 shards whose row
+ * counts `n` add up to its `count`. The shards themselves are checked by checkShard.
+ */
+export function checkRoot(index) {
+  if (!isObject(index) || !Array.isArray(index.databases)) throw new FormatError('index has no databases');
+  for (const db of index.databases) {
+    if (!isObject(db) || !isObject(db.diary) || !Array.isArray(db.shards)) throw new FormatError('bad database entry in index');
+    text(db, 'id');
+    text(db, 'name');
+    const total = count(db, 'count');
+    if (db.shards.length < 1 || db.shards.length > MAX_SHARDS) throw new FormatError('an index database has 1 to 4096 shards');
+    let sum = 0;
+    for (const shard of db.shards) {
+      if (!isObject(shard)) throw new FormatError('bad shard pointer in index');
+      match(shard, 'obj', OBJ_PATH);
+      sum += count(shard, 'n');
+    }
+    if (sum !== total) throw new FormatError('index count differs from its shards\' rows');
+  }
+  return index;
+}
+
+/**
+ * The fetched bytes of an object MUST hash to the name that led to them (FORMAT.md 3,
+ * 10.3): this pins an index shard to the fresh root, so an older shard of the same
+ * position, which opens with the same key, cannot be put in its place.
+ */
+export function checkObjectName(obj, body) {
+  if (obj !== `obj/${objectName(body)}.bin`) throw new FormatError('object does not match its name');
+  return body;
+}
+
+/** An opened index shard: the `db` and position `i` that led to it, `n` rows (checked on open). */
+export function checkShard(shard, db, i, n) {
+  if (!isObject(shard) || shard.v !== VERSION || shard.db !== db || shard.shard !== i) {
+    throw new FormatError('index shard does not match its pointer');
+  }
+  if (!Array.isArray(shard.rows) || shard.rows.length !== n) throw new FormatError('index shard has the wrong number of rows');
+  return shard;
+}
+
+/** One row of an index shard; a reader MAY check it only when it uses it (FORMAT.md 10.2). */
+export function checkShardRow(row) {
   if (!isObject(row)) throw new FormatError('index row is not an object');
   checkRecordPointer(row);
   text(row, 'search');
-  return row;
-}
-
-/** An opened account index: its databases, each with what the portal reads at login. */
-export function checkIndex(index) {
-  if (!Array.isArray(index.databases)) throw new FormatError('index has no databases');
-  for (const db of index.databases) {
-    if (!isObject(db) || !Array.isArray(db.patients) || !isObject(db.diary)) throw new FormatError('bad database entry in index');
-    text(db, 'id');
-    text(db, 'list_html');
+  text(row, 'html');
+  const sort = row.sort;
+  if (!Array.isArray(sort) || sort.length !== 2 || sort.some((x) => typeof x !== 'string')) {
+    throw new FormatError('index row sort must be two strings');
   }
-  return index;
+  return row;
 }
 
 /** site.json: this clinic's, of this format, with usable parameters; returns {ops, mem}. */
@@ -122,7 +168,7 @@ export function checkBundle(bundle, pointer) {
 /** The normative diary key: derived from the index key (FORMAT.md 6, 10.4). */
 export function diaryKey(ik, db, month) { return hash(32, label('chartseal/v1/diary-key', db, month), ik); }
 
-/** The key to open a shard with: derived, and the index's copy MUST be the same. */
+/** The key to open a diary shard with: derived, and the index's copy MUST be the same. */
 export function checkDiaryPointer(pointer, ik, db, month) {
   if (!isObject(pointer) || typeof month !== 'string' || !MONTH.test(month)) throw new FormatError('bad diary pointer');
   match(pointer, 'obj', OBJ_PATH);
@@ -132,7 +178,8 @@ export function checkDiaryPointer(pointer, ik, db, month) {
   return key;
 }
 
-export function checkShard(shard, db, month) {
+/** An opened diary shard: the database and month that led to it. */
+export function checkDiaryShard(shard, db, month) {
   if (shard.db !== db || shard.month !== month || !isObject(shard.days)) {
     throw new FormatError('diary shard does not match its pointer');
   }
