@@ -1,8 +1,9 @@
-"""Account indexes and diary shards: what a doctor's login opens (FORMAT.md 6.2, 6.3).
+"""Account index shards and diary shards: what a doctor's login opens (FORMAT.md 6.2, 6.3).
 
 A :class:`DbView` is one database as one set of visible patients sees it. Everything it
-renders is rendered lazily and once, so an export whose inputs did not change renders
-nothing, and accounts that see the same patients share the work.
+renders is rendered lazily and once per patient (kept in the memo by the patient's digest),
+so an export whose inputs did not change renders nothing, and only the shards holding a
+changed patient are rendered again.
 """
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import json
 from collections import defaultdict
 from datetime import date
 from functools import cached_property
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
-from . import render
+from . import crypto, render
 from .crypto import VERSION
 from .cache import input_digest
 from .memo import ExportMemo
@@ -74,39 +75,19 @@ class DbView:
 
     def release(self) -> None:
         """Drop what was computed for one account; it is computed again when needed."""
-        for name in ("by_month", "patients"):
-            self.__dict__.pop(name, None)
+        self.__dict__.pop("by_month", None)
 
-    @cached_property
-    def patients(self) -> list[Patient]:
-        """List order (surname, first name), computed only when something is rendered."""
-        get = self.memo.table("sort").get
-        return sorted(self.by_card, key=lambda p: get(p.digest, lambda: sort_key(p)))
-
-    def rows(self) -> Iterator[str]:
-        """Each patient's row of the list, in list order, rendered only when not memoized."""
-        get, today, version = self.memo.table("row").get, self.today, self.version
-        for p in self.patients:
-            years = render.age(p.birth_date, today)
-            yield get((p.digest, years, version), lambda: render.list_row(p, years))
-
-    def rows_as_json(self) -> Iterator[str]:
-        """:meth:`rows` escaped as JSON string content (kept too: the index is JSON)."""
-        get, today, version = self.memo.table("row-json").get, self.today, self.version
-        for p, row in zip(self.patients, self.rows()):
-            yield get((p.digest, render.age(p.birth_date, today), version), lambda: _json(row)[1:-1])
-
-    @property
-    def list_html(self) -> str:
-        return render.list_rows(self.rows())
-
-    def search_keys(self) -> Iterator[str]:
-        get = self.memo.table("search").get
-        return (get(p.digest, lambda: search_key(p)) for p in self.patients)
-
-    @property
-    def search(self) -> list[str]:
-        return list(self.search_keys())
+    def row_entry(self, p: Patient, years: int | None, rid: str, bundle: str, ck: bytes, digest: str) -> str:
+        """The patient's row of an index shard as canonical JSON (FORMAT.md 6.2), kept per
+        ``digest`` (see :func:`row_digest`), so only a changed patient is rendered again."""
+        def build() -> str:
+            memo = self.memo
+            html = memo.table("row").get((p.digest, years, self.version), lambda: render.list_row(p, years))
+            search = memo.table("search").get(p.digest, lambda: search_key(p))
+            surname, first, _ = memo.table("sort").get(p.digest, lambda: sort_key(p))
+            return _json({"bundle": bundle, "card": p.card, "ck": crypto.b64e(ck), "html": html, "rid": rid,
+                          "search": search, "sort": [surname, first]})
+        return self.memo.table("entry").get(digest, build)
 
     @cached_property
     def by_month(self) -> dict[str, list[MonthPart]]:
@@ -152,38 +133,23 @@ class DbView:
         return {"v": VERSION, "db": self.db, "month": month, "days": days}
 
 
-def index_value(user: str, generated: str, dbs: list[dict[str, Any]], stamp: dict[str, Any]) -> dict[str, Any]:
-    """``stamp``: the ``seq``, ``at`` and ``site_pk`` of the export (FORMAT.md 5.4, 6.2)."""
-    return {"v": VERSION, "user": user, "generated": generated, "databases": dbs, **stamp}
+def row_digest(p: Patient, years: int | None, rid: str, bundle: str, ck: bytes, version: str) -> str:
+    """Everything a patient's index row is made of: the patient, the age shown, the pointer."""
+    return input_digest(p.digest, years, rid, bundle, ck, version)
 
 
-# The account index is the one large body: at 50,000 patients its text is tens of megabytes,
-# so it is written piece by piece, straight into the compressor (crypto.seal_body_text). The
-# pieces make exactly crypto.canonical_json(index_value(...)): keys sorted, no spaces, and a
-# JSON string escaped piece by piece is the same as escaped whole.
+def row_order(p: Patient, rid: str, get_sort: Any) -> tuple[bytes, bytes, bytes, str]:
+    """The readers' order (FORMAT.md 6.2): sort keys then card by UTF-16 code units, as
+    JavaScript's ``<`` compares (big-endian UTF-16 bytes compare so), then rid."""
+    surname, first, card = get_sort(p.digest, lambda: sort_key(p))
+    return surname.encode("utf-16-be"), first.encode("utf-16-be"), card.encode("utf-16-be"), rid
+
+
+# Index shards are written as text pieces: each row's JSON is kept per patient, so a shard
+# sealed again joins kept texts instead of encoding every row. The pieces make exactly
+# crypto.canonical_json of the shard: keys sorted, no spaces.
 _json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
-def index_pieces(user: str, generated: str, dbs: Iterable[Iterator[str]],
-                 stamp: dict[str, Any]) -> Iterator[str]:
-    yield f'{{"at":{_json(stamp["at"])},"databases":['
-    for i, db in enumerate(dbs):
-        if i:
-            yield ","
-        yield from db
-    yield (f'],"generated":{_json(generated)},"seq":{_json(stamp["seq"])},'
-           f'"site_pk":{_json(stamp["site_pk"])},"user":{_json(user)},"v":{VERSION}}}')
-
-
-def db_pieces(view: DbView, diary: dict[str, Any], entries: Iterable[str]) -> Iterator[str]:
-    """One database of an index; ``entries`` are its ``patients`` as JSON texts, in list order."""
-    yield f'{{"diary":{_json(diary)},"id":{_json(view.db)},"list_html":"'
-    # render.list_pieces, escaped: only the row (kept per patient) needs escaping work.
-    yield _json('<ol class="plist">\n')[1:-1]
-    for i, row in enumerate(view.rows_as_json()):
-        yield f'<li data-i=\\"{i}\\">{row}</li>\\n'
-    yield _json("</ol>")[1:-1]
-    yield f'","name":{_json(view.db)},"patients":['
-    for i, entry in enumerate(entries):
-        yield f",{entry}" if i else entry
-    yield "]}"
+def shard_text(db: str, i: int, entries: Iterable[str]) -> str:
+    return f'{{"db":{_json(db)},"rows":[{",".join(entries)}],"shard":{i},"v":{VERSION}}}'

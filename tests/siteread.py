@@ -78,12 +78,18 @@ class Site:
         return self.open_record(payload, "patient")
 
     def account(self, login: str, user: str, password: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """An account's door, payload and index root, with every shard opened and checked as
+        the portal does (FORMAT.md 6.2, 10.3); each database entry of the root is given the
+        key ``rows``: all its shards' rows in the readers' order (the reader's, not the site's)."""
         user = normalize_user(user)
         door_id, payload = self._door(crypto.password_bytes(login, password),
                                       crypto.salt("account", self.clinic, user), "account")
+        ik = crypto.b64d(payload["ik"], 32)
         ad = crypto.label("chartseal/v1/index", self.clinic, door_id)
-        index = site_rules.check_index(crypto.open_body(crypto.b64d(payload["ik"]), self.read(payload["index"]), ad))
-        _IKS[(self.base, door_id)] = crypto.b64d(payload["ik"], 32)
+        index = site_rules.check_root(crypto.open_body(ik, self.read(payload["index"]), ad))
+        for db in index["databases"]:
+            db["rows"] = site_rules.read_rows(self.read, self.clinic, door_id, ik, db)
+        _IKS[(self.base, door_id)] = ik
         return door_id, payload, index
 
     def diary(self, door_id: str, db: dict[str, Any], month: str) -> dict[str, Any]:
@@ -92,4 +98,4 @@ class Site:
         key = site_rules.check_diary_pointer(db["diary"][month], _IKS[(self.base, door_id)], db["id"], month)
         ad = crypto.label("chartseal/v1/diary", self.clinic, door_id, db["id"], month)
         shard = crypto.open_body(key, self.read(db["diary"][month]["obj"]), ad)
-        return site_rules.check_shard(shard, db["id"], month)
+        return site_rules.check_diary_shard(shard, db["id"], month)

@@ -45,7 +45,9 @@ def test_hostile_name_is_escaped_in_every_view(home):
     assert "&lt;img src=x onerror=alert(1)&gt;" in record["html"]
     _, _, index = site(home).account(secret(home, "login_password"), "admin",
                                      secret(home, "admin_password"))
-    assert "<img src=x" not in index["databases"][0]["list_html"]
+    for row in index["databases"][0]["rows"]:
+        assert "<img src=x" not in row["html"]
+    assert any("&lt;img src=x onerror=alert(1)&gt;" in row["html"] for row in index["databases"][0]["rows"])
 
 
 def test_admin_index_lists_everyone_and_diary_totals(home):
@@ -54,12 +56,12 @@ def test_admin_index_lists_everyone_and_diary_totals(home):
                                                  secret(home, "admin_password"))
     assert payload["user"] == "admin"
     db = index["databases"][0]
-    assert sorted(p["card"] for p in db["patients"]) == ["1001", "1002", "1003"]
-    assert db["list_html"].count("<li") == 3
+    assert sorted(p["card"] for p in db["rows"]) == ["1001", "1002", "1003"]
+    assert db["count"] == 3 and [x["n"] for x in db["shards"]] == [3]  # one shard below 257 rows
     day = site(home).diary(door_id, db, "2026-11")["days"]["2026-11-26"]
     assert (day["paid"], day["visits"], day["appointments"]) == (75.5, 2, 1)
     # Every bundle the index names opens with the key it carries.
-    for entry in db["patients"]:
+    for entry in db["rows"]:
         assert site(home).open_record(entry)["rid"] == entry["rid"]
 
 
@@ -70,7 +72,7 @@ def test_account_sees_only_what_is_shared(home):
     conn.close()
     export(home)
     _, _, index = site(home).account(secret(home, "login_password"), "dr.omar", "omar-password-1")
-    assert [p["card"] for p in index["databases"][0]["patients"]] == ["1003"]
+    assert [p["card"] for p in index["databases"][0]["rows"]] == ["1003"]
     with pytest.raises(NoDoor):
         site(home).account(secret(home, "login_password"), "dr.omar", "wrong")
     with pytest.raises(NoDoor):
@@ -84,7 +86,7 @@ def test_account_without_password(home):
     conn.close()
     export(home)
     _, _, index = site(home).account(secret(home, "login_password"), "reception", "")
-    assert len(index["databases"][0]["patients"]) == 3
+    assert len(index["databases"][0]["rows"]) == 3
 
 
 def test_noop_reexport_seals_nothing(home):
@@ -110,9 +112,9 @@ def test_one_visit_changes_only_that_patients_objects(home, clinic_db):
     rid3 = kc.execute("SELECT rid FROM patients WHERE card = '1003'").fetchone()[0]
     kc.close()
     assert rids == {rid3}
-    # bundle + patient door + general entry + admin index + admin door + one diary shard,
-    # and site.json with the new publish counter
-    assert len(changed) == 7, sorted(changed)
+    # bundle + patient door + general entry + the admin's index shard holding the patient,
+    # index root and door + one diary shard, and site.json with the new publish counter
+    assert len(changed) == 8, sorted(changed)
     assert result.derived == 0
     door_id, _, index = site(home).account(secret(home, "login_password"), "admin",
                                            secret(home, "admin_password"))
@@ -130,7 +132,7 @@ def test_deleted_patient_leaves_the_plan(home, clinic_db):
     export(home)
     _, _, index = site(home).account(secret(home, "login_password"), "admin",
                                      secret(home, "admin_password"))
-    assert sorted(p["card"] for p in index["databases"][0]["patients"]) == ["1001", "1003"]
+    assert sorted(p["card"] for p in index["databases"][0]["rows"]) == ["1001", "1003"]
     with pytest.raises(NoDoor):
         site(home).patient("1002", secret(home, "general_password"))
     names = set(plan_map(home))
@@ -145,7 +147,7 @@ def test_unshare_rotates_the_content_key(home):
     conn.close()
     export(home)
     _, _, index = site(home).account(secret(home, "login_password"), "temp", "temp-password-1")
-    old = index["databases"][0]["patients"][0]
+    old = index["databases"][0]["rows"][0]
     conn = keys(home)
     assert access.unshare(conn, "main", "temp", [], access.known_cards(conn)) == 1
     conn.close()
@@ -163,7 +165,7 @@ def test_unshare_rotates_the_content_key(home):
 def _bundle_of(home, card):
     _, _, index = site(home).account(secret(home, "login_password"), "admin",
                                      secret(home, "admin_password"))
-    return next(p["bundle"] for p in index["databases"][0]["patients"] if p["card"] == card)
+    return next(p["bundle"] for p in index["databases"][0]["rows"] if p["card"] == card)
 
 
 @pytest.mark.parametrize("until", ["2026-11-25", "2026-11-01"])
@@ -303,8 +305,9 @@ def test_a_change_the_diary_does_not_show_reseals_no_diary_shard(home, clinic_db
     after = plan_map(home)
     changed = {n for n in after if n not in before or before[n].digest != after[n].digest}
     # both bundles (1001 has a visit note: the patient's view is its own bundle, FORMAT.md
-    # 6.1), patient door, entry, index, account door, site.json: the diary month is kept.
-    assert len(changed) == 7, sorted(changed)
+    # 6.1), patient door, entry, index shard, index root, account door, site.json: the diary
+    # month is kept.
+    assert len(changed) == 8, sorted(changed)
     assert result.sealed == 7
     assert export(home).sealed == 0  # and the next export needs nothing at all
 
@@ -339,30 +342,25 @@ def test_an_appointment_that_has_passed_leaves_the_record_the_next_day(home):
     assert export_site(home, today=date(2026, 11, 28)).sealed == 0
 
 
-def test_the_index_text_written_piece_by_piece_is_its_canonical_json(tmp_path):
-    """The account index is streamed into the compressor; its text must be exactly the
-    canonical JSON of the index value, whatever the names hold."""
+def test_a_shard_text_written_from_kept_rows_is_its_canonical_json(tmp_path):
+    """Index shard rows are kept per patient as JSON texts and joined; the shard's text must
+    be exactly the canonical JSON of its value, whatever the names hold."""
     from exporter import render
     from exporter.clinic_db import read_clinic
-    from exporter.indexes import DbView, db_pieces, index_pieces, index_value
+    from exporter.indexes import DbView, row_digest, search_key, shard_text, sort_key
 
     odd = ['"quoted" \\ back', "tab\there\nnew line", "</script><b>", "emoji 🦷 and \u2028 sep",
            "سامي الخطيب", "\x01control"]
     rows = [dict(id=i + 1, card=f"C{i}", first_name=name, surname=name[::-1], mobile="+1 555")
             for i, name in enumerate(odd)]
-    rows.append(dict(_table="visits", id=1, patient_id=1, date="2026-11-26", paid=5, action=odd[0]))
     patients = read_clinic(make_clinic_db(tmp_path / "odd.sqlite", rows)).patients
     view = DbView("main", patients, {p.id: f"{p.id:032x}" for p in patients}, TODAY, "en", "v")
-    diary = {"2026-11": {"obj": "obj/" + "a" * 32 + ".bin", "key": "k=="}}
-    entries = [{"rid": f"{p.id:032x}", "card": p.card, "search": s} for p, s in zip(view.patients, view.search)]
-    stamp = {"seq": 12, "at": "2026-11-26T10:00:00Z", "site_pk": "pk=="}
-    text = "".join(index_pieces("dr.ödd \"x\"", "2026-11-26T10:00:00+00:00",
-                                [db_pieces(view, diary, (crypto.canonical_json(e).decode() for e in entries))],
-                                stamp))
-    whole = index_value("dr.ödd \"x\"", "2026-11-26T10:00:00+00:00", [
-        {"diary": diary, "id": "main", "name": "main", "list_html": view.list_html, "patients": entries}],
-        stamp)
-    assert text.encode() == crypto.canonical_json(whole)
-    assert view.list_html == render.list_fragment(view.patients, TODAY, "en")
+    ck = bytes(range(32))
+    members = [(p, render.age(p.birth_date, TODAY), f"{p.id:032x}", "obj/" + "a" * 32 + ".bin", ck) for p in patients]
+    text = shard_text("mä\"in", 7, (view.row_entry(*m, row_digest(*m, "v")) for m in members))
+    value = {"v": 2, "db": "mä\"in", "shard": 7, "rows": [
+        {"rid": rid, "card": p.card, "bundle": bundle, "ck": crypto.b64e(ck), "search": search_key(p),
+         "sort": list(sort_key(p)[:2]), "html": render.list_row(p, years)} for p, years, rid, bundle, _ in members]}
+    assert text.encode() == crypto.canonical_json(value)
     key = crypto.random_key()
-    assert crypto.open_body(key, crypto.seal_body_text(key, [text[:7], text[7:].encode()], b"ad"), b"ad") == whole
+    assert crypto.open_body(key, crypto.seal_body_text(key, [text[:7], text[7:].encode()], b"ad"), b"ad") == value

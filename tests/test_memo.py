@@ -16,7 +16,7 @@ from exporter import access, render
 from exporter.cache import Entry
 from exporter.clinic_db import read_clinic
 from exporter.home import Database
-from exporter.indexes import DbView
+from exporter.indexes import DbView, search_key, sort_key
 from exporter.memo import ExportMemo
 from exporter.site import export_site
 from exporter.site_objects import _templates_version
@@ -62,9 +62,11 @@ def assert_site_matches_a_fresh_rendering(home, clinic_db):
     site = Site(home.site_dir, home.clinic_id)
     door_id, _, index = site.account(secret(home, "login_password"), "admin", secret(home, "admin_password"))
     (db,) = index["databases"]
-    assert db["list_html"] == view.list_html
-    assert [p["search"] for p in db["patients"]] == view.search
-    assert [p["card"] for p in db["patients"]] == [p.card for p in view.patients]
+    ordered = sorted(patients, key=lambda p: (sort_key(p), rids[p.card]))
+    assert [r["card"] for r in db["rows"]] == [p.card for p in ordered]
+    assert [r["search"] for r in db["rows"]] == [search_key(p) for p in ordered]
+    assert [r["html"] for r in db["rows"]] == [render.list_row(p, render.age(p.birth_date, TODAY)) for p in ordered]
+    assert [r["sort"] for r in db["rows"]] == [list(sort_key(p)[:2]) for p in ordered]
     assert sorted(db["diary"]) == sorted(view.by_month)
     for month in view.by_month:
         assert site.diary(door_id, db, month) == view.month_shard(month), month
@@ -125,14 +127,14 @@ def test_key_rotation_and_new_shares_are_seen_through_the_memo(home, clinic_db):
     export_site(home, today=TODAY, memo=memo)
     login = secret(home, "login_password")
     _, _, index = Site(home.site_dir, home.clinic_id).account(login, "dr.sami", "sami-password-1")
-    assert sorted(p["card"] for p in index["databases"][0]["patients"]) == ["1001", "1003"]
+    assert sorted(p["card"] for p in index["databases"][0]["rows"]) == ["1001", "1003"]
     conn = keys(home)
     access.unshare(conn, "main", "dr.sami", ["1003"], access.known_cards(conn))  # rotates 1003's content key
     conn.close()
     result = export_site(home, today=TODAY, memo=memo)
     assert result.sealed > 0
     _, _, index = Site(home.site_dir, home.clinic_id).account(login, "dr.sami", "sami-password-1")
-    assert [p["card"] for p in index["databases"][0]["patients"]] == ["1001"]
+    assert [p["card"] for p in index["databases"][0]["rows"]] == ["1001"]
     assert_site_matches_a_fresh_rendering(home, clinic_db)
     assert export_site(home, today=TODAY).sealed == 0
 
@@ -209,7 +211,7 @@ def test_a_one_off_export_lets_record_details_go_and_still_exports_exactly(home,
     assert_site_matches_a_fresh_rendering(home, clinic_db)
     site = Site(home.site_dir, home.clinic_id)
     _, _, index = site.account(secret(home, "login_password"), "admin", secret(home, "admin_password"))
-    row = next(p for p in index["databases"][0]["patients"] if p["card"] == "1003")
+    row = next(p for p in index["databases"][0]["rows"] if p["card"] == "1003")
     assert "a long note" in site.open_record(row)["html"]  # a visit note: the doctors' view
 
 
