@@ -12,7 +12,7 @@ import { checkFresh, checkIndexFresh, clinicBase, fetchDoor, formatError, loadSi
 import { wireRefresh } from './refresh.js';
 import { hold, logout, startIdleLock, wasLocked } from './session.js';
 import * as views from './doctor_views.js';
-import { checkIndex } from './rules.js';
+import { checkRoot } from './rules.js';
 import { watchClinicName } from './clinic_name.js';
 
 const AUTH = 'err.auth_doctor';
@@ -26,7 +26,7 @@ async function unlock(clinic, user, loginPw, userPw) {
   return openIndex(C, site, clinic, doorId, doorKey, payload);
 }
 
-/** The account door is open: freshness, then its index (the login and Refresh share this). */
+/** The account door is open: freshness, then its index root (the login and Refresh share this). */
 async function openIndex(C, site, clinic, doorId, doorKey, payload) {
   if (!OBJ_RE.test(payload.index)) throw formatError('bad index pointer');
   await checkFresh(site, payload, doorId);
@@ -35,9 +35,9 @@ async function openIndex(C, site, clinic, doorId, doorKey, payload) {
   performance.mark('chartseal:index-fetched');
   const index = await C.openBody(ik, body, C.indexAd(clinic, doorId));
   performance.mark('chartseal:index-opened');
-  checkIndex(index); // FORMAT.md 10.2
+  checkRoot(index); // FORMAT.md 10.2; its shards are fetched and checked by the list (index_loader.js)
   const at = await checkIndexFresh(site, index, doorId);
-  return { C, site, clinic, doorId, doorKey, door: payload, index, at };
+  return { C, site, clinic, doorId, doorKey, door: payload, ik, index, at };
 }
 
 /** Refresh: the account door again with the key derived at login, then its index. */
@@ -71,10 +71,10 @@ async function onSubmit(event) {
     setCurrency(session.site.currency);
     showClinicName(session.site);
     startIdleLock(session.site.idle_lock_minutes);
-    views.start(session);
     let last = session;
     wireRefresh(async () => { last = await again(last); }, $('app-error'));
-    setState('ready');
+    views.start(session); // the list says "ready" once its shards are in
+
   } catch (err) {
     loginFailed(err, AUTH);
   } finally {

@@ -2,22 +2,26 @@
 import { apply, formatMoney } from './i18n.js';
 import { getBytes } from './net.js';
 import { $, errorKey, focusHeading, insertFragment, isoToday, markPainted, message, recordShown, setState, show } from './ui.js';
-import { clinicBase, formatError, openBundle } from './clinic.js';
+import { clinicBase, openBundle } from './clinic.js';
 import { hold } from './session.js';
-import { checkDiaryPointer, checkShard } from './rules.js';
+import { checkDiaryPointer, checkDiaryShard } from './rules.js';
+import { loadShards, ShardCache } from './index_loader.js';
 import * as list from './list_view.js';
 
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
-let S = null; // session: { C, site, clinic, doorId, door, index }
+let S = null; // session: { C, site, clinic, doorId, door, ik, index }
 let db = null; // the database being viewed
-const shards = new Map(); // "db/month" -> opened shard (memory only)
+const diaries = new Map(); // "db/month" -> opened diary shard (memory only)
+let cache = new ShardCache(); // opened index shards by object name
+// The list of the database being viewed: its load (a promise), and how it ended.
+let listLoad = { id: 0, promise: Promise.resolve(), state: 'ready', error: null };
 
 /** The database to land on: the one the viewer last chose in this tab, else the biggest. */
 function landing(dbs, lastId) {
   const last = dbs.findIndex((d) => d && d.id === lastId);
   if (last >= 0) return last;
   let best = 0;
-  dbs.forEach((d, i) => { if ((d?.patients?.length || 0) > (dbs[best]?.patients?.length || 0)) best = i; });
+  dbs.forEach((d, i) => { if (d.count > dbs[best].count) best = i; });
   return best;
 }
 
@@ -55,31 +59,73 @@ export function start(session) {
   route().then(() => { if (!$('view-list').hidden) $('search').focus(); });
 }
 
-/** Refresh (refresh.js): a newer index replaces the old; the view and the search stay. */
+const sameBytes = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * Refresh (refresh.js): a newer root replaces the old; the view and the search stay. Only
+ * the shards whose name changed are fetched, and the list changes once they are all in.
+ * A shard that fails its checks empties the list and rejects (Refresh shows the message).
+ */
 export async function update(session) {
   const lastId = db && db.id;
+  if (!sameBytes(S.ik, session.ik)) cache = new ShardCache(); // a new index key: nothing old applies
   S = session;
-  shards.clear();
+  diaries.clear();
   const i = landing(S.index.databases, lastId);
   fillPicker(S.index.databases, i);
-  useDb(i, { keepQuery: true });
+  useDb(i, { keepQuery: true, atOnce: true });
+  const load = listLoad;
+  await load.promise;
+  if (load.error) throw load.error;
+  cache.keepOnly(S.index);
   await route();
 }
 
-function useDb(i, { keepQuery = false } = {}) {
+function ctx() { return { C: S.C, clinic: S.clinic, doorId: S.doorId, ik: S.ik }; }
+
+/**
+ * Show database `i`: its shards are fetched (those in memory are reused) and its rows shown
+ * as they arrive, or with `atOnce` all together once every shard is in (Refresh).
+ */
+function useDb(i, { keepQuery = false, atOnce = false } = {}) {
   db = S.index.databases[i];
-  if (!db || typeof db.list_html !== 'string' || !Array.isArray(db.patients)) {
-    throw formatError('bad database entry in index');
-  }
-  list.load(db, { keepQuery });
-  performance.mark('chartseal:list-shown');
-  markPainted('chartseal:list-painted');
+  const mine = db;
+  const load = { id: listLoad.id + 1, state: 'loading', error: null };
+  const live = () => listLoad === load;
+  listLoad = load;
+  const got = [];
+  if (!atOnce) list.begin(mine.count, { keepQuery });
+  load.promise = loadShards(ctx(), cache, mine, (shard) => (atOnce ? got.push(shard.rows) : list.add(shard.rows)), live)
+    .then(() => {
+      if (!live()) return;
+      if (atOnce) {
+        list.begin(mine.count, { keepQuery });
+        for (const rows of got) list.add(rows);
+      }
+      list.end();
+      load.state = 'ready';
+      if (!$('view-list').hidden) setState('ready');
+    }, (err) => {
+      if (!live()) return;
+      // The safe choice: a shard that fails a check (or cannot be fetched) leaves no row of
+      // this database on screen, rather than a list that silently lacks some patients.
+      list.clear();
+      load.state = 'failed';
+      load.error = err;
+      console.warn('chartseal:', err.name, err.message);
+      if (!$('view-list').hidden) listFailed();
+    });
+}
+
+function listFailed() {
+  setState('error');
+  message($('app-error'), errorKey(listLoad.error, 'err.damaged'));
 }
 
 function openRow(event) {
   const li = event.target.closest('li[data-i]');
-  const p = li && db.patients[Number(li.dataset.i)];
-  if (p) location.hash = `#patient/${p.rid}`;
+  const row = li && list.rowAt(Number(li.dataset.i));
+  if (row) location.hash = `#patient/${row.rid}`;
 }
 
 function showView(name) {
@@ -97,7 +143,7 @@ async function route() {
   try {
     if (name === 'patient') await showPatient(arg);
     else if (name === 'diary') await showDiary(DAY_RE.test(arg) ? arg : isoToday());
-    else { showView('list'); }
+    else { showList(); return; }
     setState('ready');
   } catch (err) {
     setState('error');
@@ -106,10 +152,25 @@ async function route() {
   }
 }
 
-function findPatient(rid) {
-  for (const d of [db, ...S.index.databases]) {
-    const p = d.patients.find((x) => x.rid === rid);
-    if (p) return p;
+/** The list view; busy while its shards arrive, the failure's message if they failed. */
+function showList() {
+  showView('list');
+  if (listLoad.state === 'failed') listFailed();
+  else setState(listLoad.state === 'loading' ? 'busy' : 'ready');
+}
+
+/**
+ * The row of `rid` in any shard in memory; else once the list being loaded is in; else in
+ * the shards of the other databases (a route to a patient of another database, after a
+ * Refresh dropped its old shard). Null when no shard of this account holds it.
+ */
+async function findPatient(rid) {
+  if (cache.row(rid)) return cache.row(rid);
+  await listLoad.promise;
+  if (cache.row(rid)) return cache.row(rid);
+  for (const other of S.index.databases) {
+    if (other !== db) await loadShards(ctx(), cache, other, () => {});
+    if (cache.row(rid)) return cache.row(rid);
   }
   return null;
 }
@@ -118,9 +179,10 @@ async function showPatient(rid) {
   const record = $('record');
   record.replaceChildren();
   showView('patient');
-  const p = findPatient(rid);
-  if (!p) { message($('app-error'), 'err.not_found'); return; }
   setState('busy');
+  const p = await findPatient(rid);
+  if (location.hash !== `#patient/${rid}`) return;
+  if (!p) { message($('app-error'), 'err.not_found'); return; }
   const bundle = await openBundle(S.clinic, p, 'doctor');
   if (location.hash !== `#patient/${rid}`) return; // the user moved on meanwhile
   insertFragment(record, bundle.html, apply);
@@ -133,18 +195,18 @@ async function showPatient(rid) {
   });
 }
 
-async function openShard(month) {
+async function openDiary(month) {
   const key = `${db.id}/${month}`;
-  if (shards.has(key)) return shards.get(key);
+  if (diaries.has(key)) return diaries.get(key);
   const ptr = db.diary && db.diary[month];
   let shard = null;
   if (ptr) {
     // The key is derived from the index key; the index's copy must agree (FORMAT.md 10.4).
     const k = hold(checkDiaryPointer(ptr, hold(S.C.b64d(S.door.ik, 32)), db.id, month));
     const body = await getBytes(`${clinicBase(S.clinic)}${ptr.obj}`);
-    shard = checkShard(await S.C.openBody(k, body, S.C.diaryAd(S.clinic, S.doorId, db.id, month)), db.id, month);
+    shard = checkDiaryShard(await S.C.openBody(k, body, S.C.diaryAd(S.clinic, S.doorId, db.id, month)), db.id, month);
   }
-  shards.set(key, shard);
+  diaries.set(key, shard);
   return shard;
 }
 
@@ -153,7 +215,7 @@ async function showDiary(day) {
   $('d-pick').value = day;
   const box = $('diary');
   box.replaceChildren();
-  const shard = await openShard(day.slice(0, 7));
+  const shard = await openDiary(day.slice(0, 7));
   if (location.hash.slice(1).split('/')[0] !== 'diary' || $('d-pick').value !== day) return;
   const entry = shard && shard.days[day];
   $('d-user').textContent = S.index.user || '';

@@ -1,23 +1,30 @@
-// The doctor's patient list. Rows are cut out of the index's list fragment (autoescaped
-// Jinja2 output: row text can never hold a raw "<", so the cut is exact) and put in the
-// page a hundred at a time, so a list of 10,000 patients costs the DOM of a hundred, and
-// a keystroke re-renders one page instead of restyling every row.
-import { $, show } from './ui.js';
-import { formatError } from './clinic.js';
-import { current as currentLang } from './i18n.js';
+// The doctor's patient list on screen. Rows come from the index shards (each row's `html` is
+// autoescaped Jinja2 output, wrapped here in an <li>) and are put in the page a hundred at a
+// time, so a list of 50,000 patients costs the DOM of a hundred, and a keystroke re-renders
+// one page instead of restyling every row. While shards arrive the list shows what is in,
+// sorted, a counter says how much, and the view is refreshed at most every FLUSH_MS.
+import { $, markPainted, show } from './ui.js';
+import { current as currentLang, t } from './i18n.js';
+import { ListRows } from './list_rows.js';
+import { Scan } from './list_search.js';
 
 const PAGE = 100;
-const ROW_RE = /<li data-i="(\d+)">[\s\S]*?<\/li>/g;
+const FLUSH_MS = 200; // re-sort and repaint while loading at most this often
+const SLICE_MS = 6; // a search finishing in the background yields this often
 
 let normalize = (s) => s;
-let rows = []; // row HTML by index
-let haystack = []; // [search, search without spaces] by index
-let matches = []; // indexes that match the current query
+let rows = new ListRows();
+let expected = 0; // rows the root announced for this database
+let loading = false;
+let flushTimer = null;
+let firstPainted = false;
+let scan = null; // the search on screen
 let shown = 0;
 let ol = null;
-let order = null; // row indexes in the chosen sort order; null: the index's own order
 let sort = { key: '', dir: 1 };
-let keys = null; // per row {name, surname, age}, read from the rows when first sorting
+let keys = []; // header sort keys by row id, read from a row's html when first needed
+const reversed = new Map(); // "key/version" -> descending ids
+const number = new Intl.NumberFormat('en-US'); // Western digits in every language, as every number in the portal
 
 export function setup(normalizeSearch) {
   normalize = normalizeSearch;
@@ -30,47 +37,116 @@ export function setup(normalizeSearch) {
     }, { rootMargin: '800px' }).observe($('list-more'));
   }
   for (const b of document.querySelectorAll('#list-head [data-sort]')) b.addEventListener('click', () => sortBy(b.dataset.sort));
+  document.addEventListener('chartseal:lang', progress);
 }
+
+// -- loading ---------------------------------------------------------------------------------
+
+/** A new list of `total` rows is coming (a database opened): empty it and show the counter. */
+export function begin(total, { keepQuery = false } = {}) {
+  clearTimeout(flushTimer);
+  flushTimer = null;
+  rows = new ListRows();
+  expected = total;
+  loading = true;
+  firstPainted = false;
+  reversed.clear();
+  keys = [];
+  if (sort.key) rows.addOrder(sort.key, headerCmp(sort.key));
+  $('list').innerHTML = '<ol class="plist"></ol>';
+  ol = $('list').firstElementChild;
+  $('list').setAttribute('aria-busy', 'true');
+  if (!keepQuery) $('search').value = '';
+  scan = null;
+  render();
+}
+
+/** One shard's rows are in and checked. The first are shown at once, later ones in batches. */
+export function add(shardRows) {
+  rows.add(shardRows);
+  if (!firstPainted && rows.size > 0) {
+    firstPainted = true;
+    flush();
+    performance.mark('chartseal:list-first-shown');
+    markPainted('chartseal:list-first-painted');
+  } else if (!flushTimer) {
+    flushTimer = setTimeout(flush, FLUSH_MS);
+  }
+  progress();
+}
+
+/** Every shard is in: the whole list, sorted, and the counter goes away. */
+export function end() {
+  clearTimeout(flushTimer);
+  flushTimer = null;
+  loading = false;
+  flush(true);
+  progress();
+  $('list').removeAttribute('aria-busy');
+  performance.mark('chartseal:list-shown');
+  markPainted('chartseal:list-painted');
+}
+
+/** Nothing to show (a shard failed its checks): no row of this database stays on screen. */
+export function clear() {
+  begin(0, { keepQuery: true });
+  loading = false;
+  $('list').removeAttribute('aria-busy');
+  progress();
+  show($('list-empty'), false);
+}
+
+function flush(force = false) {
+  clearTimeout(flushTimer);
+  flushTimer = null;
+  if (rows.flush() || force) search();
+}
+
+function progress() {
+  const box = $('list-progress');
+  show(box, loading);
+  if (!loading) return;
+  box.textContent = t('list.loading').replace('{n}', number.format(rows.size)).replace('{total}', number.format(expected));
+}
+
+/** The row shown with `data-i` = `id`. */
+export function rowAt(id) { return rows.rows[id] || null; }
+
+// -- header sorts ------------------------------------------------------------------------------
 
 // Row text is autoescaped Jinja2 output: these are the only entities it can hold.
 const ENT = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&#34;': '"', '&#39;': "'", '&quot;': '"' };
 const unescape = (html) => html.replace(/<[^>]*>/g, '').replace(/&(amp|lt|gt|quot|#34|#39);/g, (e) => ENT[e]);
 const field = (row, cls) => { const m = new RegExp(`class="${cls}"[^>]*>(.*?)</span>`).exec(row); return m ? unescape(m[1]).trim() : ''; };
 
-function rowKeys(row) {
-  const surname = field(row, 'psur');
-  const age = field(row, 'page');
-  return { name: field(row, 'pname'), surname, age: age === '' ? Infinity : Number(age) };
+function keyOf(i) {
+  if (!keys[i]) {
+    const html = rows.rows[i].html;
+    const age = field(html, 'page');
+    keys[i] = { name: field(html, 'pname'), surname: field(html, 'psur'), age: age === '' ? Infinity : Number(age) };
+  }
+  return keys[i];
 }
 
-const ascending = new Map(); // key -> row indexes in ascending order, for this list
-
-function ascendingBy(key) {
-  if (ascending.has(key)) return ascending.get(key);
-  keys = keys || rows.map(rowKeys);
+/** Ascending by `key` (name, surname or age; unknown ages last), by the page language's collation. */
+function headerCmp(key) {
   const coll = new Intl.Collator(currentLang(), { sensitivity: 'base', numeric: true });
-  const byName = (a, b) => coll.compare(keys[a].name, keys[b].name);
-  const cmp = key === 'age' ? (a, b) => (keys[a].age - keys[b].age) || byName(a, b)
-    : key === 'surname' ? (a, b) => coll.compare(keys[a].surname, keys[b].surname) || byName(a, b)
-      : byName;
-  // Infinity - Infinity is NaN: unknown ages compare by name among themselves, after the rest.
-  const order = rows.map((_, i) => i).sort((a, b) => {
-    const ua = keys[a].age === Infinity; const ub = keys[b].age === Infinity;
-    if (key === 'age' && ua !== ub) return ua ? 1 : -1;
-    return (key === 'age' && ua && ub) ? byName(a, b) : cmp(a, b);
-  });
-  ascending.set(key, order);
-  return order;
+  const k = keyOf;
+  const byName = (a, b) => coll.compare(k(a).name, k(b).name);
+  if (key === 'surname') return (a, b) => coll.compare(k(a).surname, k(b).surname) || byName(a, b) || a - b;
+  if (key !== 'age') return (a, b) => byName(a, b) || a - b;
+  return (a, b) => {
+    const ua = k(a).age === Infinity; const ub = k(b).age === Infinity;
+    if (ua !== ub) return ua ? 1 : -1;
+    return (ua ? 0 : k(a).age - k(b).age) || byName(a, b) || a - b;
+  };
 }
 
 /** Sort by name, surname or age; pressing the same header again reverses the order
- * (unknown ages stay last). Each order is computed once per list, then reused. */
+ * (unknown ages stay last). Each order is computed once per list, then kept up to date. */
 function sortBy(key) {
   sort = { key, dir: sort.key === key ? -sort.dir : 1 };
-  const asc = ascendingBy(key);
-  if (sort.dir > 0) order = asc;
-  else if (key === 'age') order = [...asc.filter((i) => keys[i].age !== Infinity).reverse(), ...asc.filter((i) => keys[i].age === Infinity)];
-  else order = asc.slice().reverse();
+  if (!rows.order(key)) rows.addOrder(key, headerCmp(key));
   for (const b of document.querySelectorAll('#list-head [data-sort]')) {
     if (b.dataset.sort === key) b.setAttribute('aria-sort', sort.dir > 0 ? 'ascending' : 'descending');
     else b.removeAttribute('aria-sort');
@@ -78,49 +154,61 @@ function sortBy(key) {
   search();
 }
 
-/** Show one database's list (index entry `db`: `list_html` and `patients`). */
-export function load(db, { keepQuery = false } = {}) {
-  const head = /^\s*(<ol\b[^>]*>)/.exec(db.list_html);
-  if (!head) throw formatError('patient list is not an <ol>');
-  rows = [];
-  for (const m of db.list_html.matchAll(ROW_RE)) rows[Number(m[1])] = m[0];
-  if (rows.length !== db.patients.length || rows.some((r) => r === undefined)) {
-    throw formatError('patient list and index disagree');
+/** Row ids in the order on screen; the same array until the rows or the order change. */
+function ids() {
+  if (!sort.key) return rows.order('default').ids;
+  const asc = rows.order(sort.key).ids;
+  if (sort.dir > 0) return asc;
+  const memo = `${sort.key}/${rows.version}`;
+  if (!reversed.has(memo)) {
+    reversed.clear();
+    const known = (i) => sort.key !== 'age' || keyOf(i).age !== Infinity;
+    reversed.set(memo, [...asc.filter(known).reverse(), ...asc.filter((i) => !known(i))]);
   }
-  $('list').innerHTML = `${head[1]}</ol>`;
-  ol = $('list').firstElementChild;
-  haystack = db.patients.map((p) => {
-    const s = typeof p.search === 'string' ? p.search : '';
-    return [s, s.replace(/ /g, '')];
-  });
-  keys = null;
-  ascending.clear();
-  if (sort.key) { const { key, dir } = sort; sort = { key, dir: -dir }; sortBy(key); } else order = null;
-  if (!keepQuery) $('search').value = '';
-  search();
+  return reversed.get(memo);
 }
 
-/** Every word of the query must appear; a query typed without spaces also matches a spaced mobile. */
+// -- search and pages ----------------------------------------------------------------------------
+
+/** A keystroke, a new order or new rows: the first page of matches now, the count after the paint. */
 function search() {
   const q = normalize($('search').value);
-  const words = q ? q.split(' ') : [];
-  const compact = q.replace(/ /g, '');
-  matches = [];
-  for (let k = 0; k < haystack.length; k += 1) {
-    const i = order ? order[k] : k;
-    const [s, flat] = haystack[i];
-    if (!q || words.every((w) => s.includes(w)) || flat.includes(compact)) matches.push(i);
-  }
+  scan = new Scan(rows.hay, ids(), q, scan);
+  render();
+}
+
+function render() {
   ol.replaceChildren();
   shown = 0;
   more();
-  $('list-count').textContent = `${matches.length} / ${haystack.length}`;
-  show($('list-empty'), matches.length === 0 && haystack.length > 0);
+  const mine = scan;
+  if (mine && !mine.done) {
+    // Finish counting after the rows are painted, in slices, so typing never waits for it.
+    const slice = () => {
+      if (scan !== mine) return; // a newer search took over
+      if (mine.run(Infinity, performance.now() + SLICE_MS)) counted();
+      else setTimeout(slice, 0);
+    };
+    requestAnimationFrame(() => setTimeout(slice, 0));
+  }
+  counted();
+}
+
+/** The match count, once the search has looked at every row. */
+function counted() {
+  const done = !scan || scan.done;
+  const found = scan ? scan.matches.length : 0;
+  $('list-count').textContent = done ? `${number.format(found)} / ${number.format(rows.size - rows.pending.length)}` : '';
+  show($('list-more'), !!scan && shown < (done ? found : Infinity));
+  show($('list-empty'), done && found === 0 && rows.size > 0 && !loading);
 }
 
 function more() {
-  const next = matches.slice(shown, shown + PAGE);
-  if (next.length) ol.insertAdjacentHTML('beforeend', next.map((i) => rows[i]).join(''));
+  if (!scan) scan = new Scan(rows.hay, ids(), normalize($('search').value));
+  scan.run(shown + PAGE);
+  const next = scan.matches.slice(shown, shown + PAGE);
+  if (next.length) ol.insertAdjacentHTML('beforeend', next.map((i) => `<li data-i="${i}">${rows.rows[i].html}</li>`).join(''));
   shown += next.length;
-  show($('list-more'), shown < matches.length);
+  if (scan.done) counted();
+  else show($('list-more'), true);
 }

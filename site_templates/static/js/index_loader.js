@@ -1,0 +1,89 @@
+// The shards of an account index (FORMAT.md 6.2, 10): fetched a few at a time, each checked
+// before a row of it is used, and kept in memory by object name so that Refresh fetches only
+// the shards whose name changed.
+//
+// Each shard's bytes must hash to the name the fresh root gave (an older shard of the same
+// position opens with the same key, so the name is what pins it to this root), open with
+// the key and associated data of its database and position, and say that database and
+// position with the row count the root announced.
+import { getBytes } from './net.js';
+import { clinicBase } from './clinic.js';
+import { hold } from './session.js';
+import { checkObjectName, checkShard, checkShardRow } from './rules.js';
+
+const POOL = 6; // parallel fetches: enough to hide a round trip, few enough not to starve the page
+
+/** Opened shards by object name, for one account (door) and key; memory only, like the keys. */
+export class ShardCache {
+  constructor() { this.byObj = new Map(); this.rids = new Map(); }
+
+  get(obj) { return this.byObj.get(obj); }
+
+  put(obj, shard) {
+    this.byObj.set(obj, shard);
+    for (const row of shard.rows) this.rids.set(row.rid, row);
+  }
+
+  /** A row by rid, in any shard loaded so far (any database). */
+  row(rid) { return this.rids.get(rid) || null; }
+
+  /** Drop every shard the root `index` no longer names (after a Refresh). */
+  keepOnly(index) {
+    const named = new Set(index.databases.flatMap((d) => d.shards.map((s) => s.obj)));
+    for (const obj of [...this.byObj.keys()]) if (!named.has(obj)) this.byObj.delete(obj);
+    this.rids.clear();
+    for (const shard of this.byObj.values()) for (const row of shard.rows) this.rids.set(row.rid, row);
+  }
+}
+
+/**
+ * Fetch, check and open shard `i` of database `db` (an entry of the checked root).
+ * `ctx` is {C, clinic, doorId, ik}; a cached shard is checked against this position again.
+ */
+export async function openShard(ctx, cache, db, i) {
+  const { obj, n } = db.shards[i];
+  const kept = cache.get(obj);
+  if (kept) return { shard: checkShard(kept, db.id, i, n), fetched: false };
+  const { C, clinic, doorId, ik } = ctx;
+  const body = checkObjectName(obj, await getBytes(`${clinicBase(clinic)}${obj}`));
+  const key = hold(C.shardKey(ik, db.id, i));
+  const shard = checkShard(await C.openBody(key, body, C.shardAd(clinic, doorId, db.id, i)), db.id, i, n);
+  // Every row's keys and types, before any row of the shard is shown (FORMAT.md 10.2).
+  for (const row of shard.rows) checkShardRow(row);
+  cache.put(obj, shard);
+  return { shard, fetched: true };
+}
+
+/**
+ * Every shard of `db`, at most POOL fetches at a time; `onShard(shard, i)` runs as each one
+ * is in (cached ones first, at once). Resolves with the number fetched once all are in;
+ * rejects with the first failure and starts nothing more. `live()` false stops it quietly
+ * (the viewer switched database or pressed Refresh meanwhile): it then resolves with -1.
+ */
+export async function loadShards(ctx, cache, db, onShard, live = () => true) {
+  const todo = [];
+  db.shards.forEach(({ obj, n }, i) => {
+    const kept = cache.get(obj);
+    if (kept) onShard(checkShard(kept, db.id, i, n), i);
+    else todo.push(i);
+  });
+  let fetched = 0;
+  let failed = null;
+  let next = 0;
+  const worker = async () => {
+    while (next < todo.length && !failed && live()) {
+      const i = todo[next];
+      next += 1;
+      try {
+        const { shard } = await openShard(ctx, cache, db, i);
+        fetched += 1;
+        if (!failed && live()) onShard(shard, i);
+      } catch (err) {
+        failed = failed || err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(POOL, todo.length) }, worker));
+  if (failed) throw failed;
+  return live() ? fetched : -1;
+}
