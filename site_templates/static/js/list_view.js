@@ -28,8 +28,8 @@ const number = new Intl.NumberFormat('en-US'); // Western digits in every langua
 
 export function setup(normalizeSearch) {
   normalize = normalizeSearch;
-  $('search').addEventListener('input', search);
-  $('list-more').addEventListener('click', more);
+  $('search').addEventListener('input', () => search());
+  $('list-more').addEventListener('click', () => more());
   if ('IntersectionObserver' in window) {
     // Scrolling near the end of the list brings the next page, as if "Show more" was pressed.
     new IntersectionObserver((entries) => {
@@ -99,7 +99,8 @@ export function clear() {
 function flush(force = false) {
   clearTimeout(flushTimer);
   flushTimer = null;
-  if (rows.flush() || force) search();
+  // New rows keep the pages the viewer already brought (a keystroke starts at the first).
+  if (rows.flush() || force) search(shown);
 }
 
 function progress() {
@@ -170,17 +171,20 @@ function ids() {
 
 // -- search and pages ----------------------------------------------------------------------------
 
-/** A keystroke, a new order or new rows: the first page of matches now, the count after the paint. */
-function search() {
+/**
+ * A keystroke, a new order or new rows: the first page of matches (or `keep` rows) now, the
+ * count after the paint.
+ */
+function search(keep = 0) {
   const q = normalize($('search').value);
   scan = new Scan(rows.hay, ids(), q, scan);
-  render();
+  render(keep);
 }
 
-function render() {
+function render(keep = 0) {
   ol.replaceChildren();
   shown = 0;
-  more();
+  more(Math.max(PAGE, keep));
   const mine = scan;
   if (mine && !mine.done) {
     // Finish counting after the rows are painted, in slices, so typing never waits for it.
@@ -203,10 +207,10 @@ function counted() {
   show($('list-empty'), done && found === 0 && rows.size > 0 && !loading);
 }
 
-function more() {
+function more(count = PAGE) {
   if (!scan) scan = new Scan(rows.hay, ids(), normalize($('search').value));
-  scan.run(shown + PAGE);
-  const next = scan.matches.slice(shown, shown + PAGE);
+  scan.run(shown + count);
+  const next = scan.matches.slice(shown, shown + count);
   if (next.length) ol.insertAdjacentHTML('beforeend', next.map((i) => `<li data-i="${i}">${rows.rows[i].html}</li>`).join(''));
   shown += next.length;
   if (scan.done) counted();
