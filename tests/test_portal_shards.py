@@ -89,7 +89,7 @@ class Held:
         self.objs = objs
         self.waiting: list = []
         self.seen: list[str] = []
-        page.route(re.compile(r".*/obj/[0-9a-f]{32}\.bin$"), self.handle)
+        page.context.route(re.compile(r".*/obj/[0-9a-f]{32}\.bin$"), self.handle)
 
     def handle(self, route) -> None:
         obj = "obj/" + route.request.url.rsplit("/obj/", 1)[1]
@@ -208,6 +208,19 @@ def test_a_patient_of_every_shard_opens_by_its_route(page, clinic):
     page.wait_for_function("() => document.getElementById('app-error').textContent.includes('not in your list')")
 
 
+def test_shards_open_in_a_worker_and_without_one_on_the_page(page, clinic):
+    urls: list[str] = []
+    page.context.on("request", lambda req: urls.append(req.url))
+    submit(page, clinic)
+    assert wait_state(page, "ready") == "ready"
+    assert any(re.search(r"/shard-worker\.[0-9a-f]{8}\.js$", u) for u in urls)
+    # a browser that cannot start it (here: its script does not load) opens them itself
+    page.context.route(re.compile(r".*/shard-worker\.[0-9a-f]{8}\.js$"), lambda route: route.abort())
+    submit(page, clinic)
+    assert wait_state(page, "ready") == "ready"
+    assert page.locator("#list-count").inner_text() == f"{PATIENTS} / {PATIENTS}"
+
+
 @pytest.mark.parametrize("damage", ["swapped", "flipped", "missing"])
 def test_a_damaged_shard_shows_the_damaged_message_and_no_rows(page, clinic, damage):
     shards = clinic.shards()
@@ -226,7 +239,7 @@ def test_a_damaged_shard_shows_the_damaged_message_and_no_rows(page, clinic, dam
         else:
             route.fulfill(status=200, body=body, content_type="application/octet-stream")
 
-    page.route(f"**/{target['obj']}", answer)
+    page.context.route(f"**/{target['obj']}", answer)
     submit(page, clinic)
     assert wait_state(page, "error") == "error"
     assert "damaged" in page.locator("#app-error").inner_text()
@@ -315,7 +328,7 @@ def test_refresh_fetches_only_the_changed_shard(page, clinic):
     # and ad (same database, same position), so only its name pins it to the new root.
     (i,) = [i for i, s in enumerate(clinic.shards()) if s["obj"] in after - before]
     new = clinic.shards()[i]["obj"]
-    page.route(f"**/{new}", lambda route: route.fulfill(status=200, body=old[i], content_type="application/octet-stream"))
+    page.context.route(f"**/{new}", lambda route: route.fulfill(status=200, body=old[i], content_type="application/octet-stream"))
     submit(page, clinic)
     assert wait_state(page, "error") == "error"
     assert "damaged" in page.locator("#app-error").inner_text() and rows_shown(page) == 0

@@ -10,6 +10,7 @@ import { $, busy, message, setState, show } from './ui.js';
 import { beginLogin, fieldsReady, loginFailed } from './login.js';
 import { checkFresh, checkIndexFresh, clinicBase, fetchDoor, formatError, loadSite, OBJ_RE, openDoorWith, reloadSite, showAsOf, showClinicName, validClinic } from './clinic.js';
 import { wireRefresh } from './refresh.js';
+import { warmShards } from './index_loader.js';
 import { hold, logout, startIdleLock, wasLocked } from './session.js';
 import * as views from './doctor_views.js';
 import { checkRoot } from './rules.js';
@@ -60,6 +61,7 @@ async function onSubmit(event) {
   const loginPw = $('login-password').value;
   if (!fieldsReady(clinic, [user, loginPw])) return;
   busy(true);
+  warmShards(); // its libsodium compiles while the key is derived
   try {
     const session = await unlock(clinic, user, loginPw, $('user-password').value);
     $('login-password').value = '';

@@ -1,6 +1,6 @@
 // The shards of an account index (FORMAT.md 6.2, 10): fetched a few at a time, each checked
 // before a row of it is used, and kept in memory by object name so that Refresh fetches only
-// the shards whose name changed.
+// the shards whose name changed. The opening itself runs in a worker when the browser can.
 //
 // Each shard's bytes must hash to the name the fresh root gave (an older shard of the same
 // position opens with the same key, so the name is what pins it to this root), open with
@@ -36,20 +36,82 @@ export class ShardCache {
   }
 }
 
-/**
- * Fetch, check and open shard `i` of database `db` (an entry of the checked root).
- * `ctx` is {C, clinic, doorId, ik}; a cached shard is checked against this position again.
- */
-export async function openShard(ctx, cache, db, i) {
+/** Fetch, check and open shard `i` of `db` on this thread (a browser without module workers). */
+async function openHere(ctx, db, i) {
   const { obj, n } = db.shards[i];
-  const kept = cache.get(obj);
-  if (kept) return { shard: checkShard(kept, db.id, i, n), fetched: false };
   const { C, clinic, doorId, ik } = ctx;
   const body = checkObjectName(obj, await getBytes(`${clinicBase(clinic)}${obj}`));
   const key = hold(C.shardKey(ik, db.id, i));
   const shard = checkShard(await C.openBody(key, body, C.shardAd(clinic, doorId, db.id, i)), db.id, i, n);
   // Every row's keys and types, before any row of the shard is shown (FORMAT.md 10.2).
   for (const row of shard.rows) checkShardRow(row);
+  return shard;
+}
+
+// The worker (shard-worker.js) that opens shards off the main thread, started at login so
+// its libsodium is compiled by the time the root is open; null once it failed to start.
+let worker;
+const pending = new Map(); // job id -> {resolve, reject}
+let jobs = 0;
+
+const workerFailed = () => Object.assign(new Error('shard worker unavailable'), { name: 'WorkerFailed' });
+
+function failWorker() {
+  if (worker) worker.terminate();
+  worker = null;
+  for (const { reject } of pending.values()) reject(workerFailed());
+  pending.clear();
+}
+
+/** Start the worker now (idempotent). */
+export function warmShards() {
+  if (worker !== undefined) return;
+  try {
+    worker = new Worker(new URL('./shard-worker.js', import.meta.url), { type: 'module' });
+  } catch {
+    worker = null;
+    return;
+  }
+  worker.onmessage = (event) => {
+    const { id, shard, error } = event.data;
+    const job = pending.get(id);
+    if (!job) return;
+    pending.delete(id);
+    if (error) job.reject(Object.assign(new Error(error.message), { name: error.name }));
+    else job.resolve(shard);
+  };
+  worker.onerror = failWorker; // a script that does not load: the main thread takes over
+}
+
+function openInWorker(ctx, db, i) {
+  warmShards();
+  if (!worker) return Promise.reject(workerFailed());
+  const { obj, n } = db.shards[i];
+  jobs += 1;
+  const id = jobs;
+  const url = new URL(`${clinicBase(ctx.clinic)}${obj}`, location.href).href; // the worker's base is its own URL
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ id, url, obj, ik: ctx.ik.slice(), clinic: ctx.clinic, doorId: ctx.doorId, db: db.id, i, n });
+  });
+}
+
+/**
+ * Shard `i` of database `db` (an entry of the checked root), opened and checked: from
+ * memory when the root names an object already opened (checked against this position
+ * again), else fetched. `ctx` is {C, clinic, doorId, ik}.
+ */
+export async function openShard(ctx, cache, db, i) {
+  const { obj, n } = db.shards[i];
+  const kept = cache.get(obj);
+  if (kept) return { shard: checkShard(kept, db.id, i, n), fetched: false };
+  let shard;
+  try {
+    shard = await openInWorker(ctx, db, i);
+  } catch (err) {
+    if (err.name !== 'WorkerFailed') throw err;
+    shard = await openHere(ctx, db, i);
+  }
   cache.put(obj, shard);
   return { shard, fetched: true };
 }

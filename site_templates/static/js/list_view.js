@@ -59,6 +59,7 @@ export function begin(total, { keepQuery = false } = {}) {
   if (!keepQuery) $('search').value = '';
   scan = null;
   render();
+  progress();
 }
 
 /** One shard's rows are in and checked. The first are shown at once, later ones in batches. */
@@ -72,7 +73,6 @@ export function add(shardRows) {
   } else if (!flushTimer) {
     flushTimer = setTimeout(flush, FLUSH_MS);
   }
-  progress();
 }
 
 /** Every shard is in: the whole list, sorted, and the counter goes away. */
@@ -81,7 +81,6 @@ export function end() {
   flushTimer = null;
   loading = false;
   flush(true);
-  progress();
   $('list').removeAttribute('aria-busy');
   performance.mark('chartseal:list-shown');
   markPainted('chartseal:list-painted');
@@ -101,6 +100,7 @@ function flush(force = false) {
   flushTimer = null;
   // New rows keep the pages the viewer already brought (a keystroke starts at the first).
   if (rows.flush() || force) search(shown);
+  progress(); // with the rows, not per shard: each change of the line costs a layout
 }
 
 function progress() {
