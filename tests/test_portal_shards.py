@@ -254,6 +254,70 @@ def test_a_damaged_shard_shows_the_damaged_message_and_no_rows(page, clinic, dam
     assert "damaged" in page.locator("#app-error").inner_text() and rows_shown(page) == 0
 
 
+def forge(page, clinic: Clinic, i: int, edit) -> None:
+    """Serve a root and shard ``i`` made by someone holding the index key (the reader's rules
+    are all that stands between such a shard and the page): ``edit(shard)`` changes the
+    opened shard, which is sealed again under its key, named after its bytes, and named by a
+    root sealed again too. The root's own name is not pinned (the door names it)."""
+    site = Site(clinic.home.site_dir, clinic.id)
+    door_id, payload, _ = site.account(clinic.login, "admin", clinic.admin)
+    ik = crypto.b64d(payload["ik"], 32)
+    root_ad = crypto.label("chartseal/v1/index", clinic.id, door_id)
+    root = crypto.open_body(ik, site.read(payload["index"]), root_ad)
+    ptr = root["databases"][0]["shards"][i]
+    key, ad = crypto.shard_key(ik, "main", i), crypto.shard_ad(clinic.id, door_id, "main", i)
+    shard = crypto.open_body(key, site.read(ptr["obj"]), ad)
+    edit(shard)
+    body = crypto.seal_body(key, shard, ad)
+    ptr["obj"] = f"obj/{crypto.object_name(body)}.bin"
+    served = {payload["index"]: crypto.seal_body(ik, root, root_ad), ptr["obj"]: body}
+    for obj, data in served.items():
+        page.context.route(f"**/{obj}", answer_with(data))
+
+
+def answer_with(data: bytes):
+    return lambda route: route.fulfill(status=200, body=data, content_type="application/octet-stream")
+
+
+def test_a_row_key_the_list_does_not_use_is_checked_when_the_patient_opens(page, clinic):
+    bad = {}
+
+    def edit(shard):
+        row = shard["rows"][0]
+        row["ck"] = row["ck"][:-2] + "=="  # not 32 bytes of base64
+        bad.update(row)
+
+    forge(page, clinic, 1, edit)
+    submit(page, clinic)
+    assert wait_state(page, "ready") == "ready"
+    assert page.locator("#list-count").inner_text() == f"{PATIENTS} / {PATIENTS}"
+    page.evaluate("rid => { location.hash = '#patient/' + rid; }", bad["rid"])
+    assert wait_state(page, "error") == "error"
+    assert "damaged" in page.locator("#app-error").inner_text()
+    assert page.locator("#record h2").count() == 0
+
+
+@pytest.mark.parametrize("fault", ["no html", "sort of one", "rid upper", "other position", "a row more"])
+def test_a_forged_shard_that_breaks_a_rule_shows_no_rows(page, clinic, fault):
+    def edit(shard):
+        row = shard["rows"][0]
+        if fault == "no html":
+            del row["html"]
+        elif fault == "sort of one":
+            row["sort"] = row["sort"][:1]
+        elif fault == "rid upper":
+            row["rid"] = row["rid"].upper()
+        elif fault == "other position":
+            shard["shard"] = 2
+        else:
+            shard["rows"].append(dict(row))
+
+    forge(page, clinic, 1, edit)
+    submit(page, clinic)
+    assert wait_state(page, "error") == "error"
+    assert "damaged" in page.locator("#app-error").inner_text() and rows_shown(page) == 0
+
+
 def test_arabic_counter_at_390_px(browser, clinic):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, color_scheme="light")
     page = context.new_page()

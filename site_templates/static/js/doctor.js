@@ -61,7 +61,6 @@ async function onSubmit(event) {
   const loginPw = $('login-password').value;
   if (!fieldsReady(clinic, [user, loginPw])) return;
   busy(true);
-  warmShards(); // its libsodium compiles while the key is derived
   try {
     const session = await unlock(clinic, user, loginPw, $('user-password').value);
     $('login-password').value = '';
@@ -98,6 +97,7 @@ function main() {
   $('logout').addEventListener('click', () => logout());
   watchClinicName($('clinic'));
   warm();
+  warmShards(); // the worker that opens index shards: its libsodium compiles before the key is derived
   loadCrypto().catch(() => message($('login-error'), 'err.unsupported'));
   setState('login');
 }

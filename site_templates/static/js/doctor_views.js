@@ -4,7 +4,7 @@ import { getBytes } from './net.js';
 import { $, errorKey, focusHeading, insertFragment, isoToday, markPainted, message, recordShown, setState, show } from './ui.js';
 import { clinicBase, openBundle } from './clinic.js';
 import { hold } from './session.js';
-import { checkDiaryPointer, checkDiaryShard } from './rules.js';
+import { checkDiaryPointer, checkDiaryShard, checkShardRow } from './rules.js';
 import { loadShards, ShardCache } from './index_loader.js';
 import * as list from './list_view.js';
 
@@ -183,6 +183,7 @@ async function showPatient(rid) {
   const p = await findPatient(rid);
   if (location.hash !== `#patient/${rid}`) return;
   if (!p) { message($('app-error'), 'err.not_found'); return; }
+  checkShardRow(p); // all of FORMAT.md 10.2's row rules, now that the row is used (the list checked what it shows)
   const bundle = await openBundle(S.clinic, p, 'doctor');
   if (location.hash !== `#patient/${rid}`) return; // the user moved on meanwhile
   insertFragment(record, bundle.html, apply);

@@ -8,8 +8,8 @@
 // position with the row count the root announced.
 import { getBytes } from './net.js';
 import { clinicBase } from './clinic.js';
-import { hold } from './session.js';
-import { checkObjectName, checkShard, checkShardRow } from './rules.js';
+import { checkShard } from './rules.js';
+import { openShardBody } from './shard_open.js';
 
 const POOL = 6; // parallel fetches: enough to hide a round trip, few enough not to starve the page
 
@@ -39,13 +39,8 @@ export class ShardCache {
 /** Fetch, check and open shard `i` of `db` on this thread (a browser without module workers). */
 async function openHere(ctx, db, i) {
   const { obj, n } = db.shards[i];
-  const { C, clinic, doorId, ik } = ctx;
-  const body = checkObjectName(obj, await getBytes(`${clinicBase(clinic)}${obj}`));
-  const key = hold(C.shardKey(ik, db.id, i));
-  const shard = checkShard(await C.openBody(key, body, C.shardAd(clinic, doorId, db.id, i)), db.id, i, n);
-  // Every row's keys and types, before any row of the shard is shown (FORMAT.md 10.2).
-  for (const row of shard.rows) checkShardRow(row);
-  return shard;
+  const body = await getBytes(`${clinicBase(ctx.clinic)}${obj}`);
+  return openShardBody(ctx.C, body, { obj, ik: ctx.ik, clinic: ctx.clinic, doorId: ctx.doorId, db: db.id, i, n });
 }
 
 // The worker (shard-worker.js) that opens shards off the main thread, started at login so
@@ -73,12 +68,12 @@ export function warmShards() {
     return;
   }
   worker.onmessage = (event) => {
-    const { id, shard, error } = event.data;
+    const { id, json, error } = event.data;
     const job = pending.get(id);
     if (!job) return;
     pending.delete(id);
     if (error) job.reject(Object.assign(new Error(error.message), { name: error.name }));
-    else job.resolve(shard);
+    else job.resolve(JSON.parse(json)); // the worker checked this very text's value
   };
   worker.onerror = failWorker; // a script that does not load: the main thread takes over
 }
