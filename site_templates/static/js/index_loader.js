@@ -10,6 +10,9 @@ import { getBytes } from './net.js';
 import { clinicBase } from './clinic.js';
 import { checkShard } from './rules.js';
 import { openShardBody } from './shard_open.js';
+import { openInWorker } from './shard_pool.js';
+
+export { warmShards } from './shard_pool.js';
 
 const POOL = 6; // parallel fetches: enough to hide a round trip, few enough not to starve the page
 
@@ -43,52 +46,10 @@ async function openHere(ctx, db, i) {
   return openShardBody(ctx.C, body, { obj, ik: ctx.ik, clinic: ctx.clinic, doorId: ctx.doorId, db: db.id, i, n });
 }
 
-// The worker (shard-worker.js) that opens shards off the main thread, started at login so
-// its libsodium is compiled by the time the root is open; null once it failed to start.
-let worker;
-const pending = new Map(); // job id -> {resolve, reject}
-let jobs = 0;
-
-const workerFailed = () => Object.assign(new Error('shard worker unavailable'), { name: 'WorkerFailed' });
-
-function failWorker() {
-  if (worker) worker.terminate();
-  worker = null;
-  for (const { reject } of pending.values()) reject(workerFailed());
-  pending.clear();
-}
-
-/** Start the worker now (idempotent). */
-export function warmShards() {
-  if (worker !== undefined) return;
-  try {
-    worker = new Worker(new URL('./shard-worker.js', import.meta.url), { type: 'module' });
-  } catch {
-    worker = null;
-    return;
-  }
-  worker.onmessage = (event) => {
-    const { id, json, error } = event.data;
-    const job = pending.get(id);
-    if (!job) return;
-    pending.delete(id);
-    if (error) job.reject(Object.assign(new Error(error.message), { name: error.name }));
-    else job.resolve(JSON.parse(json)); // the worker checked this very text's value
-  };
-  worker.onerror = failWorker; // a script that does not load: the main thread takes over
-}
-
-function openInWorker(ctx, db, i) {
-  warmShards();
-  if (!worker) return Promise.reject(workerFailed());
+function openElsewhere(ctx, db, i) {
   const { obj, n } = db.shards[i];
-  jobs += 1;
-  const id = jobs;
-  const url = new URL(`${clinicBase(ctx.clinic)}${obj}`, location.href).href; // the worker's base is its own URL
-  return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    worker.postMessage({ id, url, obj, ik: ctx.ik.slice(), clinic: ctx.clinic, doorId: ctx.doorId, db: db.id, i, n });
-  });
+  const url = new URL(`${clinicBase(ctx.clinic)}${obj}`, location.href).href; // a worker's base is its own URL
+  return openInWorker({ url, obj, ik: ctx.ik, clinic: ctx.clinic, doorId: ctx.doorId, db: db.id, i, n });
 }
 
 /**
@@ -102,7 +63,7 @@ export async function openShard(ctx, cache, db, i) {
   if (kept) return { shard: checkShard(kept, db.id, i, n), fetched: false };
   let shard;
   try {
-    shard = await openInWorker(ctx, db, i);
+    shard = await openElsewhere(ctx, db, i);
   } catch (err) {
     if (err.name !== 'WorkerFailed') throw err;
     shard = await openHere(ctx, db, i);
