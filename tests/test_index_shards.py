@@ -93,6 +93,23 @@ def test_an_edit_reseals_one_shard_per_account_that_sees_it_and_its_root_and_doo
     assert row["sort"][0] == "renamed" and "Renamed" in row["html"]
 
 
+def test_a_shard_sealed_again_renders_only_the_edited_patients_row(big, monkeypatch):
+    home, memo = big
+    from exporter import render
+
+    for k in range(2):  # the second edit's shard holds rows the first export rendered
+        rendered = []
+        real = render.list_row
+        monkeypatch.setattr(render, "list_row", lambda p, years: rendered.append(p.card) or real(p, years))
+        conn = sqlite3.connect(home.databases["main"].path)
+        with conn:
+            conn.execute("UPDATE patients SET first_name = ? WHERE card = ?", (f"Edit{k}", f"{1100 + k}"))
+        conn.close()
+        export_site(home, today=TODAY, memo=memo)
+        monkeypatch.undo()
+        assert rendered == [f"{1100 + k}"]  # once, though two accounts' shards hold it
+
+
 def test_every_row_once_in_the_readers_order_in_the_shard_its_hash_picks(big):
     home, _ = big
     site, door_id, payload, index = admin(home)
