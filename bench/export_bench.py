@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/export_bench.py --patients 10000          # real Argon2id (64 MiB, 3)
     .venv/bin/python bench/export_bench.py --memory 50000            # peak RSS of a 50k export
+    .venv/bin/python bench/export_bench.py --edits 10 --patients 10000   # edits with a memo, index bytes
 
 The peer of a full export is the Argon2id work it cannot avoid: one derivation per door,
 run on the same thread pool with nothing else. The target is export / bare <= 1.2.
@@ -91,6 +92,59 @@ def site_bytes(site_dir: Path) -> dict[str, tuple[int, int, set[int]]]:
     return out
 
 
+def index_bytes(home) -> tuple[int, int, int]:
+    """(objects, bytes, largest object) of the admin's account index as published: the one
+    index body, or the root and its shards (writer cache keys 'index:admin',
+    'index-shard:admin:...')."""
+    conn = home.connect_state()
+    try:
+        names = [r[0] for r in conn.execute(
+            "SELECT name FROM sealed_cache WHERE key = 'index:admin' OR key LIKE 'index-shard:admin:%'")]
+    finally:
+        conn.close()
+    sizes = [(home.site_dir / name).stat().st_size for name in names]
+    return len(sizes), sum(sizes), max(sizes)
+
+
+def edits(patients: int, count: int) -> None:
+    """One patient edited at a time (a surname, then a mobile number), each exported in one
+    process with a memo, as the service does: CPU seconds and objects sealed per edit, after
+    a full export and a no-op."""
+    from exporter.memo import ExportMemo
+
+    os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        home, db = make_home(Path(tmp), patients, crypto.KdfParams(ops=1, mem=8192))
+        memo = ExportMemo()
+        start = time.perf_counter()
+        export_site(home, memo=memo)
+        full = time.perf_counter() - start
+        export_site(home, memo=memo)
+        ids = [r[0] for r in sqlite3.connect(db).execute("SELECT id FROM patients ORDER BY id")]
+        runs = {}
+        # A surname shows in the list and in the diary of every month the patient has visits
+        # in; a mobile number only in the list.
+        for column in ("surname", "mobile"):
+            cpu, sealed = [], []
+            for k in range(count):
+                conn = sqlite3.connect(db)
+                with conn:
+                    conn.execute(f"UPDATE patients SET {column} = ? WHERE id = ?",
+                                 (f"Edited{k}", ids[(k * 7919 + len(runs)) % len(ids)]))
+                conn.close()
+                start = time.process_time()
+                result = export_site(home, memo=memo)
+                cpu.append(time.process_time() - start)
+                sealed.append(result.sealed)
+            runs[column] = (sorted(cpu), sealed)
+        n, size, largest = index_bytes(home)
+    print(f"{patients} patients, weak Argon2id, {os.cpu_count()} cores; full export {full:.1f} s")
+    for column, (cpu, sealed) in runs.items():
+        print(f"one patient's {column} edited, exported with a memo ({count} edits): CPU median "
+              f"{cpu[len(cpu) // 2]:.3f} s, max {cpu[-1]:.3f} s; objects sealed per edit {sorted(set(sealed))}")
+    print(f"admin's index: {n} objects, {size:,} B, largest {largest:,} B")
+
+
 def memory_child(root: str) -> None:
     """Export an already generated clinic, in a process that did nothing else first."""
     home = load_home(Path(root))
@@ -102,6 +156,8 @@ def memory_child(root: str) -> None:
     print(f"{result.patients} patients: export {took:.1f} s, {result.sealed} objects, "
           f"peak RSS {peak / 1024:.0f} MiB (at start {before / 1024:.0f} MiB; "
           f"Argon2id at 64 MiB adds at most 64 MiB per core)")
+    n, size, largest = index_bytes(home)
+    print(f"admin's index: {n} objects, {size:,} B, largest {largest:,} B")
 
 
 def memory(patients: int) -> None:
@@ -119,6 +175,8 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=1000)
     ap.add_argument("--memory", type=int, default=0, help="measure peak memory for N patients")
     ap.add_argument("--weak", action="store_true", help="weak Argon2id (quick smoke run)")
+    ap.add_argument("--edits", type=int, default=0,
+                    help="rename N patients one at a time, exported with a memo (weak Argon2id)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--generate", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -132,6 +190,9 @@ def main() -> None:
         return
     if args.memory:
         memory(args.memory)
+        return
+    if args.edits:
+        edits(args.patients, args.edits)
         return
     if args.weak:
         os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"

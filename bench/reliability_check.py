@@ -81,12 +81,12 @@ def check_online(c: Any, strict: bool = True) -> dict[str, int]:
                 bytes(admin["door_key"]), clinic, admin["door_id"],
                 (base / "door" / f"{admin['door_id']}.json").read_bytes(), site=params), "account")
             ad = crypto.label("chartseal/v1/index", clinic, admin["door_id"])
-            index = site_rules.check_index(crypto.open_body(
-                crypto.b64d(payload["ik"]), (base / payload["index"]).read_bytes(), ad))
+            ik = crypto.b64d(payload["ik"], 32)
+            index = site_rules.check_root(crypto.open_body(ik, (base / payload["index"]).read_bytes(), ad))
             listed = 0
             for db in index["databases"]:
-                for row in db["patients"]:
-                    open_record(site_rules.check_index_row(row))
+                for row in site_rules.read_rows(lambda obj: (base / obj).read_bytes(), clinic, admin["door_id"], ik, db):
+                    open_record(row)
                     listed += 1
             if strict:
                 deleted_online = online & gone

@@ -26,12 +26,20 @@ def _members(ctx: Any, ik: bytes, view: DbView, shards: int) -> list[list[Member
     out: list[list[Member]] = [[] for _ in range(shards)]
     shard_of = ctx.memo.table("shard-of").get
     digest_of = ctx.memo.table("row-digest").get
+    # A row's JSON is used only when its shard is sealed again, and the memo drops what an
+    # export did not use: carry each kept row forward, so a shard sealed again after an edit
+    # renders only the edited patient's row.
+    entries = ctx.memo.table("entry")
+    kept, keep = entries.peek, entries.put
     bundles, db, today, version = ctx.bundles, view.db, ctx.today, ctx.version
     for p in view.by_card:
         rid, bundle, ck = bundles[(db, p.card)]
         years = render.age(p.birth_date, today)
         digest = digest_of((p.digest, years, rid, bundle, ck, version),
                            lambda: row_digest(p, years, rid, bundle, ck, version))
+        entry = kept(digest)
+        if entry is not None:
+            keep(digest, entry)
         i = shard_of((ik, rid, shards), lambda: crypto.shard_of(ik, rid, shards))
         out[i].append((p, years, rid, bundle, ck, digest))
     return out

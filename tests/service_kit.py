@@ -128,7 +128,7 @@ def patient_html(home: Any, card: str) -> str:
     assert site is not None
     site.patient(card, secret(home, "general_password"))  # the patient's page opens too
     _, _, index = site.account(secret(home, "login_password"), "admin", secret(home, "admin_password"))
-    row = next(p for db in index["databases"] for p in db["patients"] if p["card"] == card)
+    row = next(p for db in index["databases"] for p in db["rows"] if p["card"] == card)
     return site.open_record(row)["html"]
 
 

@@ -65,9 +65,9 @@ def test_accounts_shares_and_export(cli_home):
     run("export", "--home", home)
     site = Site(home / "site", clinic)
     _, _, index = site.account(pw["login password"], "dr.lina", "lina-password-22")
-    assert [p["card"] for p in index["databases"][0]["patients"]] == ["1001"]
+    assert [p["card"] for p in index["databases"][0]["rows"]] == ["1001"]
     _, _, index = site.account(pw["login password"], "nopass", "")
-    assert len(index["databases"][0]["patients"]) == 3
+    assert len(index["databases"][0]["rows"]) == 3
     out = run("unshare", "main", "--with", "dr.lina", "--home", home).output
     assert "1 records" in out
     run("accounts", "delete", "nopass", "--home", home)

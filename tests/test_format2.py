@@ -67,9 +67,11 @@ def test_indexes_for_3_and_40_patients_have_one_size(demo):
     sizes = {}
     for user, pw, n in (("dr.three", "three-pw", 3), ("dr.amal", amal_pw, 40)):
         _, payload, index = s.account(login, user, pw)
-        assert len(index["databases"][0]["patients"]) == n
+        assert len(index["databases"][0]["rows"]) == n
         sizes[user] = len(s.read(payload["index"]))
-    assert sizes["dr.three"] == sizes["dr.amal"] == 16384 + 40, sizes
+        [shard] = index["databases"][0]["shards"]  # one shard below 257 rows
+        sizes[f"{user} shard"] = len(s.read(shard["obj"]))
+    assert set(sizes.values()) == {16384 + 40}, sizes
 
 
 # -- the publish counter and the floor ----------------------------------------------------------

@@ -127,7 +127,7 @@ def test_random_rows_never_stop_the_export(fuzz_home, bad):
     site = Site(fuzz_home.site_dir, fuzz_home.clinic_id)
     _, _, index = site.account(secret(fuzz_home, "login_password"), "admin",
                                secret(fuzz_home, "admin_password"))
-    listed = {p["card"] for db in index["databases"] for p in db["patients"]}
+    listed = {p["card"] for db in index["databases"] for p in db["rows"]}
     assert {g["card"] for g in GOOD} <= listed
     for g in GOOD:
         opened = site.patient(g["card"], secret(fuzz_home, "general_password"))

@@ -31,7 +31,7 @@ def record(home, card):
 def admin_cards(home):
     site = Site(home.site_dir, home.clinic_id)
     _, _, index = site.account(secret(home, "login_password"), "admin", secret(home, "admin_password"))
-    return {db["id"]: sorted(p["card"] for p in db["patients"]) for db in index["databases"]}
+    return {db["id"]: sorted(p["card"] for p in db["rows"]) for db in index["databases"]}
 
 
 def log_rows(home, *args):

@@ -37,7 +37,7 @@ def _opened(home):
     own = site.patient("1001", pw)
     general = site.patient("1001", secret(home, "general_password"))
     _, _, index = site.account(secret(home, "login_password"), "admin", secret(home, "admin_password"))
-    row = next(p for p in index["databases"][0]["patients"] if p["card"] == "1001")
+    row = next(p for p in index["databases"][0]["rows"] if p["card"] == "1001")
     return site, own, general, row, site.open_record(row)
 
 
@@ -92,6 +92,6 @@ def test_a_record_without_notes_keeps_one_bundle(home):
     export_site(home, today=TODAY)
     site = Site(home.site_dir, home.clinic_id)
     _, _, index = site.account(secret(home, "login_password"), "admin", secret(home, "admin_password"))
-    row = next(p for p in index["databases"][0]["patients"] if p["card"] == "1003")
+    row = next(p for p in index["databases"][0]["rows"] if p["card"] == "1003")
     own = site.patient("1003", secret(home, "general_password"))
     assert "view" not in own and own["html"] == site.open_record(row)["html"]

@@ -208,7 +208,11 @@ def test_account_password_change_retires_its_door_index_key_and_content_keys(cli
     ad = crypto.label("chartseal/v1/index", home.clinic_id, door_id)
     with pytest.raises(crypto.CryptoError):
         crypto.open_body(old_ik, site.read(payload["index"]), ad)
-    [shown] = index["databases"][0]["patients"]
+    for i, pointer in enumerate(index["databases"][0]["shards"]):  # nor its shards
+        with pytest.raises(crypto.CryptoError):
+            crypto.open_body(crypto.shard_key(old_ik, "main", i), site.read(pointer["obj"]),
+                             crypto.shard_ad(home.clinic_id, door_id, "main", i))
+    [shown] = index["databases"][0]["rows"]
     assert_old_key_fails(site, shown, old_cks["1001"])
     assert ck(home, "1002") == old_cks["1002"]  # it never saw 1002: no new key needed
 
@@ -228,7 +232,7 @@ def test_login_password_change_retires_every_account_door(clinic, where, tmp_pat
     with pytest.raises(crypto.CryptoError):
         crypto.open_body(old["admin"][1], site.read(payload["index"]),
                          crypto.label("chartseal/v1/index", home.clinic_id, door_id))
-    for shown in index["databases"][0]["patients"]:  # admin saw every record
+    for shown in index["databases"][0]["rows"]:  # admin saw every record
         assert_old_key_fails(site, shown, old_cks[shown["card"]])
 
 
@@ -248,7 +252,7 @@ def test_page_disable_deletes_door_and_entry_and_rotates_the_record(clinic, wher
         with pytest.raises(NoDoor):
             site.patient("1003", password)
     _, _, index = site.account(secret(home, "login_password"), "admin", secret(home, "admin_password"))
-    shown = next(p for p in index["databases"][0]["patients"] if p["card"] == "1003")
+    shown = next(p for p in index["databases"][0]["rows"] if p["card"] == "1003")
     assert_old_key_fails(site, shown, old_ck)
     assert site.patient("1001", secret(home, "general_password"))["card"] == "1001"
 

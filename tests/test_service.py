@@ -56,7 +56,7 @@ def test_each_kind_of_change_reaches_the_target(home, running):
     edit(db, "DELETE FROM appointments WHERE patient_id = 2", "DELETE FROM patients WHERE id = 2",
          keep_open=writers)
     wait_for("the deletion", quietly(lambda: "1002" not in {
-        p["card"] for p in admin_index(home)["databases"][0]["patients"]}))
+        p["card"] for p in admin_index(home)["databases"][0]["rows"]}))
     wait_for("deletes after the grace period", lambda: up_to_date(home))
     with pytest.raises(NoDoor):  # grace 0: the patient's doors are gone from the target too
         published(home).patient("1002", secret(home, "general_password"))
@@ -124,7 +124,7 @@ def test_sigterm_then_kill_9_while_draining_then_restart_completes(home, tmp_pat
     public = home.root / "public"
     for name in names:
         assert (public / name).read_bytes() == (home.site_dir / name).read_bytes(), name
-    assert len(admin_index(home)["databases"][0]["patients"]) == 150
+    assert len(admin_index(home)["databases"][0]["rows"]) == 150
 
 
 def test_expired_share_stops_working_on_the_next_publish(home, running):
@@ -137,7 +137,7 @@ def test_expired_share_stops_working_on_the_next_publish(home, running):
         return published(home).account(secret(home, "login_password"), "visitor", "visitor-pass-1")[2]
 
     index = wait_for("the share", quietly(lambda: visitor()["databases"] and visitor()))
-    old = index["databases"][0]["patients"][0]
+    old = index["databases"][0]["rows"][0]
     assert old["card"] == "1003"
     # A day passes: yesterday was the share's last day (written as the clock would make it).
     yesterday = (date.today() - timedelta(days=1)).isoformat()
@@ -147,7 +147,7 @@ def test_expired_share_stops_working_on_the_next_publish(home, running):
     conn.close()
     wait_for("the expiry", quietly(lambda: visitor()["databases"] == []))
     wait_for("publish to finish", lambda: up_to_date(home))
-    bundle = next(p["bundle"] for p in admin_index(home)["databases"][0]["patients"] if p["card"] == "1003")
+    bundle = next(p["bundle"] for p in admin_index(home)["databases"][0]["rows"] if p["card"] == "1003")
     assert bundle != old["bundle"]
     with pytest.raises(crypto.CryptoError):  # the old content key cannot open what is published now
         published(home).open_record({**old, "bundle": bundle})

@@ -34,7 +34,7 @@ def up_to_date(home):
 
 
 def cards(home):
-    return sorted(p["card"] for p in admin_index(home)["databases"][0]["patients"])
+    return sorted(p["card"] for p in admin_index(home)["databases"][0]["rows"])
 
 
 def failed_rows(home):

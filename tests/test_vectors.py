@@ -383,3 +383,16 @@ def test_rule_diary_key_is_derived() -> None:
     account = CHAIN["doors"][3]
     shard = index["value"]["databases"][0]["diary"]["2026-11"]
     assert site_rules.check_diary_pointer(shard, b(account["payload"]["ik"]), "main", "2026-11") == b(shard["key"])
+
+
+def test_rows_are_ordered_by_utf16_code_units_as_javascript_compares() -> None:
+    """U+FF5E sorts after U+1F9B7 in UTF-16 (a surrogate pair starts with 0xD83E), though not
+    by code point: the Python reader and writer order rows as the browser does."""
+    from exporter import site_rules
+
+    def row(s0: str, card: str, rid: str) -> dict[str, Any]:
+        return {"sort": [s0, ""], "card": card, "rid": rid}
+    rows = [row("\uff5e", "A", "1"), row("\U0001f9b7", "A", "1"), row("a", "B", "1"), row("a", "A", "2"), row("a", "A", "1")]
+    assert [(r["sort"][0], r["card"], r["rid"]) for r in sorted(rows, key=site_rules.row_order)] == [
+        ("a", "A", "1"), ("a", "A", "2"), ("a", "B", "1"), ("\U0001f9b7", "A", "1"), ("\uff5e", "A", "1")]
+    assert sorted(["\uff5e", "\U0001f9b7"]) == ["\uff5e", "\U0001f9b7"]  # code points differ

@@ -293,8 +293,12 @@ function shardChecks({ C, R, v, same, add }) {
       const c = d.cases.find((x) => !x.refused && x.obj === p.obj && x.i === i);
       rows.push(...(await walkShard(C, R, d, { ...c, n: p.n })).rows);
     }
-    const lt = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
-    rows.sort((a, b) => lt(a.sort[0], b.sort[0]) || lt(a.sort[1], b.sort[1]) || lt(a.card, b.card) || lt(a.rid, b.rid));
+    rows.sort(R.compareRows);
     same(rows.map((r) => r.rid), d.order, 'row order');
+    // UTF-16 code units, not code points: U+FF5E sorts after U+1F9B7 (a surrogate pair).
+    const row = (s0, card, rid) => ({ sort: [s0, ''], card, rid });
+    same([row('\uff5e', 'A', '1'), row('\u{1f9b7}', 'A', '1'), row('a', 'B', '1'), row('a', 'A', '2'), row('a', 'A', '1')]
+      .sort(R.compareRows).map((r) => [r.sort[0], r.card, r.rid]),
+    [['a', 'A', '1'], ['a', 'A', '2'], ['a', 'B', '1'], ['\u{1f9b7}', 'A', '1'], ['\uff5e', 'A', '1']], 'UTF-16 order');
   });
 }

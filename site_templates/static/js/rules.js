@@ -178,6 +178,15 @@ export function checkDiaryPointer(pointer, ik, db, month) {
   return key;
 }
 
+/**
+ * The readers' order of index rows (FORMAT.md 6.2): sort[0], sort[1], card, then rid, each
+ * compared by UTF-16 code units (`<`), for Array.prototype.sort on checked rows.
+ */
+export function compareRows(a, b) {
+  const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
+  return cmp(a.sort[0], b.sort[0]) || cmp(a.sort[1], b.sort[1]) || cmp(a.card, b.card) || cmp(a.rid, b.rid);
+}
+
 /** An opened diary shard: the database and month that led to it. */
 export function checkDiaryShard(shard, db, month) {
   if (shard.db !== db || shard.month !== month || !isObject(shard.days)) {
