@@ -14,7 +14,7 @@ let db = null; // the database being viewed
 const diaries = new Map(); // "db/month" -> opened diary shard (memory only)
 let cache = new ShardCache(); // opened index shards by object name
 // The list of the database being viewed: its load (a promise), and how it ended.
-let listLoad = { id: 0, promise: Promise.resolve(), state: 'ready', error: null };
+let listLoad = { promise: Promise.resolve(), state: 'ready', error: null };
 
 /** The database to land on: the one the viewer last chose in this tab, else the biggest. */
 function landing(dbs, lastId) {
@@ -90,7 +90,7 @@ function ctx() { return { C: S.C, clinic: S.clinic, doorId: S.doorId, ik: S.ik }
 function useDb(i, { keepQuery = false, atOnce = false } = {}) {
   db = S.index.databases[i];
   const mine = db;
-  const load = { id: listLoad.id + 1, state: 'loading', error: null };
+  const load = { state: 'loading', error: null };
   const live = () => listLoad === load;
   listLoad = load;
   const got = [];
