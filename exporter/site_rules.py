@@ -123,11 +123,12 @@ def check_record_pointer(pointer: dict[str, Any], card: str | None = None) -> di
 
 
 def _count(obj: dict[str, Any], key: str) -> int:
-    """A row count: an integer of 0 or more, compared by value (FORMAT.md 1: 3.0 is 3)."""
+    """A row count: an integer of 0 or more, compared by value (FORMAT.md 1: 3.0 is 3), and
+    one a browser holds exactly (JavaScript's safe integers), so both readers agree."""
     value = obj.get(key)
     if type(value) is float and value.is_integer():
         value = int(value)
-    if type(value) is not int or value < 0:  # bool is an int subclass
+    if type(value) is not int or not 0 <= value <= crypto.MAX_SEQ:  # bool is an int subclass
         raise _refuse(f"{key!r} must be an integer of 0 or more")
     return value
 

@@ -88,6 +88,8 @@ ROOT_CASES = [
     ({**ROOT, "databases": [{**DB, "count": -1, "shards": [{"obj": OBJ, "n": -1}]}]}, True),
     ({**ROOT, "databases": [{**DB, "count": 1.5, "shards": [{"obj": OBJ, "n": 1.5}]}]}, True),
     ({**ROOT, "databases": [{**DB, "count": "3"}]}, True),
+    ({**ROOT, "databases": [{**DB, "count": 2**53 - 1, "shards": [{"obj": OBJ, "n": 2**53 - 1}]}]}, False),
+    ({**ROOT, "databases": [{**DB, "count": 2**53, "shards": [{"obj": OBJ, "n": 2**53}]}]}, True),  # not exact in JS
     ({**ROOT, "databases": [{**DB, "count": True, "shards": [{"obj": OBJ, "n": True}]}]}, True),
     ({**ROOT, "databases": [{**DB, "shards": [{"obj": OBJ, "n": 1}, {"obj": "obj/x.bin", "n": 2}]}]}, True),
     ({**ROOT, "databases": [{**DB, "shards": [{"obj": OBJ, "n": 1}, {"n": 2}]}]}, True),
