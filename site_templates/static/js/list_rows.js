@@ -1,18 +1,16 @@
 // The rows of the list being shown, as the index shards bring them, and the orders they are
-// shown in. Pure (no DOM): node --test checks the orders (tests/js/list_rows.test.mjs).
+// shown in. No DOM: node --test checks the orders (tests/js/list_search.test.mjs).
 //
 // Rows get an id (their position in `rows`) when they arrive. An order is a list of ids
 // kept sorted as rows arrive: a batch of new rows is sorted on its own (a shard comes
 // sorted already, and the engine's sort finds such runs) and merged into the order in one
 // linear pass, so the list of 50,000 is never sorted from scratch while shards arrive.
 import { Haystack } from './list_search.js';
+// The default order is the readers' order of FORMAT.md 6.2 (sort[0], sort[1], card, rid by
+// UTF-16 code units), held to the Python reader's in rules.js.
+import { compareRows } from './rules.js';
 
-const cmpText = (a, b) => (a < b ? -1 : a > b ? 1 : 0); // UTF-16 code units, as FORMAT.md 6.2 asks
-
-/** The default order of FORMAT.md 6.2: sort[0], sort[1], card, then rid. */
-export function compareRows(a, b) {
-  return cmpText(a.sort[0], b.sort[0]) || cmpText(a.sort[1], b.sort[1]) || cmpText(a.card, b.card) || cmpText(a.rid, b.rid);
-}
+export { compareRows };
 
 /** Merge the sorted id lists `a` and `b` (by `cmp`) into a new sorted list. */
 export function mergeSorted(a, b, cmp) {
