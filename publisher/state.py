@@ -14,6 +14,11 @@ interrupted publish never leaves strays behind.
 that has objects waiting, with its lease, attempt count and next try.
 
 ``upload_log``: one row per finished or failed job, what ``chartseal log`` shows.
+
+``links`` (publisher/links.py): what each published or sending object names, indexed by the
+name referred to, so delete planning looks up a candidate's referrers instead of reading
+every row's references. The ``refs`` columns below stay empty (kept so a state database of
+the previous layout opens unchanged; its references are moved to ``links`` once).
 """
 from __future__ import annotations
 
@@ -22,9 +27,11 @@ from typing import Iterable
 
 from exporter import plan
 
-# `published` and `sending` are ordinary (rowid) tables: an account index refers to every
-# bundle it lists, so a row's refs can be half a megabyte, and in a WITHOUT ROWID table such a
-# row can become a key in the interior pages, which every lookup then reads whole.
+from . import links
+
+# `published` and `sending` are ordinary (rowid) tables: when an index's refs (half a
+# megabyte) were kept in the row, a WITHOUT ROWID table made such a row a key in the interior
+# pages, which every lookup then read whole. The refs now live in `links`.
 TABLES = {
     "published": """
 CREATE TABLE IF NOT EXISTS published (
@@ -82,7 +89,7 @@ CREATE TABLE IF NOT EXISTS reconciled (
     at     REAL NOT NULL
 );
 """
-KEYED_TABLES = ("published", "sending", "jobs", "upload_log")
+KEYED_TABLES = ("published", "sending", "jobs", "upload_log", "links")
 
 # A plan row needs sending when the target lacks it, holds other bytes, or --all asked.
 PENDING_SQL = """
@@ -97,6 +104,7 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     plan.ensure_schema(conn)
     _rebuild_without_rowid_tables(conn)
     conn.executescript(SCHEMA)
+    links.ensure_schema(conn)
     _migrate_endpoint_keys(conn)
 
 
@@ -227,18 +235,24 @@ def record_published(conn: sqlite3.Connection, target: str, obj: plan.PlanObject
         "ON CONFLICT (target, name) DO UPDATE SET digest = excluded.digest, size = excluded.size, "
         "kind = excluded.kind, grp = excluded.grp, refs = excluded.refs, etag = excluded.etag, "
         "resend = 0, superseded_at = NULL, published_at = excluded.published_at",
-        (target, obj.name, obj.digest, obj.size, obj.kind, obj.group, " ".join(obj.refs), etag, now))
+        (target, obj.name, obj.digest, obj.size, obj.kind, obj.group, "", etag, now))
     conn.execute("DELETE FROM sending WHERE target = ? AND name = ?", (target, obj.name))
+    links.set_published(conn, target, obj.name, obj.refs)
 
 
 def note_sending(conn: sqlite3.Connection, target: str, objs: Iterable[plan.PlanObject],
                  now: float) -> None:
-    """Record intent before uploading (the caller commits, with one fsync, before sending)."""
+    """Record intent before uploading (the caller commits, with one fsync, before sending).
+
+    An object sent before and not confirmed keeps its earlier references as well: either
+    version may be on the target.
+    """
+    objs = list(objs)
     conn.executemany(
-        "INSERT INTO sending (target, name, refs, started_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (target, name) DO UPDATE SET refs = CASE WHEN sending.refs = '' "
-        "THEN excluded.refs ELSE sending.refs || ' ' || excluded.refs END",
-        [(target, o.name, " ".join(o.refs), now) for o in objs])
+        "INSERT INTO sending (target, name, refs, started_at) VALUES (?, ?, '', ?) "
+        "ON CONFLICT (target, name) DO NOTHING", [(target, o.name, now) for o in objs])
+    for o in objs:
+        links.add_sending(conn, target, o.name, o.refs)
 
 
 def mark_resend(conn: sqlite3.Connection, target: str) -> None:
