@@ -111,7 +111,8 @@ def referrers(conn: sqlite3.Connection, target: str, names: Iterable[str]) -> di
     conn.executemany("INSERT OR IGNORE INTO want_refs (v) VALUES (?)", ((n,) for n in names))
     out: dict[str, set[str]] = {}
     for ref, name in conn.execute(
-            "SELECT l.ref, l.name FROM want_refs w JOIN links l ON l.target = ? AND l.ref = w.v "
+            "SELECT l.ref, l.name FROM want_refs w CROSS JOIN links l INDEXED BY links_ref "
+            "ON l.target = ? AND l.ref = w.v "
             f"WHERE l.name != l.ref AND {_LIVE}", (target,)):
         out.setdefault(ref, set()).add(name)
     return out
