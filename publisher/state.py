@@ -214,17 +214,18 @@ def ref_status(conn: sqlite3.Connection, target: str, names: Iterable[str]) -> d
     """For each name in the plan: (its group, whether the target holds its planned bytes).
 
     The group is given for the names the target lacks, the only ones a job can wait for.
-    An index refers to every bundle it lists, so ``names`` may be thousands: two scans of
-    the plan are far cheaper than a join per name.
+    An index refers to every bundle it lists, so ``names`` may be thousands: they are
+    joined in one statement (two primary-key lookups each), never by a scan of the whole
+    plan per round, which made a first upload at 50,000 patients quadratic.
     """
-    wanted = set(names)
-    if not wanted:
-        return {}
-    lacking = {name: grp for name, grp in conn.execute(
-        "SELECT p.name, p.grp FROM plan p LEFT JOIN published q ON q.target = ? AND q.name = p.name "
-        "WHERE q.name IS NULL OR q.digest != p.digest OR q.resend = 1", (target,)) if name in wanted}
-    return {name: (lacking[name], False) if name in lacking else ("", True)
-            for (name,) in conn.execute("SELECT name FROM plan") if name in wanted}
+    _temp_names(conn, "want_status", names)
+    out: dict[str, tuple[str, bool]] = {}
+    for name, grp, held in conn.execute(
+            "SELECT p.name, p.grp, q.name IS NOT NULL AND q.digest = p.digest AND q.resend = 0 "
+            "FROM want_status w CROSS JOIN plan p ON p.name = w.v "
+            "LEFT JOIN published q ON q.target = ? AND q.name = p.name", (target,)):
+        out[name] = ("", True) if held else (grp, False)
+    return out
 
 
 def record_published(conn: sqlite3.Connection, target: str, obj: plan.PlanObject, etag: str,
@@ -240,6 +241,24 @@ def record_published(conn: sqlite3.Connection, target: str, obj: plan.PlanObject
     links.set_published(conn, target, obj.name, obj.refs)
 
 
+def record_many(conn: sqlite3.Connection, target: str,
+                confirmed: list[tuple[plan.PlanObject, str, float]]) -> None:
+    """:func:`record_published` for many (object, etag, when) at once, in the caller's
+    transaction: a few statements per batch instead of four per object."""
+    conn.executemany(
+        "INSERT INTO published (target, name, digest, size, kind, grp, refs, etag, resend, "
+        "superseded_at, published_at) VALUES (?, ?, ?, ?, ?, ?, '', ?, 0, NULL, ?) "
+        "ON CONFLICT (target, name) DO UPDATE SET digest = excluded.digest, size = excluded.size, "
+        "kind = excluded.kind, grp = excluded.grp, refs = '', etag = excluded.etag, "
+        "resend = 0, superseded_at = NULL, published_at = excluded.published_at",
+        [(target, o.name, o.digest, o.size, o.kind, o.group, etag, now) for o, etag, now in confirmed])
+    conn.executemany("DELETE FROM sending WHERE target = ? AND name = ?",
+                     [(target, o.name) for o, _e, _n in confirmed])
+    links.forget(conn, target, (o.name for o, _e, _n in confirmed))
+    conn.executemany("INSERT OR IGNORE INTO links (target, name, via, ref) VALUES (?, ?, 0, ?)",
+                     [(target, o.name, r) for o, _e, _n in confirmed for r in o.refs])
+
+
 def note_sending(conn: sqlite3.Connection, target: str, objs: Iterable[plan.PlanObject],
                  now: float) -> None:
     """Record intent before uploading (the caller commits, with one fsync, before sending).
@@ -251,8 +270,8 @@ def note_sending(conn: sqlite3.Connection, target: str, objs: Iterable[plan.Plan
     conn.executemany(
         "INSERT INTO sending (target, name, refs, started_at) VALUES (?, ?, '', ?) "
         "ON CONFLICT (target, name) DO NOTHING", [(target, o.name, now) for o in objs])
-    for o in objs:
-        links.add_sending(conn, target, o.name, o.refs)
+    conn.executemany("INSERT OR IGNORE INTO links (target, name, via, ref) VALUES (?, ?, 1, ?)",
+                     [(target, o.name, r) for o in objs for r in o.refs])
 
 
 def mark_resend(conn: sqlite3.Connection, target: str) -> None:
