@@ -204,10 +204,11 @@ class S3Target:
 def _no_continue_for_small(params: dict[str, Any], model: Any = None, **_kw: Any) -> None:
     """Send small bodies at once, without ``Expect: 100-continue``.
 
-    botocore asks every upload to wait for the store's "100 Continue" before sending the
-    body: one more round trip per object, which for a site of small sealed objects was the
-    largest single cost of a first upload (measured: bench/publish_bench.py). The header
-    only saves sending a large body to a store about to refuse it, so it stays for those.
+    botocore makes every upload wait for the store's "100 Continue" before sending the
+    body: one more round trip per object, which over a real network is most of the time a
+    small object takes (on the bench's local moto server the difference is within noise).
+    The header only saves sending a large body to a store about to refuse it, so it stays
+    for those.
     """
     if getattr(model, "name", "") != "PutObject":
         return
