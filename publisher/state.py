@@ -84,6 +84,9 @@ CREATE TABLE IF NOT EXISTS upload_log (
     error   TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS upload_log_grp ON upload_log (target, grp, id);
+-- Comparing the plan with what a target holds reads only this index (one lookup per planned
+-- object, not two): the whole of a no-op publish's work, 150,000 lookups at 50,000 patients.
+CREATE INDEX IF NOT EXISTS published_cover ON published (target, name, digest, resend);
 CREATE TABLE IF NOT EXISTS reconciled (
     target TEXT PRIMARY KEY,   -- this target was listed once and `published` rebuilt from it
     at     REAL NOT NULL
@@ -94,7 +97,7 @@ KEYED_TABLES = ("published", "sending", "jobs", "upload_log", "links")
 # A plan row needs sending when the target lacks it, holds other bytes, or --all asked.
 PENDING_SQL = """
 SELECT p.name, p.digest, p.size, p.kind, p.grp, p.refs FROM plan p
-LEFT JOIN published q ON q.target = :target AND q.name = p.name
+LEFT JOIN published q INDEXED BY published_cover ON q.target = :target AND q.name = p.name
 WHERE (q.name IS NULL OR q.digest != p.digest OR q.resend = 1) {extra}
 ORDER BY p.name
 """
@@ -204,8 +207,10 @@ def pending(conn: sqlite3.Connection, target: str, groups: list[str] | None = No
 
 
 def pending_groups(conn: sqlite3.Connection, target: str) -> dict[str, int]:
-    sql = ("SELECT p.grp, count(*) FROM plan p LEFT JOIN published q "
-           "ON q.target = ? AND q.name = p.name "
+    # The plan in table order (not by its group index, which costs a lookup per row more),
+    # the published side from its covering index; only pending rows reach the GROUP BY.
+    sql = ("SELECT p.grp, count(*) FROM plan p NOT INDEXED LEFT JOIN published q INDEXED BY "
+           "published_cover ON q.target = ? AND q.name = p.name "
            "WHERE q.name IS NULL OR q.digest != p.digest OR q.resend = 1 GROUP BY p.grp")
     return dict(conn.execute(sql, (target,)).fetchall())
 
