@@ -128,6 +128,22 @@ class Tools:
         return env
 
 
+def measure(r: dict[str, float], runs: list, step: str, env: dict[str, str]) -> None:
+    """Time each tool once into r["<tool>_<step>"]; an rclone that fails is dropped with a
+    note (the comparison is optional), a chartseal or aws failure stops the bench."""
+    for tool, cmd in list(runs):
+        try:
+            r[f"{tool}_{step}"] = timed(cmd, env)
+        except SystemExit as exc:
+            if tool != "rclone":
+                raise
+            print(f"note: rclone failed, its rows are skipped: {str(exc)[-500:]}", flush=True)
+            runs.remove((tool, cmd))
+            continue
+        r[f"{tool}_{step}_cpu"] = CPU["last"]
+        print(f"  {tool} {step}: {r[f'{tool}_{step}']:.2f} s, CPU {CPU['last']:.1f} s", flush=True)
+
+
 def new_home(root: Path, url: str, bucket: str):
     home = make_home(root, f"s3://{bucket}/site")
     home.config["endpoint_url"] = url
@@ -151,15 +167,11 @@ def run_first(url: str, patients: int) -> dict[str, float]:
     if tools.rclone:
         runs.append(("rclone", tools.rclone_cmd(home.site_dir, "rclone")))
     for step in ("full", "noop"):
-        for tool, cmd in runs:
-            r[f"{tool}_{step}"] = timed(cmd, env)
-            r[f"{tool}_{step}_cpu"] = CPU["last"]
-            print(f"  {tool} {step}: {r[f'{tool}_{step}']:.2f} s, CPU {CPU['last']:.1f} s", flush=True)
+        measure(r, runs, step, env)
     site.edit(site.rids[len(site.rids) // 2])
     site.write()
     time.sleep(1.1)  # aws s3 sync compares modification times in whole seconds
-    for tool, cmd in runs:
-        r[f"{tool}_one"] = timed(cmd, env)
+    measure(r, runs, "one", env)
     r["ours_noop_cold"], r["ours_noop_warm"] = in_process_noop(home)
     shutil.rmtree(tmp, ignore_errors=True)
     return r
@@ -215,9 +227,7 @@ def run_noop(url: str, patients: int, workdir: Path) -> dict[str, float]:
     runs = [("ours", tools.ours(home)), ("aws", tools.aws(home.site_dir, NOOP_BUCKET))]
     if tools.rclone:
         runs.append(("rclone", tools.rclone_cmd(home.site_dir, NOOP_BUCKET)))
-    for tool, cmd in runs:
-        r[f"{tool}_noop50"] = timed(cmd, env)
-        print(f"  {tool} no-op: {r[f'{tool}_noop50']:.2f} s", flush=True)
+    measure(r, runs, "noop50", env)
     r["ours_noop50_again"] = timed(tools.ours(home), env)
     return r
 
@@ -285,12 +295,19 @@ def render(r: dict[str, float], url: str) -> str:
     return "\n".join(lines).rstrip()
 
 
+NOTES = "<!-- notes below are kept when bench/publish_bench.py rewrites the tables -->"
+
+
 def write_section(path: Path, body: str) -> None:
-    """Replace only the "## Publisher" section; other sections belong to other benches."""
+    """Replace only the "## Publisher" section's tables (other sections belong to other
+    benches; the section's notes after the NOTES marker are kept)."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
     section = f"## Publisher\n\nMeasured by `bench/publish_bench.py`.\n\n{body}\n"
     pattern = re.compile(r"^## Publisher\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
+    found = pattern.search(text)
+    if found and NOTES in found.group(0):
+        section += "\n" + NOTES + found.group(0).split(NOTES, 1)[1].rstrip() + "\n"
+    if found:
         text = pattern.sub(lambda _m: section + "\n", text).rstrip() + "\n"
     else:
         text = text.rstrip() + "\n\n" + section
