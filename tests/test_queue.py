@@ -152,3 +152,21 @@ def test_state_tables_of_an_older_layout_are_rebuilt_with_their_rows(tmp_path):
     assert links.refs_of(conn, "t", "c/1/door/x.json") == {"c/1/obj/i.bin"}
     assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%without_rowid%'")] == []
     conn.close()
+
+
+def test_claim_pages_past_skipped_and_leased_jobs(conn):
+    """Jobs are read a page at a time; skipped and foreign-leased ones do not end the search."""
+    groups = [f"r{i:04d}" for i in range(700)]
+    with jobs.immediate(conn):
+        jobs.enqueue(conn, T, {g: "changed" for g in groups}, 1.0)
+    other = "otherhost:1:x"  # another machine: its lease counts until it expires
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany("UPDATE jobs SET lease_owner = ?, lease_until = 1e12 WHERE grp = ?",
+                     [(other, g) for g in groups[300:500]])
+    conn.execute("COMMIT")
+    skip = set(groups[:300])
+    got = jobs.claim(conn, T, "me:1:y", 2.0, 10, skip, Policy())
+    assert got == groups[500:510]
+    # Nothing left to find: every job is skipped, leased by another or claimed.
+    rest = jobs.claim(conn, T, "me:1:z", 2.0, 1000, skip | set(groups[500:]), Policy())
+    assert rest == []
