@@ -77,6 +77,8 @@ def test_kill_9_during_key_derivation_then_publish_derives_only_the_rest(tmp_pat
         lambda s: s if s.get("phase") == "deriving keys" and s.get("eta") is not None
         and s.get("done", 0) >= 10 else None)(status(home)))
     assert st["total"] == DOORS and st["state"] == "running" and st["rate"] > 0
+    running = run("jobs", "--home", home).output
+    assert f"of {DOORS} keys derived" in running and "keys/s, about" in running, running
     os.kill(st["pid"], signal.SIGKILL)  # as a power cut or a reboot would
     wait_for("the job to be gone", lambda: not _alive(st["pid"]))
     kept = derived(home)
