@@ -159,8 +159,8 @@ def resume_hint(st: JobStatus) -> str:
     """What to run to continue, and what is kept."""
     kept = ("the keys derived so far are kept and not derived again" if st.phase == "deriving keys"
             else "nothing queued is lost")
-    return (f"to continue where it stopped run: {resume_command(st)} (or start it again from "
-            f"the console; the background service continues it too); {kept}")
+    return (f"{kept}: to continue where it stopped run {resume_command(st)} (or start it "
+            f"again from the console; the background service continues it too)")
 
 
 class Tracker:
