@@ -81,14 +81,14 @@ def _move_old_refs(conn: sqlite3.Connection) -> None:
 def set_published(conn: sqlite3.Connection, target: str, name: str, refs: Iterable[str]) -> None:
     """The confirmed version's references replace any earlier ones, and the upload's."""
     conn.execute("DELETE FROM links WHERE target = ? AND name = ?", (target, name))
-    conn.executemany("INSERT OR IGNORE INTO links (target, name, via, ref) VALUES (?, ?, 0, ?)",
-                     ((target, name, r) for r in refs))
+    add(conn, target, PUBLISHED, ((name, r) for r in refs))
 
 
-def add_sending(conn: sqlite3.Connection, target: str, name: str, refs: Iterable[str]) -> None:
-    """An upload starts: its references count too, beside the published version's."""
-    conn.executemany("INSERT OR IGNORE INTO links (target, name, via, ref) VALUES (?, ?, 1, ?)",
-                     ((target, name, r) for r in refs))
+def add(conn: sqlite3.Connection, target: str, via: int, pairs: Iterable[tuple[str, str]]) -> None:
+    """Record (object, name it refers to) pairs; an upload that starts adds its references
+    beside the published version's (``via`` SENDING)."""
+    conn.executemany("INSERT OR IGNORE INTO links (target, name, via, ref) VALUES (?, ?, ?, ?)",
+                     ((target, name, via, ref) for name, ref in pairs))
 
 
 def forget(conn: sqlite3.Connection, target: str, names: Iterable[str], via: int | None = None) -> None:

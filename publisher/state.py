@@ -260,8 +260,7 @@ def record_many(conn: sqlite3.Connection, target: str,
     conn.executemany("DELETE FROM sending WHERE target = ? AND name = ?",
                      [(target, o.name) for o, _e, _n in confirmed])
     links.forget(conn, target, (o.name for o, _e, _n in confirmed))
-    conn.executemany("INSERT OR IGNORE INTO links (target, name, via, ref) VALUES (?, ?, 0, ?)",
-                     [(target, o.name, r) for o, _e, _n in confirmed for r in o.refs])
+    links.add(conn, target, links.PUBLISHED, ((o.name, r) for o, _e, _n in confirmed for r in o.refs))
 
 
 def note_sending(conn: sqlite3.Connection, target: str, objs: Iterable[plan.PlanObject],
@@ -275,8 +274,7 @@ def note_sending(conn: sqlite3.Connection, target: str, objs: Iterable[plan.Plan
     conn.executemany(
         "INSERT INTO sending (target, name, refs, started_at) VALUES (?, ?, '', ?) "
         "ON CONFLICT (target, name) DO NOTHING", [(target, o.name, now) for o in objs])
-    conn.executemany("INSERT OR IGNORE INTO links (target, name, via, ref) VALUES (?, ?, 1, ?)",
-                     [(target, o.name, r) for o in objs for r in o.refs])
+    links.add(conn, target, links.SENDING, ((o.name, r) for o in objs for r in o.refs))
 
 
 def mark_resend(conn: sqlite3.Connection, target: str) -> None:
