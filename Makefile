@@ -11,7 +11,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test setup setup-demo browser clean bench wheel sdist console-shots portal-shots
+.PHONY: demo test setup setup-demo browser clean bench bench-tools wheel sdist console-shots portal-shots
 
 setup: $(STAMP) node_modules/.installed
 
@@ -54,7 +54,14 @@ console-shots: setup browser
 		tests/test_console_publishing.py::test_publishing_page_in_arabic_is_right_to_left \
 		tests/test_console_publishing.py::test_update_all_on_300_patients_shows_progress_through_a_reload
 
-bench: $(BENCH_STAMP) node_modules/.installed
+# rclone from the OS packages, for the publisher bench's comparison (apt-get update once
+# first); bench/publish_bench.py skips rclone with a note when it is absent.
+bench-tools:
+	@command -v rclone >/dev/null 2>&1 || { \
+	  echo "installing rclone from the OS packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone >/dev/null; }
+
+bench: $(BENCH_STAMP) node_modules/.installed bench-tools
 	$(BIN)/python bench/run_all.py
 
 # The wheel is built from the sdist, so both carry libsodium.js (checked against

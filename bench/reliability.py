@@ -248,7 +248,7 @@ def disk_full(work: Path, server: MotoServer, patients: int, seed: int = 9) -> R
         c.publish_until_done()
         c.edit(rng, patients // 2)
         filler = mnt / "filler"
-        with open(filler, "wb") as fh:
+        with open(filler, "wb", buffering=0) as fh:  # unbuffered: close() has nothing left to flush
             try:
                 while True:
                     fh.write(b"\0" * 65536)

@@ -47,7 +47,12 @@ def digest(data: bytes) -> str:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    conn.executescript(SCHEMA)
+    # executescript commits an open transaction first: run it only when something is missing,
+    # so replace_plan really stays inside the caller's transaction.
+    have = {n for (n,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE name IN ('plan', 'plan_grp', 'plan_generation')")}
+    if len(have) < 3:
+        conn.executescript(SCHEMA)
 
 
 def generation(conn: sqlite3.Connection) -> int:

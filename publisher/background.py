@@ -19,7 +19,7 @@ from exporter.home import Home
 from . import detached
 from .joblock import JobLock, refusal
 from .policy import Policy
-from .progress import JobStatus, Tracker, new_job_id, read_status, write_status
+from .progress import JobStatus, Tracker, new_job_id, read_status, resume_hint, write_status
 
 T = TypeVar("T")
 LOG_NAME = "jobs.log"
@@ -139,8 +139,7 @@ def _as_job(home: Home, job_id: str | None, kind: str, body: Callable[[Tracker],
             tracker.fail(str(exc), exc.hint)
             raise
         except KeyboardInterrupt:
-            tracker.fail("stopped by an interrupt (Ctrl+C)",
-                         "nothing queued is lost: start it again to continue", state="stopped")
+            tracker.fail("stopped by an interrupt (Ctrl+C)", resume_hint(tracker.st), state="stopped")
             raise
         except Exception as exc:
             tracker.fail(f"unexpected error: {type(exc).__name__}: {exc}",

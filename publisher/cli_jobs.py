@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .cli_publish import endpoint_option, home_option, human_bytes, open_home, region_option, reported
+from .progress import resume_command
 
 FAILED = 1
 
@@ -32,11 +33,17 @@ def show_status(st: Any) -> None:
     click.echo(f"job:       {st.label} ({st.origin}, PID {st.pid or '?'})")
     click.echo(f"state:     {st.state}" + (f", {st.phase}" if st.state == "running" else "")
                + (f" (during {st.phase})" if st.state in ("failed", "stopped") else ""))
+    keys = st.phase == "deriving keys"
+    unit = "keys derived" if keys else "objects"
     if st.total:
         pct = 100 * st.done / st.total
-        click.echo(f"progress:  {st.done} of {st.total} objects ({pct:.0f}%), {human_bytes(st.sent_bytes)}")
+        click.echo(f"progress:  {st.done} of {st.total} {unit} ({pct:.0f}%)"
+                   + ("" if keys else f", {human_bytes(st.sent_bytes)}"))
     if st.active and st.rate:
-        click.echo(f"rate:      {st.rate:.1f} objects/s, about {_duration(st.eta)} left")
+        click.echo(f"rate:      {st.rate:.1f} {'keys' if keys else 'objects'}/s, "
+                   f"about {_duration(st.eta)} left" + (" in this phase" if keys else ""))
+    elif st.active and keys:
+        click.echo("rate:      measuring (the time left shows after the first keys)")
     click.echo(f"started:   {_clock(st.started)}")
     if st.finished:
         click.echo(f"finished:  {_clock(st.finished)} (took {_duration(st.finished - st.started)})")
@@ -48,6 +55,8 @@ def show_status(st: Any) -> None:
         click.echo(f"error: {st.error}")
         if st.hint:
             click.echo(f"hint: {st.hint}")
+    if st.state in ("failed", "stopped"):
+        click.echo(f"resume:    {resume_command(st)}")
 
 
 def follow(root: Any) -> Any:

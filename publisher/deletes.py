@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from . import links
 from .jobs import immediate
 from .policy import Policy
 from .targets import Target
@@ -59,17 +60,21 @@ def leftovers(conn: sqlite3.Connection, key: str) -> dict[str, float | None]:
     return out
 
 
-def _references(conn: sqlite3.Connection, key: str) -> tuple[dict[str, int], dict[str, list[str]]]:
-    """How many objects that may be on the target name each object (both tables count)."""
+def _references(conn: sqlite3.Connection, key: str,
+                due: Collection[str]) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """For the objects due: how many objects that may be on the target name each, and,
+    for each such referrer, which of them it names.
+
+    Only the references to the candidates are read (publisher/links.py), never every
+    published object's: an index names every bundle it lists.
+    """
     refcount: dict[str, int] = {}
-    refs_of: dict[str, list[str]] = {}
-    for name, refs in conn.execute(
-            "SELECT name, refs FROM published WHERE target = ? UNION ALL "
-            "SELECT name, refs FROM sending WHERE target = ?", (key, key)):
-        for r in set(refs.split()) - {name} - set(refs_of.get(name, ())):
-            refcount[r] = refcount.get(r, 0) + 1
-            refs_of.setdefault(name, []).append(r)
-    return refcount, refs_of
+    names_due: dict[str, list[str]] = {}
+    for name, by in links.referrers(conn, key, due).items():
+        refcount[name] = len(by)
+        for referrer in by:
+            names_due.setdefault(referrer, []).append(name)
+    return refcount, names_due
 
 
 def _door_groups(conn: sqlite3.Connection, key: str) -> dict[str, str]:
@@ -97,9 +102,10 @@ def plan_deletes(conn: sqlite3.Connection, key: str, policy: Policy, now: float,
                 if since is not None and since <= now - policy.grace_seconds}
     if not due:
         return DeletePlan([], len(candidates) - held, held)
-    refcount, refs_of = _references(conn, key)
+    refcount, refs_of = _references(conn, key, due)
     layers: list[list[str]] = []
     taken = deleted = 0
+    gone: set[str] = set()
     # Kahn's order: a name is deleted only when nothing that may remain on the target names
     # it, so any prefix of the order is safe (that is what makes the cap safe).
     # A retired door is a root: readers reach it by password, never through another object.
@@ -117,11 +123,12 @@ def plan_deletes(conn: sqlite3.Connection, key: str, policy: Policy, now: float,
         layers.extend(part for part in (first, [n for n in layer if not is_door(n)]) if part)
         taken += len(rest)
         deleted += len(layer)
+        gone.update(layer)
         freed = []
         for name in layer:
             for r in refs_of.get(name, ()):
                 refcount[r] -= 1
-                if refcount[r] == 0 and r in due:
+                if refcount[r] == 0 and r in due and r not in gone:  # a door may be both
                     freed.append(r)
         layer = sorted(freed)
     return DeletePlan(layers, len(candidates) - deleted - held, held)
@@ -137,5 +144,6 @@ def run_deletes(conn: sqlite3.Connection, target: Target, dplan: DeletePlan) -> 
                 rows = [(target.state_key, n) for n in chunk]
                 conn.executemany("DELETE FROM published WHERE target = ? AND name = ?", rows)
                 conn.executemany("DELETE FROM sending WHERE target = ? AND name = ?", rows)
+                links.forget(conn, target.state_key, chunk)
             deleted += len(chunk)
     return deleted

@@ -103,18 +103,26 @@ def claim(conn: sqlite3.Connection, target: str, owner: str, now: float, limit: 
           skip: set[str], policy: Policy) -> list[str]:
     """Lease up to ``limit`` due jobs (highest priority first) and return their groups."""
     with immediate(conn):
-        rows = conn.execute(
-            "SELECT target, grp, reason, attempts, next_at, lease_owner, lease_until, last_error, "
-            f"created_at FROM jobs WHERE target = ? AND next_at <= ? "
-            f"ORDER BY {PRIORITY_SQL}, created_at, grp", (target, now)).fetchall()
         groups: list[str] = []
-        for row in rows:
-            job = Job(*row)
-            if job.grp in skip or _leased_by_other(job, owner, now):
-                continue
-            groups.append(job.grp)
-            if len(groups) >= limit:
+        # Read in pages: a first upload at 50,000 patients has 50,000 jobs, and reading them
+        # all for every round of 200 made the rounds quadratic.
+        page, offset = max(64, 2 * limit), 0
+        while len(groups) < limit:
+            rows = conn.execute(
+                "SELECT target, grp, reason, attempts, next_at, lease_owner, lease_until, "
+                "last_error, created_at FROM jobs WHERE target = ? AND next_at <= ? "
+                f"ORDER BY {PRIORITY_SQL}, created_at, grp LIMIT ? OFFSET ?",
+                (target, now, page, offset)).fetchall()
+            for row in rows:
+                job = Job(*row)
+                if job.grp in skip or _leased_by_other(job, owner, now):
+                    continue
+                groups.append(job.grp)
+                if len(groups) >= limit:
+                    break
+            if len(rows) < page:
                 break
+            offset += page
         conn.executemany(
             "UPDATE jobs SET lease_owner = ?, lease_until = ?, updated_at = ? "
             "WHERE target = ? AND grp = ?",

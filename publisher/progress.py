@@ -132,10 +132,35 @@ def read_status(root: Path, now: float | None = None) -> JobStatus | None:
     st.rate, st.eta = 0.0, None
     st.error = (f"the job stopped before it finished (process {st.pid or '?'} is gone), "
                 f"during {st.phase}")
-    st.hint = ("nothing queued is lost: start it again, or run chartseal publish; "
-               "chartseal queue shows what is still waiting"
-               + (f"; its output is in {st.log}" if st.log else ""))
+    st.hint = resume_hint(st) + (f"; its output is in {st.log}" if st.log else "")
     return st
+
+
+# Before these phases end, a publish --all has not marked anything to send again yet.
+BEFORE_QUEUEING = ("starting", "exporting", "deriving keys")
+
+
+def resume_command(st: JobStatus) -> str:
+    """The command that continues an interrupted job where it stopped.
+
+    An update-all stopped before queueing must be started as an update-all again; once
+    queued, every object is marked to be sent again and a plain publish continues (another
+    --all would mark the objects already sent again, and send them twice).
+    """
+    if st.kind == "publish-all" and st.phase in BEFORE_QUEUEING:
+        return "chartseal publish --all --background"
+    if st.kind.startswith("sync"):
+        return "chartseal sync --repair --background" if st.kind == "sync-repair" else \
+            "chartseal sync --background"
+    return "chartseal publish --background"
+
+
+def resume_hint(st: JobStatus) -> str:
+    """What to run to continue, and what is kept."""
+    kept = ("the keys derived so far are kept and not derived again" if st.phase == "deriving keys"
+            else "nothing queued is lost")
+    return (f"{kept}: to continue where it stopped run {resume_command(st)} (or start it "
+            f"again from the console; the background service continues it too)")
 
 
 class Tracker:

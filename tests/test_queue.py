@@ -121,7 +121,7 @@ def test_state_tables_of_an_older_layout_are_rebuilt_with_their_rows(tmp_path):
     such a table slowed every lookup down, so an older state database is rebuilt once."""
     import sqlite3
 
-    from publisher import state
+    from publisher import links, state
 
     path = tmp_path / "state.sqlite"
     old = sqlite3.connect(path)
@@ -144,8 +144,29 @@ def test_state_tables_of_an_older_layout_are_rebuilt_with_their_rows(tmp_path):
     sql = " ".join(r[0] for r in conn.execute(
         "SELECT sql FROM sqlite_master WHERE name IN ('published', 'sending')"))
     assert "WITHOUT ROWID" not in sql.upper() and "PRIMARY KEY (target, name)" in sql
+    # The rows are kept; their references moved to `links` (publisher/links.py).
     assert conn.execute("SELECT name, refs, published_at FROM published").fetchall() == [
-        ("c/1/obj/i.bin", big, 5.0)]
-    assert conn.execute("SELECT * FROM sending").fetchall() == [("t", "c/1/door/x.json", "c/1/obj/i.bin", 6.0)]
+        ("c/1/obj/i.bin", "", 5.0)]
+    assert conn.execute("SELECT * FROM sending").fetchall() == [("t", "c/1/door/x.json", "", 6.0)]
+    assert links.refs_of(conn, "t", "c/1/obj/i.bin") == set(big.split())
+    assert links.refs_of(conn, "t", "c/1/door/x.json") == {"c/1/obj/i.bin"}
     assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%without_rowid%'")] == []
     conn.close()
+
+
+def test_claim_pages_past_skipped_and_leased_jobs(conn):
+    """Jobs are read a page at a time; skipped and foreign-leased ones do not end the search."""
+    groups = [f"r{i:04d}" for i in range(700)]
+    with jobs.immediate(conn):
+        jobs.enqueue(conn, T, {g: "changed" for g in groups}, 1.0)
+    other = "otherhost:1:x"  # another machine: its lease counts until it expires
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany("UPDATE jobs SET lease_owner = ?, lease_until = 1e12 WHERE grp = ?",
+                     [(other, g) for g in groups[300:500]])
+    conn.execute("COMMIT")
+    skip = set(groups[:300])
+    got = jobs.claim(conn, T, "me:1:y", 2.0, 10, skip, Policy())
+    assert got == groups[500:510]
+    # Nothing left to find: every job is skipped, leased by another or claimed.
+    rest = jobs.claim(conn, T, "me:1:z", 2.0, 1000, skip | set(groups[500:]), Policy())
+    assert rest == []
