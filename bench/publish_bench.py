@@ -323,6 +323,9 @@ def main() -> None:
     ap.add_argument("--only", choices=("first", "noop"))
     ap.add_argument("--no-write", action="store_true", help="do not update docs/PERFORMANCE.md")
     args = ap.parse_args()
+    if not (BIN / "aws").exists():  # the peer every ratio is against: no table without it
+        sys.exit(f"error: the aws command is not in {BIN}\n"
+                 "hint: make bench installs it (pip install -e '.[bench]' in the venv)")
     args.workdir.mkdir(parents=True, exist_ok=True)
     r: dict[str, float] = {}
     if args.only != "noop":
