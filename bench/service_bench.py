@@ -79,6 +79,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mib(pid: int) -> tuple[float, float]:
+    """The process's resident set now and at its peak (VmRSS, VmHWM), in MiB."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                  if ":" in line)
+    return tuple(int(status[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
 def state_mark(state: sqlite3.Connection) -> tuple[float, int]:
     ts = state.execute("SELECT coalesce(max(ts), 0) FROM upload_log WHERE ok = 1").fetchone()[0]
     return ts, state.execute("SELECT count(*) FROM jobs").fetchone()[0]
@@ -177,6 +184,7 @@ def main() -> None:
             time.sleep(args.idle)
             idle = (cpu_seconds(proc.pid) - c0) / (time.time() - w0) * 100
             print(f"idle CPU over {args.idle:.0f} s: {idle:.2f} % of one core", flush=True)
+            print("service RSS idle: %.0f MiB (peak so far %.0f MiB)" % rss_mib(proc.pid), flush=True)
             before = len(export_seconds(home.log_dir))
             results = edits(db, state, args.edits)
             lat = [t for _, t in results]
@@ -190,6 +198,9 @@ def main() -> None:
                 print(f"of which the export (service log): median {statistics.median(exports):.2f} s "
                       f"over {len(exports)} exports")
             print(f"target: p95 < 3 s; all edits p95 {pct(lat, 95):.2f} s")
+            time.sleep(2)
+            print("service RSS after %d edits: %.0f MiB (peak %.0f MiB)" % (args.edits, *rss_mib(proc.pid)),
+                  flush=True)
         finally:
             proc.terminate()
             proc.wait(timeout=120)

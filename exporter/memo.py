@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable, NamedTuple, TypeVar
 
+from .clinic_delta import ReadState
+
 T = TypeVar("T")
 _MISSING = object()
 
@@ -66,9 +68,18 @@ class ExportMemo:
         """``remember=False``: nothing is kept (an export in a process that exits after it)."""
         self.remember = remember
         self._tables: dict[str, Table] = {}
-        # Per clinic database source: row id -> (raw rows, Patient, problems); see clinic_db.
-        self.reads: dict[str, dict[int, Any]] = {}
+        # Per clinic database source: what its last read left (exporter.clinic_delta).
+        self.reads: dict[str, ReadState] = {}
         self.state: Committed | None = None
+        self.clock: Callable[[], float] | None = None  # for the reads' timer; None: monotonic
+
+    def read_state(self, source: str, full_every: float) -> ReadState:
+        """The read state of one clinic database source, made on first use."""
+        state = self.reads.get(source)
+        if state is None:
+            state = self.reads[source] = ReadState(clock=self.clock)
+        state.full_every = full_every  # a changed setting counts from the next read
+        return state
 
     def table(self, kind: str) -> Table:
         table = self._tables.get(kind)

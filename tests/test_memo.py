@@ -15,6 +15,7 @@ from conftest import files_on_disk, keys, make_clinic_db, plan_map, secret
 from exporter import access, render
 from exporter.cache import Entry
 from exporter.clinic_db import read_clinic
+from exporter.clinic_delta import ReadState
 from exporter.home import Database
 from exporter.indexes import DbView
 from exporter.memo import ExportMemo
@@ -148,7 +149,7 @@ def test_two_databases_with_one_card_keep_reporting_the_collision(home, tmp_path
 
 
 def test_the_reader_reuses_unchanged_patients_and_rebuilds_changed_ones(clinic_db):
-    reuse: dict = {}
+    reuse = ReadState()
     first = {p.card: p for p in read_clinic(clinic_db, reuse).patients}
     edit(clinic_db, EDITS["visit paid"])  # patient 3
     second = {p.card: p for p in read_clinic(clinic_db, reuse).patients}
@@ -158,7 +159,7 @@ def test_the_reader_reuses_unchanged_patients_and_rebuilds_changed_ones(clinic_d
     assert second["1003"] == read_clinic(clinic_db).patients[2]
     edit(clinic_db, EDITS["deleted patient"])
     assert sorted(p.card for p in read_clinic(clinic_db, reuse).patients) == ["1001", "1003"]
-    assert sorted(reuse) == [1, 3]  # a deleted patient is not kept
+    assert sorted(reuse.patients) == [1, 3]  # a deleted patient is not kept
 
 
 def test_replay_is_all_or_nothing(home, tmp_path):
