@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,15 +104,16 @@ def wait_published(state: sqlite3.Connection, after: float, patience: float = 12
 
 # One kind of edit after another, as a clinic makes them: each touches a different table,
 # and a visit or an appointment also changes a diary month. A value never written before
-# each time: SQLite skips writing a row that is unchanged.
+# each time: SQLite skips writing a row that is unchanged. Each edit moves the row's
+# modified_at, as the clinic program does.
 EDIT_KINDS = {
-    "patient address": "UPDATE patients SET address = ? || ' Bench Street' WHERE id = "
+    "patient address": "UPDATE patients SET address = ? || ' Bench Street', modified_at = ? WHERE id = "
                        "(SELECT id FROM patients LIMIT 1 OFFSET ?)",
-    "visit paid": "UPDATE visits SET paid = 10 + ? % 97 WHERE id = "
+    "visit paid": "UPDATE visits SET paid = 10 + ? % 97, modified_at = ? WHERE id = "
                   "(SELECT id FROM visits LIMIT 1 OFFSET ?)",
-    "appointment reason": "UPDATE appointments SET reason = 'Check ' || ? WHERE id = "
+    "appointment reason": "UPDATE appointments SET reason = 'Check ' || ?, modified_at = ? WHERE id = "
                           "(SELECT id FROM appointments LIMIT 1 OFFSET ?)",
-    "agreement paid": "UPDATE deals SET paid = ? % 400 WHERE id = "
+    "agreement paid": "UPDATE deals SET paid = ? % 400, modified_at = ? WHERE id = "
                       "(SELECT id FROM deals LIMIT 1 OFFSET ?)",
 }
 
@@ -128,7 +130,9 @@ def edits(db: Path, state: sqlite3.Connection, count: int) -> list[tuple[str, fl
         kind = kinds[i % len(kinds)]
         table = EDIT_KINDS[kind].split()[1]
         with writer:
-            writer.execute(EDIT_KINDS[kind], (time.time_ns(), rng.randrange(sizes[table])))
+            # stamped as a clinic program stamps its edits (the service reads only what changed)
+            stamp = datetime.now().isoformat(timespec="seconds")
+            writer.execute(EDIT_KINDS[kind], (time.time_ns(), stamp, rng.randrange(sizes[table])))
         t0 = time.time()
         done = wait_published(state, t0)
         out.append((kind, done - t0))

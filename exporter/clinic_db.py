@@ -277,20 +277,20 @@ def _patient(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]], d
 
 
 def read_rows(conn: sqlite3.Connection, have: dict[str, set[str]],
-               links: dict[str, Any] | None = None) -> tuple[list[Row], dict[str, dict]]:
-    """Every row; ``links``, when given, gets each related table's (row id, patient id)
-    pairs (exporter.clinic_delta), or None for a table whose patient ids are not integers."""
-    from .clinic_delta import make_links
-
+              seen: Callable[[str, list[Row]], None] | None = None) -> tuple[list[Row], dict[str, dict]]:
+    """Every row, related rows grouped by patient id; ``seen(table, rows)`` is shown each
+    table's rows first (exporter.clinic_read keeps what a read by difference needs)."""
     patients = fetch(conn, "patients", have["patients"])
+    if seen is not None:
+        seen("patients", patients)
     grouped: dict[str, dict[Any, list[Row]]] = {}
     for table in RELATED:
         groups: dict[Any, list[Row]] = {}
         rows = fetch(conn, table, have[table])
         for row in rows:
             groups.setdefault(row[1], []).append(row)
-        if links is not None:
-            links[table] = make_links((row[0], row[1]) for row in rows)
+        if seen is not None:
+            seen(table, rows)
         grouped[table] = groups
     return patients, grouped
 

@@ -42,7 +42,7 @@ class Mark:
     count: int
     id_sum: int
     top: str  # the latest modified_at, as a sort key ('T' between date and time)
-    nulls: int  # rows without modified_at: the row-id checks see them added or removed
+    nulls: int  # rows without modified_at
 
 
 Entry = tuple[Any, Patient | None, list[Problem]]  # card as stored, patient built, its problems
@@ -60,6 +60,9 @@ class ReadState:
     # per related table: its row ids in order, and each row's patient id
     links: dict[str, tuple[array, array]] = field(default_factory=dict)
     patients: dict[int, Entry] = field(default_factory=dict)  # patient row id -> Entry
+    # per table, the rows without modified_at: row id -> hash of the row. They are read on
+    # every read and compared, since nothing else says when they change.
+    unstamped: dict[str, dict[int, int]] = field(default_factory=dict)
     full_at: float = -math.inf
     # Wall time when the last read began (the earlier of local time and UTC, as a clinic
     # program may stamp either): an edit after it is stamped later, even when some row
@@ -155,8 +158,6 @@ def why_full(state: ReadState, ident: Any, schema: int, now_marks: dict[str, Mar
     for table, mark in now_marks.items():
         if mark.top < state.marks[table].top:
             return f"{table}: the latest modified_at went back"
-        if mark.nulls > state.marks[table].nulls:
-            return f"{table}: a row was saved without a modified_at"
     return ""
 
 
@@ -171,13 +172,13 @@ def since_clause(state: ReadState) -> tuple[str, tuple[str, ...]]:
     assert state.marks is not None
     tops = [m.top for m in state.marks.values() if m.top]
     if not tops:
-        return "1", ()
+        return "modified_at IS NULL", ()
     low = _when(max(tops))
     if state.seen_at is not None:
         low = min(low, state.seen_at)
     low -= LAG
     day = low.date().isoformat()
-    return ("(modified_at >= ? OR (modified_at >= ? AND modified_at < ?))",
+    return ("(modified_at IS NULL OR modified_at >= ? OR (modified_at >= ? AND modified_at < ?))",
             (low.strftime("%Y-%m-%dT%H:%M:%S"), day, day + "T"))
 
 
@@ -205,6 +206,7 @@ class Delta:
     deleted: set[int]                      # patient rows gone
     links: dict[str, tuple[array, array]]
     rows_read: int
+    unstamped: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
 def changes(conn: sqlite3.Connection, state: ReadState, fetch: Callable[..., list],
@@ -217,6 +219,7 @@ def changes(conn: sqlite3.Connection, state: ReadState, fetch: Callable[..., lis
     for table in TABLES:
         rows = fetch(conn, table, where, params)
         delta.rows_read += len(rows)
+        rows = _drop_unchanged_unstamped(state, table, rows, delta)
         if table == "patients":
             ok = _patient_changes(conn, state, rows, now_marks[table], delta)
         else:
@@ -224,6 +227,18 @@ def changes(conn: sqlite3.Connection, state: ReadState, fetch: Callable[..., lis
         if not ok:
             return None
     return delta
+
+
+def unstamped_hashes(rows: Iterable[tuple]) -> dict[int, int]:
+    """Row id -> hash of each row without modified_at (its last column)."""
+    return {r[0]: hash(r) for r in rows if r[-1] is None}
+
+
+def _drop_unchanged_unstamped(state: ReadState, table: str, rows: list, delta: Delta) -> list:
+    """The rows read, less the unstamped ones that are exactly as the last read saw them."""
+    old = state.unstamped.get(table, {})
+    now = delta.unstamped[table] = unstamped_hashes(rows)
+    return [r for r in rows if r[-1] is not None or old.get(r[0]) != now[r[0]]]
 
 
 def _patient_changes(conn, state: ReadState, rows: list, mark: Mark, delta: Delta) -> bool:

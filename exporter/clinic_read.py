@@ -24,11 +24,13 @@ class _Rows:
     def __init__(self, patients: list[Row], related: Callable[[Any], dict[str, list[Row]] | None]) -> None:
         self.patients = patients
         self.related = related
+        self.links: dict[str, Any] = {}      # a full read's, see clinic_delta.ReadState
+        self.unstamped: dict[str, dict[int, int]] = {}
 
 
 def read(path: Path, state: d.ReadState | None, keep: Keep | None, busy_wait: float) -> ClinicData:
     if state is None:  # a one-off read: everything, nothing kept
-        rows = in_snapshot(path, busy_wait, lambda conn: _full(conn, columns(conn, path), None))
+        rows = in_snapshot(path, busy_wait, lambda conn: _full(conn, columns(conn, path), False))
         return _assemble(rows, f.Sink(), None, {}, keep)[0]
     ident, began = d.identity(path), d.wall_now()
     rows, sink, found, update = in_snapshot(path, busy_wait, lambda conn: _either(conn, path, state, ident))
@@ -38,10 +40,20 @@ def read(path: Path, state: d.ReadState | None, keep: Keep | None, busy_wait: fl
     return data
 
 
-def _full(conn: sqlite3.Connection, have: dict[str, set[str]], links: dict[str, Any] | None) -> _Rows:
-    patients, grouped = read_rows(conn, have, links)
+def _full(conn: sqlite3.Connection, have: dict[str, set[str]], keep_state: bool) -> _Rows:
+    links: dict[str, Any] = {}
+    unstamped: dict[str, dict[int, int]] = {}
+
+    def seen(table: str, rows: list[Row]) -> None:
+        unstamped[table] = d.unstamped_hashes(rows)
+        if table != "patients":
+            links[table] = d.make_links((row[0], row[1]) for row in rows)
+
+    patients, grouped = read_rows(conn, have, seen if keep_state else None)
     # popped: each patient's raw rows are freed as soon as it is built
-    return _Rows(patients, lambda pid: {t: grouped[t].pop(pid, _EMPTY) for t in RELATED})
+    out = _Rows(patients, lambda pid: {t: grouped[t].pop(pid, _EMPTY) for t in RELATED})
+    out.links, out.unstamped = links, unstamped
+    return out
 
 
 def _either(conn: sqlite3.Connection, path: Path, state: d.ReadState, ident: Any) -> tuple:
@@ -58,13 +70,14 @@ def _either(conn: sqlite3.Connection, path: Path, state: d.ReadState, ident: Any
         if isinstance(found, tuple):
             return found
         why = found
-    links: dict[str, Any] = {}
-    rows = _full(conn, have, links)
+    rows = _full(conn, have, True)
+    links = rows.links
 
     def update(entries: dict[int, d.Entry]) -> None:
         eligible = marks is not None and all(v is not None for v in links.values())
         state.marks = marks if eligible else None
         state.links = links if eligible else {}
+        state.unstamped = rows.unstamped if eligible else {}
         state.file, state.schema, state.patients = ident, schema, entries
         state.full_at, state.last = state.now(), "full"
         state.why_full = why if eligible else (why_not or "a patient id that is not a whole number")
@@ -106,6 +119,7 @@ def _delta(conn: sqlite3.Connection, state: d.ReadState, have: dict[str, set[str
 
     def update(entries: dict[int, d.Entry]) -> None:
         state.marks, state.links, state.patients = marks, delta.links, entries
+        state.unstamped = delta.unstamped
         state.last, state.why_full, state.rows_read = "delta", "", rows_read
 
     return rows, sink, usable, update

@@ -166,8 +166,6 @@ def test_full_read_interval_zero_reads_everything_each_time(db):
 @pytest.mark.parametrize("change, why", [
     ("ALTER TABLE patients ADD COLUMN nickname TEXT", "schema"),
     ("VACUUM", "schema"),
-    ("UPDATE visits SET modified_at = NULL WHERE id = 3", "without a modified_at"),
-    ("INSERT INTO visits (patient_id, date) VALUES (3, '2026-11-02')", "without a modified_at"),
     ("UPDATE visits SET modified_at = x'00' WHERE id = 3", "not text"),
     ("UPDATE visits SET modified_at = 'yesterday' WHERE id = 3", "not a timestamp"),
 ])
@@ -176,6 +174,22 @@ def test_changes_a_read_by_difference_cannot_trust_make_a_full_read(db, change, 
     run(db, change)
     same_as_full_read(db, state)
     assert state.last == "full" and why in state.why_full
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE visits SET modified_at = NULL WHERE id = 3",
+    "INSERT INTO visits (patient_id, date, paid) VALUES (3, '2026-11-02', 7)",
+    "UPDATE patients SET surname = 'Unstamped' WHERE id = (SELECT min(id) FROM patients WHERE modified_at IS NULL)",
+])
+def test_rows_without_modified_at_are_read_each_time_and_compared(db, change):
+    run(db, "UPDATE patients SET modified_at = NULL WHERE id IN (2, 3)",
+        "UPDATE visits SET modified_at = NULL WHERE patient_id = 5")
+    state, _ = fresh(db)
+    read_clinic(db, state)
+    assert state.last == "delta" and state.rows_read < 40  # the unstamped rows, unchanged
+    run(db, change)
+    same_as_full_read(db, state)
+    assert state.last == "delta"
 
 
 def test_a_latest_stamp_that_goes_back_makes_a_full_read(db):
@@ -205,6 +219,14 @@ def test_an_unstamped_insert_makes_a_full_read(db):
     assert state.last == "full" and "without a recent" in state.why_full
 
 
+def test_a_database_whose_related_rows_are_unstamped_sees_every_edit(clinic_db):
+    state = ReadState()
+    read_clinic(clinic_db, state)
+    run(clinic_db, "UPDATE visits SET paid = 31 WHERE id = 2")  # the sample's visits carry no stamp
+    data = same_as_full_read(clinic_db, state)
+    assert state.last == "delta" and any(v.paid == 31 for p in data.patients for v in p.visits)
+
+
 def test_a_database_without_modified_at_is_always_read_whole(tmp_path):
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path)
@@ -224,7 +246,7 @@ def test_a_database_without_modified_at_is_always_read_whole(tmp_path):
 
 
 # Random edit sequences: after each, the read by difference equals a full read.
-EDIT = st.sampled_from(["update_visit", "move_visit", "delete_visit", "insert_visit", "update_patient",
+EDIT = st.sampled_from(["null_stamp", "update_visit", "move_visit", "delete_visit", "insert_visit", "update_patient",
                         "duplicate_card", "delete_patient", "insert_patient", "update_deal",
                         "delete_health", "bad_date", "unstamped"])
 
@@ -247,7 +269,7 @@ def test_random_edit_sequences_read_as_a_full_read_does(tmp_path_factory, edits)
             "delete_visit": f"DELETE FROM visits WHERE id = {vid}",
             "insert_visit": f"INSERT INTO visits (patient_id, date, paid, modified_at) VALUES ({n}, '2026-11-01', 3, '{stamp}')",
             "update_patient": f"UPDATE patients SET surname = 'S{n}', modified_at = '{stamp}' WHERE id = {n}",
-            "duplicate_card": f"UPDATE patients SET card = (SELECT card FROM patients WHERE id = {n % PATIENTS + 1}), "
+            "duplicate_card": f"UPDATE patients SET card = coalesce((SELECT card FROM patients WHERE id = {n % PATIENTS + 1}), 'D'), "
                               f"modified_at = '{stamp}' WHERE id = {n}",
             "delete_patient": f"DELETE FROM patients WHERE id = {n}",
             "insert_patient": f"INSERT OR IGNORE INTO patients (id, card, first_name, modified_at) "
@@ -256,6 +278,7 @@ def test_random_edit_sequences_read_as_a_full_read_does(tmp_path_factory, edits)
             "delete_health": f"DELETE FROM health WHERE patient_id = {n}",
             "bad_date": f"UPDATE visits SET date = '2026-02-30', modified_at = '{stamp}' WHERE id = {vid}",
             "unstamped": f"UPDATE visits SET action = 'U{n}' WHERE id = {vid}",
+            "null_stamp": f"UPDATE visits SET action = 'N{n}', modified_at = NULL WHERE id = {vid}",
         }[kind]
         run(path, sql)
         unstamped |= kind == "unstamped"
