@@ -185,6 +185,12 @@ def cards(sink: f.Sink, rows: list[Row]) -> dict[int, str]:
     return cards
 
 
+def _shared(text: str) -> str:
+    """One copy of a value that many rows repeat (a procedure, a reason, a time of day): the
+    service keeps every patient between reads, and a clinic repeats these thousands of times."""
+    return sys.intern(text) if type(text) is str and len(text) <= 64 else text
+
+
 def _health(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Health, ...]:
     out = []
     for row in rows:
@@ -193,8 +199,8 @@ def _health(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Health, ...]:
             sink.add(who, "health.kind", f"{kind!r} is not one of {', '.join(HEALTH_KINDS)}; "
                      "entry skipped")
             continue
-        out.append(Health(kind, f.text(sink, who, "health.name", row[3]),
-                          f.text(sink, who, "health.detail", row[4])))
+        out.append(Health(_shared(kind), _shared(f.text(sink, who, "health.name", row[3])),
+                          _shared(f.text(sink, who, "health.detail", row[4]))))
     return tuple(out)
 
 
@@ -208,7 +214,7 @@ def _deals(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Deal, ...]:
         if None in sums:
             continue
         total, deduction, tax, paid = (s or 0.0 for s in sums)
-        out.append(Deal(ident, f.text(sink, who, "deals.title", row[2]), total, deduction,
+        out.append(Deal(ident, _shared(f.text(sink, who, "deals.title", row[2])), total, deduction,
                         tax, paid, f.day(sink, who, "deals.start_date", row[7]),
                         f.flag(sink, who, "deals.expired", row[8])))
     return tuple(out)
@@ -223,7 +229,7 @@ def _visits(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Visit, ...]:
         paid = f.amount(sink, who, "visits.paid", row[3], skip) if when else None
         if when is None or paid is None:
             continue
-        out.append(Visit(ident, when, paid, f.text(sink, who, "visits.action", row[4]),
+        out.append(Visit(ident, when, paid, _shared(f.text(sink, who, "visits.action", row[4])),
                          f.text(sink, who, "visits.notes", row[5]),
                          f.day(sink, who, "visits.next_date", row[6]),
                          f.integer(sink, who, "visits.next_duration_min", row[7])))
@@ -239,9 +245,9 @@ def _appointments(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Appointment,
         when = f.day(sink, who, "appointments.date", row[2], skip) if ident is not None else None
         if when is None:
             continue
-        out.append(Appointment(ident, when, f.clock(sink, who, "appointments.time", row[3]),
+        out.append(Appointment(ident, when, _shared(f.clock(sink, who, "appointments.time", row[3])),
                                f.integer(sink, who, "appointments.duration_min", row[4]),
-                               f.text(sink, who, "appointments.reason", row[5])))
+                               _shared(f.text(sink, who, "appointments.reason", row[5]))))
     out.sort(key=_APPOINTMENT_ORDER)
     return tuple(out)
 

@@ -45,7 +45,7 @@ class Mark:
     nulls: int  # rows without modified_at
 
 
-Entry = tuple[Any, Patient | None, list[Problem]]  # card as stored, patient built, its problems
+Entry = tuple[Any, Patient | None, tuple[Problem, ...]]  # card as stored, patient built, its problems
 
 
 @dataclass

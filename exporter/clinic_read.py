@@ -143,7 +143,7 @@ def _assemble(rows: _Rows, sink: f.Sink, usable: dict[int, str] | None, old: dic
         if card is None or pid in taken:  # a second row with one id was reported by cards()
             if pid not in taken:
                 skipped.append(pid)
-                entries[pid] = (row[1], None, [])
+                entries[pid] = (row[1], None, ())
             continue
         taken.add(pid)
         related = rows.related(pid)
@@ -163,9 +163,10 @@ def _assemble(rows: _Rows, sink: f.Sink, usable: dict[int, str] | None, old: dic
                 built = build(sink, row, card, related, hashed)
                 if built is None:
                     skipped.append(pid)
-                    entries[pid] = (row[1], None, [])
+                    entries[pid] = (row[1], None, ())
                     continue
-                patient, problems = built, sink.problems[start:]
+                # most patients have none: one shared empty tuple, not a list each
+                patient, problems = built, tuple(sink.problems[start:]) or ()
             if keep is not None:
                 keep(pid, patient.digest, raw)
         entries[pid] = (row[1], patient, problems)

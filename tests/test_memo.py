@@ -33,8 +33,12 @@ EDITS = {
     "appointment moved": ["UPDATE appointments SET date = '2026-12-01' WHERE id = 1"],
     "deal paid": ["UPDATE deals SET paid = 200 WHERE id = 1"],
     "health removed": ["DELETE FROM health"],
-    "renamed to the top of the list": ["UPDATE patients SET surname = 'Aaron' WHERE id = 3"],
-    "birth date (age)": ["UPDATE patients SET birth_date = '2001-01-01' WHERE id = 2"],
+    # The sample's patient rows are stamped, so an edit moves the stamp as a clinic program
+    # does: the service reads only rows whose modified_at moved (tests/test_clinic_delta.py).
+    "renamed to the top of the list": ["UPDATE patients SET surname = 'Aaron', "
+                                       "modified_at = '2026-11-26T10:00:00' WHERE id = 3"],
+    "birth date (age)": ["UPDATE patients SET birth_date = '2001-01-01', "
+                         "modified_at = '2026-11-26T10:01:00' WHERE id = 2"],
     "new patient": ["INSERT INTO patients (id, card, first_name, surname) VALUES (4, '1004', 'Nour', 'Bek')",
                     "INSERT INTO visits (id, patient_id, date, paid, action) "
                     "VALUES (10, 4, '2026-11-26', 5, 'Exam')"],
