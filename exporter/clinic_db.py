@@ -157,8 +157,9 @@ def digest(parts: tuple[Row, list[Row], list[Row], list[Row], list[Row]]) -> str
     return hashlib.blake2b(msg, digest_size=16).hexdigest()
 
 
-def cards(sink: f.Sink, rows: list[Row]) -> dict[int, str]:
-    """Normalized card per usable patient row id; empty and duplicate cards are reported."""
+def cards(sink: f.Sink, rows: list[Row], known: Callable[[Row], str | None] | None = None) -> dict[int, str]:
+    """Normalized card per usable patient row id; empty and duplicate cards are reported.
+    ``known(row)`` is the card as normalized before, when the row's card is unchanged."""
     by_card: dict[str, list[int]] = {}
     seen: set[int] = set()
     for row in rows:
@@ -169,7 +170,9 @@ def cards(sink: f.Sink, rows: list[Row]) -> dict[int, str]:
             sink.add(f"row {row[0]!r}", "id", f"patient id {what}; patient skipped", SKIPPED)
             continue
         seen.add(row[0])
-        card = normalize_card(f.text(sink, f"row {row[0]}", "card", row[1]))
+        card = known(row) if known is not None else None
+        if card is None:
+            card = normalize_card(f.text(sink, f"row {row[0]}", "card", row[1]))
         if not card:
             sink.add(f"row {row[0]}", "card", "empty card number; patient skipped", SKIPPED)
             continue

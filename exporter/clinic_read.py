@@ -5,6 +5,7 @@ so a read by difference returns exactly what a full read of the same file would.
 """
 from __future__ import annotations
 
+import functools
 import sqlite3
 from pathlib import Path
 from typing import Any, Callable
@@ -97,7 +98,7 @@ def _delta(conn: sqlite3.Connection, state: d.ReadState, have: dict[str, set[str
     order = {pid: (pid, e[0]) for pid, e in state.patients.items() if pid not in delta.deleted}
     order.update(delta.patient_rows)
     sink = f.Sink()
-    usable = cards(sink, [order[k] for k in sorted(order)])
+    usable = cards(sink, [order[k] for k in sorted(order)], functools.partial(_known_card, state.patients))
     wanted = {pid for pid in delta.candidates if pid in order}
     wanted |= {pid for pid in usable if state.patients.get(pid, (None, None))[1] is None}
     if len(wanted) > d._MAX_DELTA:
@@ -123,6 +124,15 @@ def _delta(conn: sqlite3.Connection, state: d.ReadState, have: dict[str, set[str
         state.last, state.why_full, state.rows_read = "delta", "", rows_read
 
     return rows, sink, usable, update
+
+
+def _known_card(entries: dict[int, d.Entry], row: Row) -> str | None:
+    """The card the last read normalized for this row, if the row's card is the very same
+    plain text (text that was not clean UTF-8 or too long is checked again: it is reported)."""
+    entry = entries.get(row[0])
+    if entry is None or entry[1] is None or entry[0] is not row[1]:
+        return None
+    return entry[1].card if type(row[1]) is str and len(row[1]) <= 64 else None
 
 
 def _chunks(ids: list[int]) -> list[list[int]]:
