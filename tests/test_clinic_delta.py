@@ -286,3 +286,40 @@ def test_random_edit_sequences_read_as_a_full_read_does(tmp_path_factory, edits)
             clock.t += state.full_every
             unstamped = False
         same_as_full_read(path, state)
+
+
+def test_the_service_export_reads_by_difference_and_a_one_off_export_reads_everything(home, clinic_db):
+    from exporter.memo import ExportMemo
+    from exporter.site import export_site
+
+    memo = ExportMemo()
+    export_site(home, memo=memo)
+    (state,) = memo.reads.values()
+    assert state.last == "full"
+    run(clinic_db, f"UPDATE patients SET surname = 'Stamped', modified_at = '{now()}' WHERE id = 1")
+    assert export_site(home, memo=memo).sealed > 0
+    assert state.last == "delta"
+    home.config["full_read_interval"] = 0  # `chartseal config set full_read_interval 0`
+    export_site(home, memo=memo)
+    assert state.last == "full"
+    one_off = ExportMemo(remember=False)
+    export_site(home, memo=one_off)
+    assert one_off.reads == {}
+
+
+def test_a_failed_export_makes_the_next_read_a_full_one(home, clinic_db, monkeypatch):
+    from exporter import site
+    from exporter.memo import ExportMemo
+
+    memo = ExportMemo()
+    site.export_site(home, memo=memo)
+    assert memo.reads
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(site, "_export_read", broken)
+    with pytest.raises(OSError):
+        site.export_site(home, memo=memo)
+    # The patients read in that export were staged for last_good.sqlite by it alone.
+    assert memo.reads == {}
