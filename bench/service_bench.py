@@ -118,7 +118,7 @@ EDIT_KINDS = {
 }
 
 
-def edits(db: Path, state: sqlite3.Connection, count: int) -> list[tuple[str, float]]:
+def edits(db: Path, state: sqlite3.Connection, count: int, patience: float = 120) -> list[tuple[str, float]]:
     writer = sqlite3.connect(db)
     writer.execute("PRAGMA journal_mode=WAL")
     sizes = {t: writer.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
@@ -134,7 +134,7 @@ def edits(db: Path, state: sqlite3.Connection, count: int) -> list[tuple[str, fl
             stamp = datetime.now().isoformat(timespec="seconds")
             writer.execute(EDIT_KINDS[kind], (time.time_ns(), stamp, rng.randrange(sizes[table])))
         t0 = time.time()
-        done = wait_published(state, t0)
+        done = wait_published(state, t0, patience)
         out.append((kind, done - t0))
         print(f"  edit {i + 1} ({kind}): {done - t0:.2f} s", flush=True)
         time.sleep(0.3 + rng.random() * 0.4)  # spaced out: each edit measured alone
@@ -160,6 +160,7 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=10000)
     ap.add_argument("--edits", type=int, default=100)
     ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
+    ap.add_argument("--patience", type=float, default=120, help="longest wait for one edit, in seconds")
     ap.add_argument("--workdir", help="keep the clinic here and reuse it on the next run")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmpname:
@@ -190,7 +191,7 @@ def main() -> None:
             print(f"idle CPU over {args.idle:.0f} s: {idle:.2f} % of one core", flush=True)
             print("service RSS idle: %.0f MiB (peak so far %.0f MiB)" % rss_mib(proc.pid), flush=True)
             before = len(export_seconds(home.log_dir))
-            results = edits(db, state, args.edits)
+            results = edits(db, state, args.edits, args.patience)
             lat = [t for _, t in results]
             print(f"{'edits':<22}{'count':>6}{'median':>9}{'p95':>9}{'min':>9}{'max':>9}")
             for kind in [*EDIT_KINDS, "all"]:
