@@ -29,8 +29,8 @@ from .records import Patient, Problem
 LAG = timedelta(minutes=10)
 DEFAULT_FULL_EVERY = 3600.0  # seconds between full reads (setting full_read_interval)
 # Past this many changed patients, one full read costs less than fetching them one by one.
-_MAX_DELTA = 2000
-_CHUNK = 500  # ids per IN (...) list, well under SQLite's parameter limit
+MAX_DELTA = 2000
+CHUNK = 500  # ids per IN (...) list, well under SQLite's parameter limit
 _TIME = re.compile(r"(\d{2}):(\d{2})(?::(\d{2}))?")
 TABLES = ("patients", "health", "deals", "visits", "appointments")
 

@@ -101,7 +101,7 @@ def _delta(conn: sqlite3.Connection, state: d.ReadState, have: dict[str, set[str
     usable = cards(sink, [order[k] for k in sorted(order)], functools.partial(_known_card, state.patients))
     wanted = {pid for pid in delta.candidates if pid in order}
     wanted |= {pid for pid in usable if state.patients.get(pid, (None, None))[1] is None}
-    if len(wanted) > d._MAX_DELTA:
+    if len(wanted) > d.MAX_DELTA:
         return f"{len(wanted)} patients changed"
     rows_read = delta.rows_read
     ids = sorted(wanted)
@@ -136,7 +136,7 @@ def _known_card(entries: dict[int, d.Entry], row: Row) -> str | None:
 
 
 def _chunks(ids: list[int]) -> list[list[int]]:
-    return [ids[i:i + d._CHUNK] for i in range(0, len(ids), d._CHUNK)]
+    return [ids[i:i + d.CHUNK] for i in range(0, len(ids), d.CHUNK)]
 
 
 def _assemble(rows: _Rows, sink: f.Sink, usable: dict[int, str] | None, old: dict[int, d.Entry],
