@@ -238,6 +238,12 @@ def _drop_unchanged_unstamped(state: ReadState, table: str, rows: list, delta: D
     """The rows read, less the unstamped ones that are exactly as the last read saw them."""
     old = state.unstamped.get(table, {})
     now = delta.unstamped[table] = unstamped_hashes(rows)
+    # A row that had no stamp and has one now, however old: its patient changed (a deleted
+    # row is found by the row-id check as well).
+    for rowid in old.keys() - now.keys():
+        pid = rowid if table == "patients" else _lookup(state.links[table], rowid)
+        if pid is not None:
+            delta.candidates.add(pid)
     return [r for r in rows if r[-1] is not None or old.get(r[0]) != now[r[0]]]
 
 
