@@ -19,14 +19,16 @@ _MISSING = object()
 class Table:
     """One kind of memoized value (rows, search keys, ...), keyed by what it is computed from."""
 
-    __slots__ = ("old", "new")
+    __slots__ = ("old", "new", "used")
 
     def __init__(self, old: dict[Hashable, Any]) -> None:
         self.old = old
         self.new: dict[Hashable, Any] = {}
+        self.used = False  # asked anything by this export
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The value computed for ``key`` by this or the previous export, else ``compute()``."""
+        self.used = True
         value = self.new.get(key, _MISSING)
         if value is _MISSING:
             value = self.old.get(key, _MISSING)
@@ -37,9 +39,11 @@ class Table:
 
     def peek(self, key: Hashable) -> Any:
         """The previous export's value for ``key``, or None (it is kept only if put again)."""
+        self.used = True
         return self.old.get(key)
 
     def put(self, key: Hashable, value: Any) -> None:
+        self.used = True
         self.new[key] = value
 
 
@@ -88,5 +92,7 @@ class ExportMemo:
         return table
 
     def end_export(self) -> None:
-        """Keep what this export used; drop the rest."""
-        self._tables = {kind: Table(t.new) for kind, t in self._tables.items()}
+        """Keep what this export used; drop the rest. A table this export did not ask at all
+        (no index was sealed again: nothing in it changed) keeps what it held, or the next
+        edit would render every patient's list row again."""
+        self._tables = {kind: Table(t.new if t.used else t.old) for kind, t in self._tables.items()}

@@ -203,8 +203,12 @@ def test_the_memo_keeps_one_exports_worth_of_values():
     memo.end_export()
     assert memo.table("row").get("a", lambda: 3) == 1  # the previous export's value
     memo.end_export()
-    memo.end_export()  # an export that did not use "a" drops it
-    assert memo.table("row").get("a", lambda: 4) == 4
+    memo.end_export()  # an export that did not ask the table at all keeps it whole
+    assert memo.table("row").get("a", lambda: 4) == 1
+    memo.end_export()
+    memo.table("row").get("b", lambda: 5)
+    memo.end_export()  # an export that asked the table but not for "a" drops it
+    assert memo.table("row").get("a", lambda: 6) == 6
 
 
 def test_a_one_off_export_lets_record_details_go_and_still_exports_exactly(home, clinic_db):
@@ -240,3 +244,16 @@ def test_a_database_removed_from_the_home_leaves_the_memo(home, tmp_path):
     del home.databases["zbranch"]
     export_site(home, today=TODAY, memo=memo)
     assert list(memo.reads) == [str(home.databases["main"].path)]
+
+
+def test_a_no_op_export_keeps_the_rendered_list_rows(home, clinic_db, monkeypatch):
+    memo = ExportMemo()
+    export_site(home, today=TODAY, memo=memo)
+    assert export_site(home, today=TODAY, memo=memo).sealed == 0  # no index sealed again
+    calls = []
+    real = render.list_row
+    monkeypatch.setattr(render, "list_row", lambda p, years: calls.append(p.card) or real(p, years))
+    edit(clinic_db, EDITS["visit paid"])  # patient 3
+    assert export_site(home, today=TODAY, memo=memo).sealed > 0
+    assert calls == ["1003"]  # the other rows were kept through the no-op export
+    assert_site_matches_a_fresh_rendering(home, clinic_db)
