@@ -4,7 +4,8 @@ The background service exports after every change; without a memo each export wo
 render and digest every patient again. Every entry here is keyed by all the inputs it was
 computed from, so an entry can be missed but never wrong: a one-off ``chartseal export`` runs
 the very same code with an empty memo. Entries not used by an export are dropped at its
-end, so the memo holds one export's worth of values, never more.
+end (a table it did not ask at all is kept as it was), so the memo holds one export's worth
+of values, never more.
 """
 from __future__ import annotations
 
