@@ -3,6 +3,7 @@
     .venv/bin/python bench/export_bench.py --patients 10000          # real Argon2id (64 MiB, 3)
     .venv/bin/python bench/export_bench.py --memory 50000            # peak RSS of a 50k export
     .venv/bin/python bench/export_bench.py --edits 10 --patients 10000   # edits with a memo, index bytes
+    .venv/bin/python bench/export_bench.py --memory 10000 --memo     # what the service's memo holds
 
 The peer of a full export is the Argon2id work it cannot avoid: one derivation per door,
 run on the same thread pool with nothing else. The target is export / bare <= 1.2.
@@ -163,14 +164,51 @@ def memory_child(root: str) -> None:
     print(f"admin's index: {n} objects, {size:,} B, largest {largest:,} B")
 
 
-def memory(patients: int) -> None:
+def memo_child(root: str) -> None:
+    """What the service's export memo holds after its first export and one stamped edit:
+    Python's allocations (tracemalloc) freed by dropping each part of the memo in turn."""
+    import gc
+    import tracemalloc
+    from datetime import datetime
+
+    from exporter.memo import ExportMemo
+
+    home = load_home(Path(root))
+    tracemalloc.start()
+    memo = ExportMemo()
+    export_site(home, auto=True, memo=memo)
+    db = home.databases["main"].path
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE visits SET paid = paid + 1, modified_at = ? WHERE id = 17",
+                      (datetime.now().isoformat(timespec="seconds"),))
+    conn.close()
+    export_site(home, auto=True, memo=memo)
+
+    def traced() -> float:
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] / 2**20
+
+    print(f"memo and the rest of the process after an edit: {traced():.1f} MiB (tracemalloc)")
+    parts = [(f"table {kind}", lambda k=kind: memo._tables.pop(k)) for kind in list(memo._tables)]
+    parts += [("plan and cache (state)", lambda: setattr(memo, "state", None)),
+              ("clinic reads (patients)", memo.reads.clear)]
+    for name, drop in parts:
+        before = traced()
+        drop()
+        print(f"  {name:<26}{before - traced():8.1f} MiB")
+    print(f"  {'left':<26}{traced():8.1f} MiB")
+
+
+def memory(patients: int, memo: bool = False) -> None:
     os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
     with tempfile.TemporaryDirectory() as tmp:
         # Generate and export in two fresh processes: Linux carries a process's peak RSS
         # across exec, so the export must not start from the generator's process.
         subprocess.run([sys.executable, __file__, "--generate", tmp, "--memory", str(patients)],
                        check=True)
-        subprocess.run([sys.executable, __file__, "--child", str(Path(tmp) / "home")], check=True)
+        subprocess.run([sys.executable, __file__, "--memo-child" if memo else "--child",
+                        str(Path(tmp) / "home")], check=True)
 
 
 def main() -> None:
@@ -180,7 +218,9 @@ def main() -> None:
     ap.add_argument("--weak", action="store_true", help="weak Argon2id (quick smoke run)")
     ap.add_argument("--edits", type=int, default=0,
                     help="rename N patients one at a time, exported with a memo (weak Argon2id)")
+    ap.add_argument("--memo", action="store_true", help="with --memory: what the service's memo holds")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--memo-child", help=argparse.SUPPRESS)
     ap.add_argument("--generate", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.generate:
@@ -191,8 +231,12 @@ def main() -> None:
         os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
         memory_child(args.child)
         return
+    if args.memo_child:
+        os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
+        memo_child(args.memo_child)
+        return
     if args.memory:
-        memory(args.memory)
+        memory(args.memory, args.memo)
         return
     if args.edits:
         edits(args.patients, args.edits)

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +80,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mib(pid: int) -> tuple[float, float]:
+    """The process's resident set now and at its peak (VmRSS, VmHWM), in MiB."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                  if ":" in line)
+    return tuple(int(status[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
 def state_mark(state: sqlite3.Connection) -> tuple[float, int]:
     ts = state.execute("SELECT coalesce(max(ts), 0) FROM upload_log WHERE ok = 1").fetchone()[0]
     return ts, state.execute("SELECT count(*) FROM jobs").fetchone()[0]
@@ -96,20 +104,21 @@ def wait_published(state: sqlite3.Connection, after: float, patience: float = 12
 
 # One kind of edit after another, as a clinic makes them: each touches a different table,
 # and a visit or an appointment also changes a diary month. A value never written before
-# each time: SQLite skips writing a row that is unchanged.
+# each time: SQLite skips writing a row that is unchanged. Each edit moves the row's
+# modified_at, as the clinic program does.
 EDIT_KINDS = {
-    "patient address": "UPDATE patients SET address = ? || ' Bench Street' WHERE id = "
+    "patient address": "UPDATE patients SET address = ? || ' Bench Street', modified_at = ? WHERE id = "
                        "(SELECT id FROM patients LIMIT 1 OFFSET ?)",
-    "visit paid": "UPDATE visits SET paid = 10 + ? % 97 WHERE id = "
+    "visit paid": "UPDATE visits SET paid = 10 + ? % 97, modified_at = ? WHERE id = "
                   "(SELECT id FROM visits LIMIT 1 OFFSET ?)",
-    "appointment reason": "UPDATE appointments SET reason = 'Check ' || ? WHERE id = "
+    "appointment reason": "UPDATE appointments SET reason = 'Check ' || ?, modified_at = ? WHERE id = "
                           "(SELECT id FROM appointments LIMIT 1 OFFSET ?)",
-    "agreement paid": "UPDATE deals SET paid = ? % 400 WHERE id = "
+    "agreement paid": "UPDATE deals SET paid = ? % 400, modified_at = ? WHERE id = "
                       "(SELECT id FROM deals LIMIT 1 OFFSET ?)",
 }
 
 
-def edits(db: Path, state: sqlite3.Connection, count: int) -> list[tuple[str, float]]:
+def edits(db: Path, state: sqlite3.Connection, count: int, patience: float = 120) -> list[tuple[str, float]]:
     writer = sqlite3.connect(db)
     writer.execute("PRAGMA journal_mode=WAL")
     sizes = {t: writer.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
@@ -121,9 +130,11 @@ def edits(db: Path, state: sqlite3.Connection, count: int) -> list[tuple[str, fl
         kind = kinds[i % len(kinds)]
         table = EDIT_KINDS[kind].split()[1]
         with writer:
-            writer.execute(EDIT_KINDS[kind], (time.time_ns(), rng.randrange(sizes[table])))
+            # stamped as a clinic program stamps its edits (the service reads only what changed)
+            stamp = datetime.now().isoformat(timespec="seconds")
+            writer.execute(EDIT_KINDS[kind], (time.time_ns(), stamp, rng.randrange(sizes[table])))
         t0 = time.time()
-        done = wait_published(state, t0)
+        done = wait_published(state, t0, patience)
         out.append((kind, done - t0))
         print(f"  edit {i + 1} ({kind}): {done - t0:.2f} s", flush=True)
         time.sleep(0.3 + rng.random() * 0.4)  # spaced out: each edit measured alone
@@ -149,6 +160,7 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=10000)
     ap.add_argument("--edits", type=int, default=100)
     ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
+    ap.add_argument("--patience", type=float, default=120, help="longest wait for one edit, in seconds")
     ap.add_argument("--workdir", help="keep the clinic here and reuse it on the next run")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmpname:
@@ -177,8 +189,9 @@ def main() -> None:
             time.sleep(args.idle)
             idle = (cpu_seconds(proc.pid) - c0) / (time.time() - w0) * 100
             print(f"idle CPU over {args.idle:.0f} s: {idle:.2f} % of one core", flush=True)
+            print("service RSS idle: %.0f MiB (peak so far %.0f MiB)" % rss_mib(proc.pid), flush=True)
             before = len(export_seconds(home.log_dir))
-            results = edits(db, state, args.edits)
+            results = edits(db, state, args.edits, args.patience)
             lat = [t for _, t in results]
             print(f"{'edits':<22}{'count':>6}{'median':>9}{'p95':>9}{'min':>9}{'max':>9}")
             for kind in [*EDIT_KINDS, "all"]:
@@ -190,6 +203,9 @@ def main() -> None:
                 print(f"of which the export (service log): median {statistics.median(exports):.2f} s "
                       f"over {len(exports)} exports")
             print(f"target: p95 < 3 s; all edits p95 {pct(lat, 95):.2f} s")
+            time.sleep(2)
+            print("service RSS after %d edits: %.0f MiB (peak %.0f MiB)" % (args.edits, *rss_mib(proc.pid)),
+                  flush=True)
         finally:
             proc.terminate()
             proc.wait(timeout=120)

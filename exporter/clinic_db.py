@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from operator import attrgetter
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import quote
 
 from . import clinic_fields as f
@@ -106,7 +106,7 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
                             "check the file's permissions") from exc
 
 
-def _columns(conn: sqlite3.Connection, path: Path) -> dict[str, set[str]]:
+def columns(conn: sqlite3.Connection, path: Path) -> dict[str, set[str]]:
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         found = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in COLUMNS
@@ -128,13 +128,15 @@ def _columns(conn: sqlite3.Connection, path: Path) -> dict[str, set[str]]:
     return found
 
 
-def _fetch(conn: sqlite3.Connection, table: str, have: set[str]) -> list[Row]:
+def fetch(conn: sqlite3.Connection, table: str, have: set[str], where: str = "1",
+          params: Sequence[Any] = ()) -> list[Row]:
+    """The rows of ``table`` (those matching ``where``), the known columns in order."""
     cols = ", ".join(f'"{c}"' if c in have else "NULL" for c in COLUMNS[table])
     # by row id only: a plain table scan; grouping by patient in Python keeps this order
     order = COLUMNS[table][0]
-    sql = f'SELECT {cols} FROM "{table}" ORDER BY "{order}"'
+    sql = f'SELECT {cols} FROM "{table}" WHERE {where} ORDER BY "{order}"'
     try:
-        return conn.execute(sql).fetchall()
+        return conn.execute(sql, params).fetchall()
     except sqlite3.OperationalError as exc:
         if "decode" not in str(exc):
             raise
@@ -142,12 +144,12 @@ def _fetch(conn: sqlite3.Connection, table: str, have: set[str]) -> list[Row]:
     # as BadText (a str, so digests stay the same) and the cleaners report them.
     conn.text_factory = f.decode_text
     try:
-        return conn.execute(sql).fetchall()
+        return conn.execute(sql, params).fetchall()
     finally:
         conn.text_factory = str
 
 
-def _digest(parts: tuple[Row, list[Row], list[Row], list[Row], list[Row]]) -> str:
+def digest(parts: tuple[Row, list[Row], list[Row], list[Row], list[Row]]) -> str:
     """Hash of every column the reader knows, of the patient row and all its related rows."""
     msg = _DIGEST_LABEL + repr(parts).encode("utf-8", "surrogatepass")
     # BLAKE2b-128, byte for byte crypto.hash_(16, msg) (a test checks it); hashlib because
@@ -155,8 +157,9 @@ def _digest(parts: tuple[Row, list[Row], list[Row], list[Row], list[Row]]) -> st
     return hashlib.blake2b(msg, digest_size=16).hexdigest()
 
 
-def _cards(sink: f.Sink, rows: list[Row]) -> dict[int, str]:
-    """Normalized card per usable patient row id; empty and duplicate cards are reported."""
+def cards(sink: f.Sink, rows: list[Row], known: Callable[[Row], str | None] | None = None) -> dict[int, str]:
+    """Normalized card per usable patient row id; empty and duplicate cards are reported.
+    ``known(row)`` is the card as normalized before, when the row's card is unchanged."""
     by_card: dict[str, list[int]] = {}
     seen: set[int] = set()
     for row in rows:
@@ -167,7 +170,9 @@ def _cards(sink: f.Sink, rows: list[Row]) -> dict[int, str]:
             sink.add(f"row {row[0]!r}", "id", f"patient id {what}; patient skipped", SKIPPED)
             continue
         seen.add(row[0])
-        card = normalize_card(f.text(sink, f"row {row[0]}", "card", row[1]))
+        card = known(row) if known is not None else None
+        if card is None:
+            card = normalize_card(f.text(sink, f"row {row[0]}", "card", row[1]))
         if not card:
             sink.add(f"row {row[0]}", "card", "empty card number; patient skipped", SKIPPED)
             continue
@@ -183,6 +188,12 @@ def _cards(sink: f.Sink, rows: list[Row]) -> dict[int, str]:
     return cards
 
 
+def _shared(text: str) -> str:
+    """One copy of a value that many rows repeat (a procedure, a reason, a time of day): the
+    service keeps every patient between reads, and a clinic repeats these thousands of times."""
+    return sys.intern(text) if type(text) is str and len(text) <= 64 else text
+
+
 def _health(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Health, ...]:
     out = []
     for row in rows:
@@ -191,8 +202,8 @@ def _health(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Health, ...]:
             sink.add(who, "health.kind", f"{kind!r} is not one of {', '.join(HEALTH_KINDS)}; "
                      "entry skipped")
             continue
-        out.append(Health(kind, f.text(sink, who, "health.name", row[3]),
-                          f.text(sink, who, "health.detail", row[4])))
+        out.append(Health(_shared(kind), _shared(f.text(sink, who, "health.name", row[3])),
+                          _shared(f.text(sink, who, "health.detail", row[4]))))
     return tuple(out)
 
 
@@ -206,7 +217,7 @@ def _deals(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Deal, ...]:
         if None in sums:
             continue
         total, deduction, tax, paid = (s or 0.0 for s in sums)
-        out.append(Deal(ident, f.text(sink, who, "deals.title", row[2]), total, deduction,
+        out.append(Deal(ident, _shared(f.text(sink, who, "deals.title", row[2])), total, deduction,
                         tax, paid, f.day(sink, who, "deals.start_date", row[7]),
                         f.flag(sink, who, "deals.expired", row[8])))
     return tuple(out)
@@ -221,7 +232,7 @@ def _visits(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Visit, ...]:
         paid = f.amount(sink, who, "visits.paid", row[3], skip) if when else None
         if when is None or paid is None:
             continue
-        out.append(Visit(ident, when, paid, f.text(sink, who, "visits.action", row[4]),
+        out.append(Visit(ident, when, paid, _shared(f.text(sink, who, "visits.action", row[4])),
                          f.text(sink, who, "visits.notes", row[5]),
                          f.day(sink, who, "visits.next_date", row[6]),
                          f.integer(sink, who, "visits.next_duration_min", row[7])))
@@ -237,9 +248,9 @@ def _appointments(sink: f.Sink, who: str, rows: list[Row]) -> tuple[Appointment,
         when = f.day(sink, who, "appointments.date", row[2], skip) if ident is not None else None
         if when is None:
             continue
-        out.append(Appointment(ident, when, f.clock(sink, who, "appointments.time", row[3]),
+        out.append(Appointment(ident, when, _shared(f.clock(sink, who, "appointments.time", row[3])),
                                f.integer(sink, who, "appointments.duration_min", row[4]),
-                               f.text(sink, who, "appointments.reason", row[5])))
+                               _shared(f.text(sink, who, "appointments.reason", row[5]))))
     out.sort(key=_APPOINTMENT_ORDER)
     return tuple(out)
 
@@ -274,14 +285,21 @@ def _patient(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]], d
     )
 
 
-def _read_rows(conn: sqlite3.Connection, path: Path) -> tuple[list[Row], dict[str, dict]]:
-    have = _columns(conn, path)
-    patients = _fetch(conn, "patients", have["patients"])
+def read_rows(conn: sqlite3.Connection, have: dict[str, set[str]],
+              seen: Callable[[str, list[Row]], None] | None = None) -> tuple[list[Row], dict[str, dict]]:
+    """Every row, related rows grouped by patient id; ``seen(table, rows)`` is shown each
+    table's rows first (exporter.clinic_read keeps what a read by difference needs)."""
+    patients = fetch(conn, "patients", have["patients"])
+    if seen is not None:
+        seen("patients", patients)
     grouped: dict[str, dict[Any, list[Row]]] = {}
     for table in RELATED:
         groups: dict[Any, list[Row]] = {}
-        for row in _fetch(conn, table, have[table]):
+        rows = fetch(conn, table, have[table])
+        for row in rows:
             groups.setdefault(row[1], []).append(row)
+        if seen is not None:
+            seen(table, rows)
         grouped[table] = groups
     return patients, grouped
 
@@ -302,45 +320,48 @@ def gc_paused() -> Iterator[None]:
 Keep = Callable[[int, str, Raw], None]
 
 
-def read_clinic(path: Path, reuse: dict[int, Any] | None = None, keep: Keep | None = None,
+def read_clinic(path: Path, state: Any = None, keep: Keep | None = None,
                 busy_wait: float = DEFAULT_BUSY_WAIT) -> ClinicData:
     """Every usable patient of the clinic database at ``path``, with the problems found.
 
-    ``reuse`` is what the previous read of this file left (exporter.memo): a patient whose
-    rows are exactly as they were then is not validated, hashed or built again. The dict is
-    refilled with this read's patients. ``keep(row id, digest, rows)`` is called for each
-    patient read (exporter.last_good keeps the rows of those the export publishes).
+    ``state`` (an ``exporter.clinic_delta.ReadState``) is what the previous read of this file
+    left, in a process that reads it again and again: only the patients with a changed row
+    are read whole and built again, the others come back as the last read built them. It is
+    updated for the next read. ``keep(row id, digest, rows)`` is called for each patient
+    read whole (exporter.last_good keeps the rows of those the export publishes).
     """
+    from .clinic_read import read
+
     with gc_paused():
-        return _read_clinic(Path(path), {} if reuse is None else reuse, keep, busy_wait)
+        return read(Path(path), state, keep, busy_wait)
 
 
-def _build(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]], raw: Raw) -> Patient | None:
+def build(sink: f.Sink, row: Row, card: str, related: dict[str, list[Row]], digest: str) -> Patient | None:
     """The patient of one row, or None (reported) when building it fails in a way the
     cleaners did not foresee: that one patient is skipped, never the whole read."""
     start = len(sink.problems)
     try:
-        return _patient(sink, row, card, related, _digest(raw))
+        return _patient(sink, row, card, related, digest)
     except Exception as exc:  # noqa: BLE001 - any defect of one row must stay with that row
         del sink.problems[start:]
         sink.add(card, "row", f"cannot be read: {type(exc).__name__}: {exc}", SKIPPED)
         return None
 
 
-def _read_snapshot(path: Path, busy_wait: float) -> tuple[list[Row], dict[str, dict[int, list[Row]]]]:
-    """All rows in one read transaction; while the clinic program holds its write lock, wait
-    (a progress line each second) up to ``busy_wait`` seconds, then say so. A busy database
-    is never reported as a bad one: the hint to point elsewhere or remove it would take
-    every patient in it off the site."""
+def in_snapshot(path: Path, busy_wait: float, work: Callable[[sqlite3.Connection], Any]) -> Any:
+    """``work(conn)`` in one read transaction; while the clinic program holds its write lock,
+    wait (a progress line each second) up to ``busy_wait`` seconds, then say so. A busy
+    database is never reported as a bad one: the hint to point elsewhere or remove it would
+    take every patient in it off the site."""
     started = time.monotonic()
     while True:
         conn = connect_readonly(path)
         conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_STEP * 1000)}")
         try:
             conn.execute("BEGIN")  # one snapshot for all tables, even with a writer in WAL mode
-            rows = _read_rows(conn, path)
+            found = work(conn)
             conn.execute("ROLLBACK")
-            return rows
+            return found
         except sqlite3.DatabaseError as exc:
             if not _is_busy(exc):
                 raise ClinicDbError(f"cannot read clinic database {path}: {exc}",
@@ -354,45 +375,6 @@ def _read_snapshot(path: Path, busy_wait: float) -> tuple[list[Row], dict[str, d
             _busy_wait(path, waited, busy_wait)
         finally:
             conn.close()
-
-
-def _read_clinic(path: Path, reuse: dict[int, Any], keep: Keep | None, busy_wait: float) -> ClinicData:
-    patients, grouped = _read_snapshot(path, busy_wait)
-    sink = f.Sink()
-    cards = _cards(sink, patients)
-    out: list[Patient] = []
-    skipped: list[int] = []
-    empty: list[Row] = []
-    previous = dict(reuse)
-    reuse.clear()
-    taken: set[int] = set()
-    for row in patients:
-        card = cards.get(row[0])
-        if card is None or row[0] in taken:  # a second row with one id was reported by _cards
-            if row[0] not in taken:
-                skipped.append(row[0])
-            continue
-        taken.add(row[0])
-        # popped: each patient's raw rows are freed as soon as it is built
-        related = {t: grouped[t].pop(row[0], empty) for t in RELATED}
-        raw = (row, related["health"], related["deals"], related["visits"], related["appointments"])
-        old = previous.get(row[0])
-        # Comparing the rows themselves is far cheaper than hashing them again.
-        if old is not None and old[0] == raw and old[1].card == card:
-            _, patient, problems = old
-            sink.problems += problems
-        else:
-            start = len(sink.problems)
-            built = _build(sink, row, card, related, raw)
-            if built is None:
-                skipped.append(row[0])
-                continue
-            patient, problems = built, sink.problems[start:]
-        reuse[row[0]] = (raw, patient, problems)
-        if keep is not None:
-            keep(row[0], patient.digest, raw)
-        out.append(patient)
-    return ClinicData(patients=out, problems=sink.problems, skipped=skipped)
 
 
 def patient_from_rows(raw: Raw, digest: str) -> tuple[Patient, list[Problem]]:
@@ -411,7 +393,7 @@ def check_clinic_file(path: Path) -> None:
     """Raise ClinicDbError (with a hint) unless ``path`` is a readable clinic database."""
     conn = connect_readonly(Path(path))
     try:
-        _columns(conn, Path(path))
+        columns(conn, Path(path))
     finally:
         conn.close()
 
@@ -420,7 +402,7 @@ def list_patient_ids(path: Path) -> list[int]:
     """Row ids of all patients, cheaply (no related tables, no validation)."""
     conn = connect_readonly(Path(path))
     try:
-        _columns(conn, Path(path))
+        columns(conn, Path(path))
         return [r[0] for r in conn.execute("SELECT id FROM patients ORDER BY id")]
     except sqlite3.DatabaseError as exc:
         raise ClinicDbError(f"cannot read clinic database {path}: {exc}",

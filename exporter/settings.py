@@ -170,6 +170,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("publish_interval", 0, "the service publishes edits at most this often, in batches"
                 " (seconds, or 15m, 1h; 0: on every change), so timing links fewer edits to"
                 " patients", _interval),
+        Setting("full_read_interval", 3600, "the service reads only the clinic rows whose"
+                " modified_at moved, and every row this often, to catch edits that did not move it"
+                " (seconds, or 15m, 1h; 0: every row on every change)", _interval),
         Setting("currency", "", "currency code or sign shown beside every amount, e.g. SAR"
                 " (empty: amounts without one)", _currency),
         Setting("patient_sees_notes", False, "patients see the clinic's notes about them"

@@ -87,8 +87,10 @@ def _read_databases(home: Home, result: ExportResult, auto: bool, memo: ExportMe
     for name, db in sorted(home.databases.items()):
         source = _source(home, name, auto)
         try:
-            clinic = read_clinic(source, memo.reads.setdefault(str(source), {}) if memo.remember else None,
-                                 functools.partial(iso.store.stage, name),
+            # The service reads only what changed; a one-off export reads every row.
+            state = memo.read_state(str(source), float(home.config.get("full_read_interval", 3600))
+                                    ) if memo.remember else None
+            clinic = read_clinic(source, state, functools.partial(iso.store.stage, name),
                                  home.config.get("db_busy_wait_seconds", 120))
         except ClinicDbBusy as exc:  # never the hint to point elsewhere: that unpublishes it
             raise ExportError(f"database {name!r}: {exc}", hint=exc.hint) from exc
@@ -191,6 +193,11 @@ def export_site(home: Home, today: date | None = None,
                     iso.check = True
             failures.record(state, result.problems)
             store.commit(read.present, read.unreadable, iso.failed)
+        except BaseException:
+            # The rows of the patients read since the last export were staged for
+            # last_good.sqlite only in this export: read everything again next time.
+            memo.reads.clear()
+            raise
         finally:
             keys.close()
             state.close()

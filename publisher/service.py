@@ -9,6 +9,7 @@ blocked by a retry. SIGTERM/Ctrl-C stop the queue between rounds; nothing queued
 """
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import logging.handlers
@@ -29,6 +30,16 @@ from .service_status import (Heartbeat, ServiceLock, ServiceSettings, write_hear
 from .service_watch import Watcher, fingerprint, watched_files
 
 log = logging.getLogger("chartseal.service")
+
+
+def _give_back_memory() -> None:
+    """Return the heap an export freed to the system: glibc keeps freed memory for later
+    allocations, so the service's RSS would stay at its highest point (after the startup
+    export, which reads every row) instead of what the memo holds."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+        pass
 
 
 class _Yield(Exception):
@@ -181,6 +192,7 @@ class Service:
         if export:
             gc.collect()
             gc.freeze()
+            _give_back_memory()
 
     def _export_and_drain(self, home: Home, conn: sqlite3.Connection, target: Any, export: bool,
                           fp: object) -> None:

@@ -132,12 +132,23 @@ def patient_html(home: Any, card: str) -> str:
     return site.open_record(row)["html"]
 
 
+# A clinic program stamps the rows it changes (docs/CLINIC_DB.md): the service reads only the
+# rows whose modified_at moved, plus unstamped rows (tests/test_clinic_delta.py covers an
+# edit that does not move it). Triggers stand in for the program's stamping.
+STAMP_TRIGGER = """CREATE TRIGGER IF NOT EXISTS stamp_{t} AFTER UPDATE ON {t}
+WHEN NEW.modified_at IS OLD.modified_at AND OLD.modified_at IS NOT NULL BEGIN
+UPDATE {t} SET modified_at = strftime('%Y-%m-%dT%H:%M:%f', 'now', 'localtime') WHERE rowid = NEW.rowid;
+END"""
+
+
 def edit(db: Path, *sql: str, keep_open: list | None = None) -> None:
-    """Commit like a clinic program in WAL mode; ``keep_open`` keeps the connection (and so the
-    WAL, uncheckpointed) alive, so only the -wal file changes."""
+    """Commit like a clinic program in WAL mode, stamping what it changes; ``keep_open`` keeps
+    the connection (and so the WAL, uncheckpointed) alive, so only the -wal file changes."""
     conn = sqlite3.connect(db, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     with conn:
+        for t in ("patients", "health", "deals", "visits", "appointments"):
+            conn.execute(STAMP_TRIGGER.format(t=t))
         for s in sql:
             conn.execute(s)
     if keep_open is not None:

@@ -15,6 +15,7 @@ from conftest import files_on_disk, keys, make_clinic_db, plan_map, secret
 from exporter import access, render
 from exporter.cache import Entry
 from exporter.clinic_db import read_clinic
+from exporter.clinic_delta import ReadState
 from exporter.home import Database
 from exporter.indexes import DbView, search_key, sort_key
 from exporter.memo import ExportMemo
@@ -32,8 +33,12 @@ EDITS = {
     "appointment moved": ["UPDATE appointments SET date = '2026-12-01' WHERE id = 1"],
     "deal paid": ["UPDATE deals SET paid = 200 WHERE id = 1"],
     "health removed": ["DELETE FROM health"],
-    "renamed to the top of the list": ["UPDATE patients SET surname = 'Aaron' WHERE id = 3"],
-    "birth date (age)": ["UPDATE patients SET birth_date = '2001-01-01' WHERE id = 2"],
+    # The sample's patient rows are stamped, so an edit moves the stamp as a clinic program
+    # does: the service reads only rows whose modified_at moved (tests/test_clinic_delta.py).
+    "renamed to the top of the list": ["UPDATE patients SET surname = 'Aaron', "
+                                       "modified_at = '2026-11-26T10:00:00' WHERE id = 3"],
+    "birth date (age)": ["UPDATE patients SET birth_date = '2001-01-01', "
+                         "modified_at = '2026-11-26T10:01:00' WHERE id = 2"],
     "new patient": ["INSERT INTO patients (id, card, first_name, surname) VALUES (4, '1004', 'Nour', 'Bek')",
                     "INSERT INTO visits (id, patient_id, date, paid, action) "
                     "VALUES (10, 4, '2026-11-26', 5, 'Exam')"],
@@ -150,7 +155,7 @@ def test_two_databases_with_one_card_keep_reporting_the_collision(home, tmp_path
 
 
 def test_the_reader_reuses_unchanged_patients_and_rebuilds_changed_ones(clinic_db):
-    reuse: dict = {}
+    reuse = ReadState()
     first = {p.card: p for p in read_clinic(clinic_db, reuse).patients}
     edit(clinic_db, EDITS["visit paid"])  # patient 3
     second = {p.card: p for p in read_clinic(clinic_db, reuse).patients}
@@ -160,7 +165,7 @@ def test_the_reader_reuses_unchanged_patients_and_rebuilds_changed_ones(clinic_d
     assert second["1003"] == read_clinic(clinic_db).patients[2]
     edit(clinic_db, EDITS["deleted patient"])
     assert sorted(p.card for p in read_clinic(clinic_db, reuse).patients) == ["1001", "1003"]
-    assert sorted(reuse) == [1, 3]  # a deleted patient is not kept
+    assert sorted(reuse.patients) == [1, 3]  # a deleted patient is not kept
 
 
 def test_replay_is_all_or_nothing(home, tmp_path):
@@ -200,8 +205,12 @@ def test_the_memo_keeps_one_exports_worth_of_values():
     memo.end_export()
     assert memo.table("row").get("a", lambda: 3) == 1  # the previous export's value
     memo.end_export()
-    memo.end_export()  # an export that did not use "a" drops it
-    assert memo.table("row").get("a", lambda: 4) == 4
+    memo.end_export()  # an export that did not ask the table at all keeps it whole
+    assert memo.table("row").get("a", lambda: 4) == 1
+    memo.end_export()
+    memo.table("row").get("b", lambda: 5)
+    memo.end_export()  # an export that asked the table but not for "a" drops it
+    assert memo.table("row").get("a", lambda: 6) == 6
 
 
 def test_a_one_off_export_lets_record_details_go_and_still_exports_exactly(home, clinic_db):
@@ -237,3 +246,16 @@ def test_a_database_removed_from_the_home_leaves_the_memo(home, tmp_path):
     del home.databases["zbranch"]
     export_site(home, today=TODAY, memo=memo)
     assert list(memo.reads) == [str(home.databases["main"].path)]
+
+
+def test_a_no_op_export_keeps_the_rendered_list_rows(home, clinic_db, monkeypatch):
+    memo = ExportMemo()
+    export_site(home, today=TODAY, memo=memo)
+    assert export_site(home, today=TODAY, memo=memo).sealed == 0  # no index sealed again
+    calls = []
+    real = render.list_row
+    monkeypatch.setattr(render, "list_row", lambda p, years: calls.append(p.card) or real(p, years))
+    edit(clinic_db, EDITS["visit paid"])  # patient 3
+    assert export_site(home, today=TODAY, memo=memo).sealed > 0
+    assert calls == ["1003"]  # the other rows were kept through the no-op export
+    assert_site_matches_a_fresh_rendering(home, clinic_db)

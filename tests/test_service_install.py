@@ -162,7 +162,8 @@ def test_run_in_thread_publishes_changes_and_stops(home, monkeypatch):
         wait_for("first publish", quietly(lambda: "Filling" in patient_html(home, "1001")))
         conn = sqlite3.connect(home.databases["main"].path)
         with conn:
-            conn.execute("UPDATE patients SET surname = 'Haddad-Nour' WHERE id = 1")
+            # stamped, as the clinic program does: the service reads the rows whose stamp moved
+            conn.execute("UPDATE patients SET surname = 'Haddad-Nour', modified_at = '2026-11-30T10:00:00' WHERE id = 1")
         conn.close()
         wait_for("the edit", quietly(lambda: "Haddad-Nour" in patient_html(home, "1001")))
         assert read_status(home.root).running
