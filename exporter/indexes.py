@@ -113,6 +113,8 @@ class DbView:
             [d or _shown(p, self.rids[p.id], vs, aps) for p, vs, aps, d in self.by_month[month]]))
 
     def month_shard(self, month: str) -> dict[str, Any]:
+        """The month's diary shard (FORMAT.md 6.3), each day kept in the memo by what it
+        shows, so an edit to one visit renders that day only, not the whole month."""
         visits: dict[date, list[tuple[Patient, Visit]]] = defaultdict(list)
         appts: dict[date, list[tuple[Patient, Appointment]]] = defaultdict(list)
         for p, vs, aps, _ in self.by_month[month]:
@@ -120,17 +122,33 @@ class DbView:
                 visits[v.date].append((p, v))
             for a in aps:
                 appts[a.date].append((p, a))
+        get = self.memo.table("day").get
         days = {}
         for day in sorted(set(visits) | set(appts)):
             vs_day = sorted(visits.get(day, []), key=lambda pv: pv[1].id)
-            aps_day = appts.get(day, [])
-            days[day.isoformat()] = {
-                "paid": round(sum(v.paid for _, v in vs_day), 2),
-                "visits": len(vs_day),
-                "appointments": len(aps_day),
-                "html": render.diary_day_fragment(day, vs_day, aps_day, self.rids, self.lang, self.currency),
-            }
+            aps_day = sorted(appts.get(day, []), key=lambda pa: (pa[1].time or "99:99", pa[1].id))
+            key = self._day_digest(day, vs_day, aps_day) if self.memo.remember else None
+            days[day.isoformat()] = get(key, lambda d=day, v=vs_day, a=aps_day: self._day(d, v, a))
         return {"v": VERSION, "db": self.db, "month": month, "days": days}
+
+    def _day(self, day: date, vs_day: list[tuple[Patient, Visit]],
+             aps_day: list[tuple[Patient, Appointment]]) -> dict[str, Any]:
+        return {
+            "paid": round(sum(v.paid for _, v in vs_day), 2),
+            "visits": len(vs_day),
+            "appointments": len(aps_day),
+            "html": render.diary_day_fragment(day, vs_day, aps_day, self.rids, self.lang, self.currency),
+        }
+
+    def _day_digest(self, day: date, vs_day: list[tuple[Patient, Visit]],
+                    aps_day: list[tuple[Patient, Appointment]]) -> str:
+        """Everything one day of the diary shows, in the order it shows it."""
+        rids = self.rids
+        return input_digest(
+            day.isoformat(), self.version, self.lang, self.currency,
+            [(rids.get(p.id), p.first_name, p.surname, v.id, v.paid, v.action) for p, v in vs_day],
+            [(rids.get(p.id), p.first_name, p.surname, a.id, a.time, a.duration_min, a.reason)
+             for p, a in aps_day])
 
 
 def row_digest(p: Patient, years: int | None, rid: str, bundle: str, ck: bytes, version: str) -> str:
