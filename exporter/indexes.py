@@ -61,8 +61,11 @@ def _shown(p: Patient, rid: str, vs: Sequence[Visit], aps: Sequence[Appointment]
 class DbView:
     def __init__(self, db: str, patients: Sequence[Patient], rids: dict[int, str],
                  today: date, lang: str, version: str, memo: ExportMemo | None = None,
-                 currency: str = "") -> None:
+                 currency: str = "", scope: Any = None) -> None:
         self.db = db
+        # Which patients this view shows (the cards an account sees): the diary days kept
+        # for one view are not offered to another, which would only miss anyway.
+        self.scope = scope
         self.currency = currency  # part of `version`, so a new one re-renders the shards
         self.by_card = sorted(patients, key=lambda p: p.card)  # cheap order for digests
         self.rids = rids
@@ -112,6 +115,16 @@ class DbView:
         return input_digest(self.db, month, self.version, self.lang, "".join(
             [d or _shown(p, self.rids[p.id], vs, aps) for p, vs, aps, d in self.by_month[month]]))
 
+    def _days_key(self, month: str) -> tuple[Any, ...]:
+        return ("days", self.db, month, self.version, self.lang, self.currency, self.scope)
+
+    def keep_days(self, month: str) -> None:
+        """Carry the month's rendered days to the next export when its shard is kept: the
+        memo drops what an export did not use, and an edit must find its month's other
+        days still rendered."""
+        if self.memo.remember:
+            self.memo.table("days").get(self._days_key(month), dict)
+
     def month_shard(self, month: str) -> dict[str, Any]:
         """The month's diary shard (FORMAT.md 6.3), each day kept in the memo by what it
         shows, so an edit to one visit renders that day only, not the whole month."""
@@ -122,13 +135,22 @@ class DbView:
                 visits[v.date].append((p, v))
             for a in aps:
                 appts[a.date].append((p, a))
-        get = self.memo.table("day").get
+        remember = self.memo.remember
+        table, key = self.memo.table("days"), self._days_key(month)
+        kept: dict[str, dict[str, Any]] = table.get(key, dict) if remember else {}
+        rendered: dict[str, dict[str, Any]] = {}
         days = {}
         for day in sorted(set(visits) | set(appts)):
             vs_day = sorted(visits.get(day, []), key=lambda pv: pv[1].id)
             aps_day = sorted(appts.get(day, []), key=lambda pa: (pa[1].time or "99:99", pa[1].id))
-            key = self._day_digest(day, vs_day, aps_day) if self.memo.remember else None
-            days[day.isoformat()] = get(key, lambda d=day, v=vs_day, a=aps_day: self._day(d, v, a))
+            if not remember:
+                days[day.isoformat()] = self._day(day, vs_day, aps_day)
+                continue
+            digest = self._day_digest(day, vs_day, aps_day)
+            value = kept.get(digest) or self._day(day, vs_day, aps_day)
+            days[day.isoformat()] = rendered[digest] = value
+        if remember:
+            table.put(key, rendered)  # this month's days only: a day no longer shown is let go
         return {"v": VERSION, "db": self.db, "month": month, "days": days}
 
     def _day(self, day: date, vs_day: list[tuple[Patient, Visit]],

@@ -191,7 +191,7 @@ def seal_accounts(ctx: Any, data: dict[str, list[Patient]], known: dict[str, set
                 pats = [by_card[(db, c)] for c in cards]
                 rids = {p.id: ctx.bundles[(db, p.card)][0] for p in pats}
                 views[(db, cards)] = DbView(db, pats, rids, ctx.today, ctx.lang, ctx.version, ctx.memo,
-                                              ctx.home.config["currency"])
+                                              ctx.home.config["currency"], cards)
             parts.append(_account_db(ctx, acc, views[(db, cards)]))
         _account_index_and_door(ctx, acc, parts)
         for part in parts:
@@ -208,6 +208,7 @@ def _account_db(ctx: Any, acc: Any, view: DbView) -> dict[str, Any]:
     for month in view.by_month:
         key = diary_key(ik, view.db, month)
         ad = crypto.label("chartseal/v1/diary", ctx.clinic, door_id, view.db, month)
+        view.keep_days(month)
         name = ctx.writer.sealed_object(
             f"diary:{acc['name']}:{view.db}:{month}", input_digest(view.month_digest(month), door_id, key),
             ctx.prefix, lambda m=month, k=key, a=ad: crypto.seal_body(k, view.month_shard(m), a), "clinic")

@@ -29,6 +29,8 @@ def test_an_edit_to_one_visit_renders_one_day_and_seals_what_a_fresh_export_seal
     export_site(home, today=TODAY, memo=memo)
     assert len({d for d in calls if (d.year, d.month) == (2026, 11)}) == 12
     calls.clear()
+    # An export that keeps every shard must keep the rendered days for the next edit.
+    assert export_site(home, today=TODAY, memo=memo).sealed == 0 and calls == []
     edit(clinic_db, ["UPDATE visits SET paid = 31 WHERE id = 25"])  # 2026-11-05
     assert export_site(home, today=TODAY, memo=memo).sealed > 0
     assert [d.isoformat() for d in calls] == ["2026-11-05"]  # one account (admin) sees it
