@@ -84,12 +84,12 @@ class DbView:
         """The patient's row of an index shard as canonical JSON (FORMAT.md 6.2), kept per
         ``digest`` (see :func:`row_digest`), so only a changed patient is rendered again."""
         def build() -> str:
-            memo = self.memo
-            html = memo.table("row").get((p.digest, years, self.version), lambda: render.list_row(p, years))
-            search = memo.table("search").get(p.digest, lambda: search_key(p))
-            surname, first, _ = memo.table("sort").get(p.digest, lambda: sort_key(p))
-            return _json({"bundle": bundle, "card": p.card, "ck": crypto.b64e(ck), "html": html, "rid": rid,
-                          "search": search, "sort": [surname, first]})
+            # The row's HTML and search key are kept only inside its JSON text: keeping them
+            # apart as well held each row twice, for a hit only when a pointer alone changes.
+            surname, first, _ = self.memo.table("sort").get(p.digest, lambda: sort_key(p))
+            return _json({"bundle": bundle, "card": p.card, "ck": crypto.b64e(ck),
+                          "html": render.list_row(p, years), "rid": rid, "search": search_key(p),
+                          "sort": [surname, first]})
         return self.memo.table("entry").get(digest, build)
 
     @cached_property
