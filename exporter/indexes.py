@@ -8,6 +8,7 @@ changed patient are rendered again.
 from __future__ import annotations
 
 import json
+import zlib
 from collections import defaultdict
 from datetime import date
 from functools import cached_property
@@ -137,8 +138,8 @@ class DbView:
                 appts[a.date].append((p, a))
         remember = self.memo.remember
         table, key = self.memo.table("days"), self._days_key(month)
-        kept: dict[str, dict[str, Any]] = table.get(key, dict) if remember else {}
-        rendered: dict[str, dict[str, Any]] = {}
+        kept: dict[str, tuple[Any, ...]] = table.get(key, dict) if remember else {}
+        rendered: dict[str, tuple[Any, ...]] = {}
         days = {}
         for day in sorted(set(visits) | set(appts)):
             vs_day = sorted(visits.get(day, []), key=lambda pv: pv[1].id)
@@ -147,8 +148,18 @@ class DbView:
                 days[day.isoformat()] = self._day(day, vs_day, aps_day)
                 continue
             digest = self._day_digest(day, vs_day, aps_day)
-            value = kept.get(digest) or self._day(day, vs_day, aps_day)
-            days[day.isoformat()] = rendered[digest] = value
+            packed = kept.get(digest)
+            if packed is None:
+                value = self._day(day, vs_day, aps_day)
+                # Kept compressed: a day's HTML repeats the same tags row after row, and the
+                # whole diary's text held plain was the largest thing in the service's memo.
+                packed = (value["paid"], value["visits"], value["appointments"],
+                          zlib.compress(value["html"].encode("utf-8"), 1))
+            else:
+                value = {"paid": packed[0], "visits": packed[1], "appointments": packed[2],
+                         "html": zlib.decompress(packed[3]).decode("utf-8")}
+            days[day.isoformat()] = value
+            rendered[digest] = packed
         if remember:
             table.put(key, rendered)  # this month's days only: a day no longer shown is let go
         return {"v": VERSION, "db": self.db, "month": month, "days": days}
