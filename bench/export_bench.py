@@ -4,6 +4,7 @@
     .venv/bin/python bench/export_bench.py --memory 50000            # peak RSS of a 50k export
     .venv/bin/python bench/export_bench.py --edits 10 --patients 10000   # edits with a memo, index bytes
     .venv/bin/python bench/export_bench.py --memory 10000 --memo     # what the service's memo holds
+    .venv/bin/python bench/export_bench.py --held 10000              # what the memo holds (tracemalloc)
 
 The peer of a full export is the Argon2id work it cannot avoid: one derivation per door,
 run on the same thread pool with nothing else. The target is export / bare <= 1.2.
@@ -149,6 +150,35 @@ def edits(patients: int, count: int) -> None:
     print(f"admin's index: {n} objects, {size:,} B, largest {largest:,} B")
 
 
+def held(patients: int) -> None:
+    """What a process that exports again holds after a full export, a no-op and one surname
+    edit: tracemalloc's traced memory and its 12 largest lines (slow: tracing doubles the time)."""
+    import gc
+    import tracemalloc
+
+    from exporter.memo import ExportMemo
+
+    os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        home, db = make_home(Path(tmp), patients, crypto.KdfParams(ops=1, mem=8192))
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.take_snapshot()
+        memo = ExportMemo()
+        export_site(home, memo=memo)
+        export_site(home, memo=memo)
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.execute("UPDATE patients SET surname = 'Edited' WHERE id = 77")
+        conn.close()
+        export_site(home, memo=memo)
+        gc.collect()
+        current, peak = tracemalloc.get_traced_memory()
+        print(f"{patients} patients: held after an edit {current / 2**20:.1f} MiB traced (peak {peak / 2**20:.1f} MiB)")
+        for stat in tracemalloc.take_snapshot().compare_to(base, "lineno")[:12]:
+            print(stat)
+
+
 def memory_child(root: str) -> None:
     """Export an already generated clinic, in a process that did nothing else first."""
     home = load_home(Path(root))
@@ -219,6 +249,8 @@ def main() -> None:
     ap.add_argument("--edits", type=int, default=0,
                     help="rename N patients one at a time, exported with a memo (weak Argon2id)")
     ap.add_argument("--memo", action="store_true", help="with --memory: what the service's memo holds")
+    ap.add_argument("--held", type=int, default=0,
+                    help="tracemalloc of what a memo holds after an edit, N patients (weak Argon2id)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--memo-child", help=argparse.SUPPRESS)
     ap.add_argument("--generate", help=argparse.SUPPRESS)
@@ -240,6 +272,9 @@ def main() -> None:
         return
     if args.edits:
         edits(args.patients, args.edits)
+        return
+    if args.held:
+        held(args.held)
         return
     if args.weak:
         os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"

@@ -69,6 +69,11 @@ class SealedCache:
         return self._new == self._stored
 
     @property
+    def previous(self) -> dict[str, Entry]:
+        """The entries the previous export committed (read only)."""
+        return self._old
+
+    @property
     def entries(self) -> dict[str, Entry]:
         """The entries this export used: what the table holds after :meth:`commit`."""
         return self._new

@@ -8,6 +8,7 @@ changed patient are rendered again.
 from __future__ import annotations
 
 import json
+import zlib
 from collections import defaultdict
 from datetime import date
 from functools import cached_property
@@ -61,8 +62,11 @@ def _shown(p: Patient, rid: str, vs: Sequence[Visit], aps: Sequence[Appointment]
 class DbView:
     def __init__(self, db: str, patients: Sequence[Patient], rids: dict[int, str],
                  today: date, lang: str, version: str, memo: ExportMemo | None = None,
-                 currency: str = "") -> None:
+                 currency: str = "", scope: Any = None) -> None:
         self.db = db
+        # Which patients this view shows (the cards an account sees): the diary days kept
+        # for one view are not offered to another, which would only miss anyway.
+        self.scope = scope
         self.currency = currency  # part of `version`, so a new one re-renders the shards
         self.by_card = sorted(patients, key=lambda p: p.card)  # cheap order for digests
         self.rids = rids
@@ -81,12 +85,12 @@ class DbView:
         """The patient's row of an index shard as canonical JSON (FORMAT.md 6.2), kept per
         ``digest`` (see :func:`row_digest`), so only a changed patient is rendered again."""
         def build() -> str:
-            memo = self.memo
-            html = memo.table("row").get((p.digest, years, self.version), lambda: render.list_row(p, years))
-            search = memo.table("search").get(p.digest, lambda: search_key(p))
-            surname, first, _ = memo.table("sort").get(p.digest, lambda: sort_key(p))
-            return _json({"bundle": bundle, "card": p.card, "ck": crypto.b64e(ck), "html": html, "rid": rid,
-                          "search": search, "sort": [surname, first]})
+            # The row's HTML and search key are kept only inside its JSON text: keeping them
+            # apart as well held each row twice, for a hit only when a pointer alone changes.
+            surname, first, _ = self.memo.table("sort").get(p.digest, lambda: sort_key(p))
+            return _json({"bundle": bundle, "card": p.card, "ck": crypto.b64e(ck),
+                          "html": render.list_row(p, years), "rid": rid, "search": search_key(p),
+                          "sort": [surname, first]})
         return self.memo.table("entry").get(digest, build)
 
     @cached_property
@@ -112,7 +116,19 @@ class DbView:
         return input_digest(self.db, month, self.version, self.lang, "".join(
             [d or _shown(p, self.rids[p.id], vs, aps) for p, vs, aps, d in self.by_month[month]]))
 
+    def _days_key(self, month: str) -> tuple[Any, ...]:
+        return ("days", self.db, month, self.version, self.lang, self.currency, self.scope)
+
+    def keep_days(self, month: str) -> None:
+        """Carry the month's rendered days to the next export when its shard is kept: the
+        memo drops what an export did not use, and an edit must find its month's other
+        days still rendered."""
+        if self.memo.remember:
+            self.memo.table("days").get(self._days_key(month), dict)
+
     def month_shard(self, month: str) -> dict[str, Any]:
+        """The month's diary shard (FORMAT.md 6.3), each day kept in the memo by what it
+        shows, so an edit to one visit renders that day only, not the whole month."""
         visits: dict[date, list[tuple[Patient, Visit]]] = defaultdict(list)
         appts: dict[date, list[tuple[Patient, Appointment]]] = defaultdict(list)
         for p, vs, aps, _ in self.by_month[month]:
@@ -120,17 +136,52 @@ class DbView:
                 visits[v.date].append((p, v))
             for a in aps:
                 appts[a.date].append((p, a))
+        remember = self.memo.remember
+        table, key = self.memo.table("days"), self._days_key(month)
+        kept: dict[str, tuple[Any, ...]] = table.get(key, dict) if remember else {}
+        rendered: dict[str, tuple[Any, ...]] = {}
         days = {}
         for day in sorted(set(visits) | set(appts)):
             vs_day = sorted(visits.get(day, []), key=lambda pv: pv[1].id)
-            aps_day = appts.get(day, [])
-            days[day.isoformat()] = {
-                "paid": round(sum(v.paid for _, v in vs_day), 2),
-                "visits": len(vs_day),
-                "appointments": len(aps_day),
-                "html": render.diary_day_fragment(day, vs_day, aps_day, self.rids, self.lang, self.currency),
-            }
+            aps_day = sorted(appts.get(day, []), key=lambda pa: (pa[1].time or "99:99", pa[1].id))
+            if not remember:
+                days[day.isoformat()] = self._day(day, vs_day, aps_day)
+                continue
+            digest = self._day_digest(day, vs_day, aps_day)
+            packed = kept.get(digest)
+            if packed is None:
+                value = self._day(day, vs_day, aps_day)
+                # Kept compressed: a day's HTML repeats the same tags row after row, and the
+                # whole diary's text held plain was the largest thing in the service's memo.
+                packed = (value["paid"], value["visits"], value["appointments"],
+                          zlib.compress(value["html"].encode("utf-8"), 1))
+            else:
+                value = {"paid": packed[0], "visits": packed[1], "appointments": packed[2],
+                         "html": zlib.decompress(packed[3]).decode("utf-8")}
+            days[day.isoformat()] = value
+            rendered[digest] = packed
+        if remember:
+            table.put(key, rendered)  # this month's days only: a day no longer shown is let go
         return {"v": VERSION, "db": self.db, "month": month, "days": days}
+
+    def _day(self, day: date, vs_day: list[tuple[Patient, Visit]],
+             aps_day: list[tuple[Patient, Appointment]]) -> dict[str, Any]:
+        return {
+            "paid": round(sum(v.paid for _, v in vs_day), 2),
+            "visits": len(vs_day),
+            "appointments": len(aps_day),
+            "html": render.diary_day_fragment(day, vs_day, aps_day, self.rids, self.lang, self.currency),
+        }
+
+    def _day_digest(self, day: date, vs_day: list[tuple[Patient, Visit]],
+                    aps_day: list[tuple[Patient, Appointment]]) -> str:
+        """Everything one day of the diary shows, in the order it shows it."""
+        rids = self.rids
+        return input_digest(
+            day.isoformat(), self.version, self.lang, self.currency,
+            [(rids.get(p.id), p.first_name, p.surname, v.id, v.paid, v.action) for p, v in vs_day],
+            [(rids.get(p.id), p.first_name, p.surname, a.id, a.time, a.duration_min, a.reason)
+             for p, a in aps_day])
 
 
 def row_digest(p: Patient, years: int | None, rid: str, bundle: str, ck: bytes, version: str) -> str:

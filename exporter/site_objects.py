@@ -63,43 +63,74 @@ def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str
     ctx.version = version = _templates_version(ctx.home.config)
     gk, lk = (bytes(ctx.keys.execute("SELECT value FROM secrets WHERE name = ?", (n,)).fetchone()[0])
               for n in ("gk", "lk"))
-    common = (ctx.clinic, ctx.prefix, version, ctx.lang, gk, lk, repr(ctx.home.kdf.to_json()),
-              ctx.site_pk, ctx.publish.floor)
+    common = input_digest(ctx.clinic, ctx.prefix, version, ctx.lang, gk, lk, repr(ctx.home.kdf.to_json()),
+                          ctx.site_pk, ctx.publish.floor)
     ctx.bundles = {}
-    memo = ctx.memo.table("patient")
     for db, patients in data.items():
         cur = keystore.tuples(ctx.keys, "SELECT * FROM patients WHERE db = ?", (db,))
         cols = [d[0] for d in cur.description]
         at = cols.index("card")
         rows = {r[at]: r for r in cur}
+        if ctx.memo.remember:
+            _seal_remembered(ctx, db, patients, rows, cols, pages, common, gk, lk)
+            continue
         for i, p in enumerate(patients):
-            row = rows[p.card]
-            shown_today = render.patient_today(p, ctx.today)
-            on_page = (db, p.card) in pages
-            if not ctx.memo.remember:
-                ctx.bundles[(db, p.card)] = _seal_patient(ctx, db, p, dict(zip(cols, row)),
-                                                          shown_today, on_page, gk, lk)
-                # Once its bundle is sealed, a one-off export needs no more than the list and
-                # the diary show: the rest is let go, which sets a large clinic's peak memory.
-                patients[i] = p.for_lists()
-                continue
-            # Everything this patient's objects are sealed from: when it is as it was at the
-            # last export in this process, the objects are kept without digesting anything.
-            memo_key = (db, p.digest, row, shown_today, on_page, common)
-            done = memo.peek(memo_key)
-            if done is not None and ctx.writer.replay(done[1]):
+            ctx.bundles[(db, p.card)] = _seal_patient(ctx, db, p, dict(zip(cols, rows[p.card])),
+                                                      render.patient_today(p, ctx.today),
+                                                      (db, p.card) in pages, gk, lk)
+            # Once its bundle is sealed, a one-off export needs no more than the list and
+            # the diary show: the rest is let go, which sets a large clinic's peak memory.
+            patients[i] = p.for_lists()
+
+
+def _seal_remembered(ctx: Any, db: str, patients: list[Patient], rows: dict[str, Any], cols: list[str],
+                     pages: set[tuple[str, str]], common: str, gk: bytes, lk: bytes) -> None:
+    """seal_patients in a process that exports again: an unchanged patient's objects are
+    kept from the memo's trace, and a run of unchanged patients is replayed in one call."""
+    memo = ctx.memo.table("patient")
+    run: list[tuple[Patient, Any, Any]] = []  # unchanged patients not yet replayed, in order
+
+    def flush() -> None:
+        if run and ctx.writer.replay_many([done[1] for _, _, done in run]):
+            for p, memo_key, done in run:
                 memo.put(memo_key, done)
                 ctx.bundles[(db, p.card)] = done[0]
-                continue
-            problems = len(ctx.problems)
-            ctx.writer.start_trace()
-            try:
-                ctx.bundles[(db, p.card)] = _seal_patient(ctx, db, p, dict(zip(cols, row)),
-                                                          shown_today, on_page, gk, lk)
-            finally:
-                trace = ctx.writer.end_trace()
-            if len(ctx.problems) == problems:  # a collision is worked out again each time
-                memo.put(memo_key, (ctx.bundles[(db, p.card)], trace))
+        else:  # one of them collides or changed on disk: each on its own, in order
+            for p, memo_key, done in run:
+                _seal_one(ctx, db, p, memo, memo_key, done, rows[p.card], cols, gk, lk)
+        run.clear()
+
+    for p in patients:
+        row = rows[p.card]
+        shown_today = render.patient_today(p, ctx.today)
+        # Everything this patient's objects are sealed from: when it is as it was at the
+        # last export in this process, the objects are kept without digesting anything.
+        # The keystore row by its digest: the memo then holds 16 bytes a patient, not ~1 KB.
+        memo_key = (db, p.digest, input_digest(row), shown_today, (db, p.card) in pages, common)
+        done = memo.peek(memo_key)
+        if done is not None:
+            run.append((p, memo_key, done))
+            continue
+        flush()
+        _seal_one(ctx, db, p, memo, memo_key, None, row, cols, gk, lk)
+    flush()
+
+
+def _seal_one(ctx: Any, db: str, p: Patient, memo: Any, memo_key: Any, done: Any, row: Any,
+              cols: list[str], gk: bytes, lk: bytes) -> None:
+    if done is not None and ctx.writer.replay(done[1]):
+        memo.put(memo_key, done)
+        ctx.bundles[(db, p.card)] = done[0]
+        return
+    problems = len(ctx.problems)
+    ctx.writer.start_trace()
+    try:
+        ctx.bundles[(db, p.card)] = _seal_patient(ctx, db, p, dict(zip(cols, row)), memo_key[3],
+                                                  memo_key[4], gk, lk)
+    finally:
+        trace = ctx.writer.end_trace()
+    if len(ctx.problems) == problems:  # a collision is worked out again each time
+        memo.put(memo_key, (ctx.bundles[(db, p.card)], trace))
 
 
 def _seal_patient(ctx: Any, db: str, p: Patient, row: Any, shown_today: tuple, on_page: bool,
@@ -191,7 +222,7 @@ def seal_accounts(ctx: Any, data: dict[str, list[Patient]], known: dict[str, set
                 pats = [by_card[(db, c)] for c in cards]
                 rids = {p.id: ctx.bundles[(db, p.card)][0] for p in pats}
                 views[(db, cards)] = DbView(db, pats, rids, ctx.today, ctx.lang, ctx.version, ctx.memo,
-                                              ctx.home.config["currency"])
+                                              ctx.home.config["currency"], cards)
             parts.append(_account_db(ctx, acc, views[(db, cards)]))
         _account_index_and_door(ctx, acc, parts)
         for part in parts:
@@ -208,6 +239,7 @@ def _account_db(ctx: Any, acc: Any, view: DbView) -> dict[str, Any]:
     for month in view.by_month:
         key = diary_key(ik, view.db, month)
         ad = crypto.label("chartseal/v1/diary", ctx.clinic, door_id, view.db, month)
+        view.keep_days(month)
         name = ctx.writer.sealed_object(
             f"diary:{acc['name']}:{view.db}:{month}", input_digest(view.month_digest(month), door_id, key),
             ctx.prefix, lambda m=month, k=key, a=ad: crypto.seal_body(k, view.month_shard(m), a), "clinic")

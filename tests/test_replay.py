@@ -1,0 +1,82 @@
+"""Keeping unchanged patients' objects in a process that exports again (issue 15): runs of
+unchanged patients are replayed in one call, all or nothing, and the site is the same."""
+from __future__ import annotations
+
+from conftest import files_on_disk, plan_map
+from exporter.cache import SealedCache
+from exporter.memo import ExportMemo
+from exporter.site import export_site
+from exporter.writer import ObjectWriter
+from test_memo import EDITS, TODAY, assert_site_matches_a_fresh_rendering, edit
+
+
+def test_replay_many_is_all_or_nothing_across_traces(home, tmp_path):
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    conn = home.connect_state()
+    writer = ObjectWriter(site_dir, SealedCache(conn))
+    traces = []
+    for n in "abc":
+        writer.start_trace()
+        writer.sealed_object(f"k:{n}", f"in-{n}", "c", lambda n=n: n.encode(), "g")
+        traces.append(writer.end_trace())
+    with conn:
+        writer.cache.commit()
+    again = ObjectWriter(site_dir, SealedCache(conn))
+    assert again.replay_many(traces) and again.kept == 3
+    assert set(again.objects) == {o.name for t in traces for _, _, o in t}
+    assert set(again.cache.entries) == {"k:a", "k:b", "k:c"}
+    # The same object twice in one call collides, as two calls would: nothing is added.
+    twice = ObjectWriter(site_dir, SealedCache(conn))
+    assert not twice.replay_many([traces[0], traces[1], traces[0]])
+    assert twice.objects == {} and twice.kept == 0 and twice.cache.entries == {}
+    # One object gone from the folder: none of the traces is kept.
+    (site_dir / traces[2][0][2].name).unlink()
+    gone = ObjectWriter(site_dir, SealedCache(conn))
+    assert not gone.replay_many(traces) and gone.objects == {}
+    conn.close()
+
+
+def test_an_edit_replays_the_unchanged_patients_around_it_in_two_calls(home, clinic_db, monkeypatch):
+    memo = ExportMemo()
+    export_site(home, today=TODAY, memo=memo)
+    calls = []
+    real = ObjectWriter.replay_many
+
+    def spy(self, traces):
+        calls.append(len(traces))
+        return real(self, traces)
+    monkeypatch.setattr(ObjectWriter, "replay_many", spy)
+    assert export_site(home, today=TODAY, memo=memo).sealed == 0
+    assert calls == [3]  # every patient unchanged: one call for the whole database
+    calls.clear()
+    edit(clinic_db, EDITS["deal paid"])  # patient 1001, the first in the database
+    assert export_site(home, today=TODAY, memo=memo).sealed > 0
+    assert calls == [2]
+    assert_site_matches_a_fresh_rendering(home, clinic_db)
+    before = plan_map(home)
+    fresh = export_site(home, today=TODAY)
+    assert fresh.sealed == 0 and plan_map(home) == before and files_on_disk(home) == set(before)
+
+
+def test_a_patient_whose_objects_left_the_folder_is_sealed_again_the_others_kept(home, clinic_db):
+    memo = ExportMemo()
+    export_site(home, today=TODAY, memo=memo)
+    bundles = _bundles(home)
+    gone = sorted(bundles)[0]
+    (home.site_dir / bundles[gone]).unlink()
+    assert export_site(home, today=TODAY, memo=memo).sealed > 0
+    after = _bundles(home)
+    # Sealed again (a new nonce, a new name); the other patients' bundles are kept as they were.
+    assert after[gone] != bundles[gone] and (home.site_dir / after[gone]).exists()
+    assert {k: v for k, v in after.items() if k != gone} == {k: v for k, v in bundles.items() if k != gone}
+    assert_site_matches_a_fresh_rendering(home, clinic_db)
+    assert export_site(home, today=TODAY).sealed == 0
+
+
+def _bundles(home):
+    conn = home.connect_state()
+    try:
+        return dict(conn.execute("SELECT key, name FROM sealed_cache WHERE key LIKE 'bundle:%'"))
+    finally:
+        conn.close()
