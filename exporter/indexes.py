@@ -97,24 +97,31 @@ class DbView:
         return self.memo.table("entry").get(digest, build)
 
     @cached_property
-    def month_index(self) -> dict[str, array]:
-        """month -> positions in ``by_card`` of the patients with visits or appointments in
-        it, months in order. Only positions are held: a month's rows are picked when that
-        month is digested or sealed (:meth:`month_parts`), so the whole clinic's diary is
-        never grouped at once (that set a one-off export's peak memory).
+    def month_index(self) -> dict[str, tuple[array, array]]:
+        """month -> (positions in ``by_card`` of the patients with visits or appointments in
+        it, and where that month is in each one's months), months in order. Only numbers are
+        held: a month's rows are picked when that month is digested or sealed
+        (:meth:`month_parts`), so the whole clinic's diary is never grouped at once (that
+        set a one-off export's peak memory).
         """
-        out: dict[str, array] = defaultdict(lambda: array("I"))
+        out: dict[str, tuple[array, array]] = defaultdict(lambda: (array("I"), array("I")))
         if self.memo.remember:
             # A process that exports again keeps each patient's month parts and digests.
             get = self.memo.table("months").get
             for pos, p in enumerate(self.by_card):
                 rid = self.rids[p.id]
-                for month, *_ in get((p.digest, rid), lambda: _months(p, rid, True)):
-                    out[month].append(pos)
+                for j, (month, *_) in enumerate(get((p.digest, rid), lambda: _months(p, rid, True))):
+                    at, js = out[month]
+                    at.append(pos)
+                    js.append(j)
         else:
             for pos, p in enumerate(self.by_card):
-                for month in sorted({(x.date.year, x.date.month) for x in (*p.visits, *p.appointments)}):
-                    out[_month_name(month)].append(pos)
+                # The same months in the same order as _months gives them.
+                keys = sorted({(x.date.year, x.date.month) for x in (*p.visits, *p.appointments)})
+                for j, month in enumerate(keys):
+                    at, js = out[_month_name(month)]
+                    at.append(pos)
+                    js.append(j)
         return {month: out[month] for month in sorted(out)}
 
     def month_parts(self, month: str) -> list[MonthPart]:
@@ -124,14 +131,13 @@ class DbView:
             return self._parts[1]
         get, keep = self.memo.table("months").get, self.memo.remember
         parts: list[MonthPart] = []
-        for pos in self.month_index[month]:
+        for pos, j in zip(*self.month_index[month]):
             p = self.by_card[pos]
             rid = self.rids[p.id]
             # A one-off export computes the part (and its digest, when asked) here.
-            for name, vs, aps, digest in get((p.digest, rid), lambda: _months(p, rid, keep)):
-                if name == month:
-                    parts.append((p, vs, aps, digest))
-                    break
+            name, vs, aps, digest = get((p.digest, rid), lambda: _months(p, rid, keep))[j]
+            assert name == month  # the index is built from the same months, in the same order
+            parts.append((p, vs, aps, digest))
         self._parts = (month, parts)
         return parts
 

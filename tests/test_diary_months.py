@@ -87,12 +87,12 @@ def test_only_positions_are_held_for_the_clinic_and_rows_for_one_month(patients)
     """What made the peak: every patient's month parts held for every month at once."""
     view = view_of(patients, False)
     index = view.month_index
-    assert all(isinstance(positions, array) for positions in index.values())
-    assert sum(len(x) for x in index.values()) >= len(patients)
+    assert all(isinstance(at, array) and isinstance(js, array) for at, js in index.values())
+    assert sum(len(at) for at, _ in index.values()) >= len(patients)
     months = list(index)
     first, second = view.month_parts(months[0]), view.month_parts(months[1])
     assert view.month_parts(months[1]) is second  # a month's digest and shard share its rows
-    assert {p.id for p, *_ in first} == {view.by_card[i].id for i in index[months[0]]}
+    assert {p.id for p, *_ in first} == {view.by_card[i].id for i in index[months[0]][0]}
     assert all((v.date.year, v.date.month) == tuple(map(int, months[1].split("-")))
                for _, vs, _, _ in second for v in vs)
     pieces = view.month_pieces(months[1])
