@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import zlib
+from array import array
 from collections import defaultdict
 from datetime import date
 from functools import cached_property
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from . import crypto, render
 from .crypto import VERSION
@@ -76,10 +77,12 @@ class DbView:
         # Per-patient pieces are keyed by the patient's digest, so a process that exports
         # again (the service) renders only the patients that changed.
         self.memo = memo or ExportMemo()
+        self._parts: tuple[str, list[MonthPart]] | None = None  # see month_parts
 
     def release(self) -> None:
         """Drop what was computed for one account; it is computed again when needed."""
-        self.__dict__.pop("by_month", None)
+        self.__dict__.pop("month_index", None)
+        self._parts = None
 
     def row_entry(self, p: Patient, years: int | None, rid: str, bundle: str, ck: bytes, digest: str) -> str:
         """The patient's row of an index shard as canonical JSON (FORMAT.md 6.2), kept per
@@ -94,27 +97,55 @@ class DbView:
         return self.memo.table("entry").get(digest, build)
 
     @cached_property
-    def by_month(self) -> dict[str, list[MonthPart]]:
-        """month -> each patient with visits or appointments in it, with those rows.
-
-        Kept per patient in the memo, so a process that exports again groups and digests
-        only the patients that changed.
+    def month_index(self) -> dict[str, tuple[array, array]]:
+        """month -> (positions in ``by_card`` of the patients with visits or appointments in
+        it, and where that month is in each one's months), months in order. Only numbers are
+        held: a month's rows are picked when that month is digested or sealed
+        (:meth:`month_parts`), so the whole clinic's diary is never grouped at once (that
+        set a one-off export's peak memory).
         """
-        get, keep = self.memo.table("months").get, self.memo.remember
-        out: dict[str, list[MonthPart]] = defaultdict(list)
-        for p in self.by_card:
-            rid = self.rids[p.id]
-            # A process that exports again keeps each part's digest; a one-off export
-            # computes it when the month is digested (less memory for a large clinic).
-            for month, vs, aps, digest in get((p.digest, rid), lambda: _months(p, rid, keep)):
-                out[month].append((p, vs, aps, digest))
+        out: dict[str, tuple[array, array]] = defaultdict(lambda: (array("I"), array("I")))
+        if self.memo.remember:
+            # A process that exports again keeps each patient's month parts and digests.
+            get = self.memo.table("months").get
+            for pos, p in enumerate(self.by_card):
+                rid = self.rids[p.id]
+                for j, (month, *_) in enumerate(get((p.digest, rid), lambda: _months(p, rid, True))):
+                    at, js = out[month]
+                    at.append(pos)
+                    js.append(j)
+        else:
+            for pos, p in enumerate(self.by_card):
+                # The same months in the same order as _months gives them.
+                keys = sorted({(x.date.year, x.date.month) for x in (*p.visits, *p.appointments)})
+                for j, month in enumerate(keys):
+                    at, js = out[_month_name(month)]
+                    at.append(pos)
+                    js.append(j)
         return {month: out[month] for month in sorted(out)}
+
+    def month_parts(self, month: str) -> list[MonthPart]:
+        """Each patient with visits or appointments in ``month``, with those rows, in card
+        order; the last month asked is kept, as its digest and its shard both need it."""
+        if self._parts is not None and self._parts[0] == month:
+            return self._parts[1]
+        get, keep = self.memo.table("months").get, self.memo.remember
+        parts: list[MonthPart] = []
+        for pos, j in zip(*self.month_index[month]):
+            p = self.by_card[pos]
+            rid = self.rids[p.id]
+            # A one-off export computes the part (and its digest, when asked) here.
+            name, vs, aps, digest = get((p.digest, rid), lambda: _months(p, rid, keep))[j]
+            assert name == month  # the index is built from the same months, in the same order
+            parts.append((p, vs, aps, digest))
+        self._parts = (month, parts)
+        return parts
 
     def month_digest(self, month: str) -> str:
         """Everything the month's days show: names, rids and that month's rows only, so a
         change the diary does not show (an address, a visit's notes) re-seals no shard."""
         return input_digest(self.db, month, self.version, self.lang, "".join(
-            [d or _shown(p, self.rids[p.id], vs, aps) for p, vs, aps, d in self.by_month[month]]))
+            [d or _shown(p, self.rids[p.id], vs, aps) for p, vs, aps, d in self.month_parts(month)]))
 
     def _days_key(self, month: str) -> tuple[Any, ...]:
         return ("days", self.db, month, self.version, self.lang, self.currency, self.scope)
@@ -127,42 +158,56 @@ class DbView:
             self.memo.table("days").get(self._days_key(month), dict)
 
     def month_shard(self, month: str) -> dict[str, Any]:
-        """The month's diary shard (FORMAT.md 6.3), each day kept in the memo by what it
-        shows, so an edit to one visit renders that day only, not the whole month."""
+        """The month's diary shard (FORMAT.md 6.3) as a value (tests, readers' checks)."""
+        return json.loads("".join(self.month_pieces(month)))
+
+    def month_pieces(self, month: str) -> Iterator[str]:
+        """The month's diary shard (FORMAT.md 6.3) as canonical JSON text, one day at a time,
+        for crypto.seal_body_text: the month's HTML is never held whole. Each day is kept
+        in the memo by what it shows, so an edit to one visit renders that day only."""
         visits: dict[date, list[tuple[Patient, Visit]]] = defaultdict(list)
         appts: dict[date, list[tuple[Patient, Appointment]]] = defaultdict(list)
-        for p, vs, aps, _ in self.by_month[month]:
+        for p, vs, aps, _ in self.month_parts(month):
             for v in vs:
                 visits[v.date].append((p, v))
             for a in aps:
                 appts[a.date].append((p, a))
+        self._parts = None  # sealed: the month's rows are not needed again
         remember = self.memo.remember
         table, key = self.memo.table("days"), self._days_key(month)
         kept: dict[str, tuple[Any, ...]] = table.get(key, dict) if remember else {}
         rendered: dict[str, tuple[Any, ...]] = {}
-        days = {}
-        for day in sorted(set(visits) | set(appts)):
-            vs_day = sorted(visits.get(day, []), key=lambda pv: pv[1].id)
-            aps_day = sorted(appts.get(day, []), key=lambda pa: (pa[1].time or "99:99", pa[1].id))
-            if not remember:
-                days[day.isoformat()] = self._day(day, vs_day, aps_day)
-                continue
-            digest = self._day_digest(day, vs_day, aps_day)
-            packed = kept.get(digest)
-            if packed is None:
-                value = self._day(day, vs_day, aps_day)
-                # Kept compressed: a day's HTML repeats the same tags row after row, and the
-                # whole diary's text held plain was the largest thing in the service's memo.
-                packed = (value["paid"], value["visits"], value["appointments"],
-                          zlib.compress(value["html"].encode("utf-8"), 1))
+        # Keys in canonical order: "days", "db", "month", "v"; days in date order.
+        yield '{"days":{'
+        for n, day in enumerate(sorted(set(visits) | set(appts))):
+            vs_day = sorted(visits.pop(day, []), key=lambda pv: pv[1].id)
+            aps_day = sorted(appts.pop(day, []), key=lambda pa: (pa[1].time or "99:99", pa[1].id))
+            if remember:
+                value = self._kept_day(day, vs_day, aps_day, kept, rendered)
             else:
-                value = {"paid": packed[0], "visits": packed[1], "appointments": packed[2],
-                         "html": zlib.decompress(packed[3]).decode("utf-8")}
-            days[day.isoformat()] = value
-            rendered[digest] = packed
+                value = self._day(day, vs_day, aps_day)
+            yield f'{"," if n else ""}{_json(day.isoformat())}:{_json(value)}'
         if remember:
             table.put(key, rendered)  # this month's days only: a day no longer shown is let go
-        return {"v": VERSION, "db": self.db, "month": month, "days": days}
+        yield f'}},"db":{_json(self.db)},"month":{_json(month)},"v":{VERSION}}}'
+
+    def _kept_day(self, day: date, vs_day: list[tuple[Patient, Visit]],
+                  aps_day: list[tuple[Patient, Appointment]], kept: dict[str, tuple[Any, ...]],
+                  rendered: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
+        """One day's value, from ``kept`` when what it shows is unchanged; put in ``rendered``."""
+        digest = self._day_digest(day, vs_day, aps_day)
+        packed = kept.get(digest)
+        if packed is None:
+            value = self._day(day, vs_day, aps_day)
+            # Kept compressed: a day's HTML repeats the same tags row after row, and the
+            # whole diary's text held plain was the largest thing in the service's memo.
+            packed = (value["paid"], value["visits"], value["appointments"],
+                      zlib.compress(value["html"].encode("utf-8"), 1))
+        else:
+            value = {"paid": packed[0], "visits": packed[1], "appointments": packed[2],
+                     "html": zlib.decompress(packed[3]).decode("utf-8")}
+        rendered[digest] = packed
+        return value
 
     def _day(self, day: date, vs_day: list[tuple[Patient, Visit]],
              aps_day: list[tuple[Patient, Appointment]]) -> dict[str, Any]:

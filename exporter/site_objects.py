@@ -236,15 +236,15 @@ def _account_db(ctx: Any, acc: Any, view: DbView) -> dict[str, Any]:
     """One database of an account's index root: its diary shards and index shards sealed."""
     door_id, ik = acc["door_id"], bytes(acc["ik"])
     diary = {}
-    for month in view.by_month:
+    for month in view.month_index:
         key = diary_key(ik, view.db, month)
         ad = crypto.label("chartseal/v1/diary", ctx.clinic, door_id, view.db, month)
         view.keep_days(month)
         name = ctx.writer.sealed_object(
             f"diary:{acc['name']}:{view.db}:{month}", input_digest(view.month_digest(month), door_id, key),
-            ctx.prefix, lambda m=month, k=key, a=ad: crypto.seal_body(k, view.month_shard(m), a), "clinic")
+            ctx.prefix, lambda m=month, k=key, a=ad: crypto.seal_body_text(k, view.month_pieces(m), a), "clinic")
         diary[month] = {"obj": name, "key": crypto.b64e(key)}
-    view.__dict__.pop("by_month", None)  # the shards do not need it: free it before building them
+    view.release()  # the shards do not need the diary's index: free it before building them
     shards = account_shards(ctx, acc, view)
     return {"id": view.db, "name": view.db, "count": sum(x["n"] for x in shards), "shards": shards,
             "diary": diary, "view": view}

@@ -72,8 +72,8 @@ def assert_site_matches_a_fresh_rendering(home, clinic_db):
     assert [r["search"] for r in db["rows"]] == [search_key(p) for p in ordered]
     assert [r["html"] for r in db["rows"]] == [render.list_row(p, render.age(p.birth_date, TODAY)) for p in ordered]
     assert [r["sort"] for r in db["rows"]] == [list(sort_key(p)[:2]) for p in ordered]
-    assert sorted(db["diary"]) == sorted(view.by_month)
-    for month in view.by_month:
+    assert sorted(db["diary"]) == sorted(view.month_index)
+    for month in view.month_index:
         assert site.diary(door_id, db, month) == view.month_shard(month), month
     general = secret(home, "general_password")
     for p in patients:
@@ -231,10 +231,10 @@ def test_a_month_digests_the_same_with_and_without_a_memo(clinic_db):
     rids = {p.id: f"{p.id:032x}" for p in patients}
     kept, computed = (DbView("main", patients, rids, TODAY, "en", "v", ExportMemo(remember))
                       for remember in (True, False))
-    assert len(kept.by_month) >= 3
-    for month in kept.by_month:
+    assert len(kept.month_index) >= 3
+    for month in kept.month_index:
         assert kept.month_digest(month) == computed.month_digest(month), month
-    assert len({kept.month_digest(m) for m in kept.by_month}) == len(kept.by_month)
+    assert len({kept.month_digest(m) for m in kept.month_index}) == len(kept.month_index)
 
 
 def test_a_database_removed_from_the_home_leaves_the_memo(home, tmp_path):
