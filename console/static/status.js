@@ -18,7 +18,10 @@ async function refresh() {
     const summary = document.getElementById("publish-summary");
     const shownJob = summary ? summary.dataset.job : "";
     const job = s.current ? s.current.id : "";
-    if ((state && state.dataset.state !== s.service) || job !== shownJob) {
+    // Not over the steps an install or uninstall left to run by hand: they are shown once,
+    // and a reload would take them away before they were read.
+    const oneTime = document.getElementById("steps");
+    if (!oneTime && ((state && state.dataset.state !== s.service) || job !== shownJob)) {
       window.location.reload();
       return;
     }
