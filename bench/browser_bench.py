@@ -35,9 +35,9 @@ os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"  # only the large list site uses wea
 
 from browser import CHROMIUM, CHROMIUM_ARGS, serve_site, wait_state  # noqa: E402
 from exporter import access, crypto, keystore, render  # noqa: E402
-from exporter.demo_data import write_demo_clinic  # noqa: E402
-from exporter.home import Database, create_home, load_home  # noqa: E402
+from exporter.home import load_home  # noqa: E402
 from exporter.site import export_site  # noqa: E402
+from export_bench import make_home  # noqa: E402  (this folder: the same demo home as the export bench)
 
 MARKS = "JSON.stringify(Object.fromEntries(performance.getEntriesByType('mark').map(m => [m.name, m.startTime])))"
 
@@ -51,15 +51,7 @@ def make_site(tmp: Path, patients: int, params: crypto.KdfParams) -> dict:
         if tmp.exists():
             shutil.rmtree(tmp)  # an unfinished one: start again
         tmp.mkdir(parents=True)
-        db = tmp / "main.sqlite"
-        write_demo_clinic(db, patients=patients, seed=3)
-        home = create_home(tmp / "home", params)
-        conn = keystore.create(home.keys_path)
-        access.init_keys(conn)
-        conn.close()
-        home.databases["main"] = Database("main", db)
-        home.save()
-        home = load_home(home.root)
+        home, _ = make_home(tmp, patients, params, seed=3)
         start = time.perf_counter()
         export_site(home)
         export_s = time.perf_counter() - start

@@ -30,11 +30,11 @@ from exporter.home import Database, create_home, load_home  # noqa: E402
 from exporter.site import export_site  # noqa: E402
 
 
-def make_home(tmp: Path, patients: int, params: crypto.KdfParams):
+def make_home(tmp: Path, patients: int, params: crypto.KdfParams, seed: int = 7):
     from exporter.demo_data import write_demo_clinic  # Faker is large: not in the export's process
 
     db = tmp / "main.sqlite"
-    write_demo_clinic(db, patients=patients, seed=7)
+    write_demo_clinic(db, patients=patients, seed=seed)
     home = create_home(tmp / "home", params)
     conn = keystore.create(home.keys_path)
     access.init_keys(conn)
