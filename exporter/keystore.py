@@ -104,6 +104,20 @@ SCHEMA += "".join(
     f"    WHEN new.name NOT IN ({_SKIP}) BEGIN {_BUMP} END;\n"
     for op in ("INSERT", "UPDATE"))
 
+# ``export_token``: a random value that every change to the rows an export reads (patients,
+# accounts, shares) replaces, so a process that remembers its last export (exporter.memo)
+# knows the keystore is unchanged without reading it. Random, not a counter: a keystore put
+# back from a backup, or changed by another program, never matches unless it is the very
+# content the process last saw.
+SCHEMA += """
+CREATE TABLE IF NOT EXISTS export_token (token BLOB NOT NULL);
+"""
+SCHEMA += "".join(
+    f"CREATE TRIGGER IF NOT EXISTS export_token_{table}_{op.lower()} AFTER {op} ON {table}\n"
+    f"    BEGIN UPDATE export_token SET token = randomblob(16); END;\n"
+    for table in ("patients", "accounts", "shares")
+    for op in ("INSERT", "UPDATE", "DELETE"))
+
 # What init writes; a keystore without any of them is not one chartseal can use.
 REQUIRED = ("login_password", "admin_password", "general_password", "gk", "lk", "notes_pk",
             "notes_sk")
@@ -197,6 +211,10 @@ def _ready(path: Path, conn: sqlite3.Connection) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.executescript(SCHEMA)
+    if conn.execute("SELECT 1 FROM export_token").fetchone() is None:  # made or migrated now
+        with conn:
+            conn.execute("INSERT INTO export_token (token) SELECT randomblob(16) "
+                         "WHERE NOT EXISTS (SELECT 1 FROM export_token)")
     for suffix in ("-wal", "-shm"):
         side = path.with_name(path.name + suffix)
         if side.exists():
@@ -209,6 +227,13 @@ def tuples(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> sqlite3.Cu
     cur = conn.cursor()
     cur.row_factory = None
     return cur.execute(sql, params)
+
+
+def export_token(conn: sqlite3.Connection) -> bytes:
+    """The keystore's change token (see SCHEMA): equal tokens mean the rows an export reads
+    are the ones seen when the token was taken."""
+    row = conn.execute("SELECT token FROM export_token").fetchone()
+    return bytes(row[0])
 
 
 def get_secret(conn: sqlite3.Connection, name: str) -> bytes:
