@@ -50,8 +50,24 @@ class SealedCache:
             stored = {row[0]: Entry(*row[1:]) for row in conn.execute(
                 "SELECT key, inputs, name, digest, size FROM sealed_cache")}
         self._stored = stored
-        self._old = dict(stored)
+        self._old = stored  # read only: a full export fills _new from nothing
         self._new: dict[str, Entry] = {}
+        self._dropped: dict[str, Entry] | None = None  # carried mode (see carry())
+        self._touched: list[str] = []
+
+    def carry(self) -> None:
+        """Start from the previous export's entries instead of none (they become this
+        export's, mutated in place): the caller then drops the entries of what it seals
+        again, and commit() writes only what was dropped or used since. The dropped entries
+        are what lookup() answers from, so an unchanged object of a dropped patient is kept."""
+        self._new = self._stored
+        self._old = self._dropped = {}
+
+    def drop(self, key: str) -> None:
+        """Carried mode: take ``key`` out of the entries, keeping it for lookup()."""
+        entry = self._new.pop(key, None)
+        if entry is not None and self._dropped is not None:
+            self._dropped[key] = entry
 
     def lookup(self, key: str, inputs: str) -> Entry | None:
         """The object sealed earlier from exactly these inputs, or None."""
@@ -62,10 +78,22 @@ class SealedCache:
 
     def use(self, key: str, entry: Entry) -> None:
         self._new[key] = entry
+        if self._dropped is not None:
+            self._touched.append(key)
+
+    def _changes(self) -> tuple[list[str], list[str]]:
+        """Carried mode: (keys to delete, keys to write) against what the table holds."""
+        dropped, new = self._dropped or {}, self._new
+        gone = [k for k in dropped if k not in new]
+        put = [k for k in dict.fromkeys(self._touched) if dropped.get(k) != new[k]]
+        return gone, put
 
     @property
     def unchanged(self) -> bool:
         """True when this export used exactly the previous entries."""
+        if self._dropped is not None:
+            gone, put = self._changes()
+            return not gone and not put
         return self._new == self._stored
 
     @property
@@ -80,9 +108,15 @@ class SealedCache:
 
     def commit(self) -> None:
         """Keep exactly the entries used by this export (inside the caller's transaction)."""
-        stored = self._stored
-        self.conn.executemany("DELETE FROM sealed_cache WHERE key = ?",
-                              ((k,) for k in stored.keys() - self._new.keys()))
+        new = self._new
+        if self._dropped is not None:
+            gone, put = self._changes()
+            changed = ((k, *new[k]) for k in put)
+        else:
+            stored = self._stored
+            gone = list(stored.keys() - new.keys())
+            changed = ((k, *e) for k, e in new.items() if stored.get(k) != e)
+        self.conn.executemany("DELETE FROM sealed_cache WHERE key = ?", ((k,) for k in gone))
         self.conn.executemany(
             "INSERT OR REPLACE INTO sealed_cache (key, inputs, name, digest, size) VALUES (?, ?, ?, ?, ?)",
-            ((k, *e) for k, e in self._new.items() if stored.get(k) != e))
+            changed)

@@ -76,6 +76,9 @@ class ExportMemo:
         # Per clinic database source: what its last read left (exporter.clinic_delta).
         self.reads: dict[str, ReadState] = {}
         self.state: Committed | None = None
+        # What the patients' pass of the export that committed ``state`` leaves for the next
+        # (exporter.patient_pass.Carry); taken, with ``state``, by each export.
+        self.carry: Any = None
         self.clock: Callable[[], float] | None = None  # for the reads' timer; None: monotonic
 
     def read_state(self, source: str, full_every: float) -> ReadState:

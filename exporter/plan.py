@@ -71,10 +71,17 @@ def replace_plan(conn: sqlite3.Connection, objects: dict[str, PlanObject],
     ensure_schema(conn)
     if old is None:
         conn.execute("DELETE FROM plan")
-        changed: Iterable[PlanObject] = objects.values()
-    else:
-        conn.executemany("DELETE FROM plan WHERE name = ?", ((n,) for n in old.keys() - objects.keys()))
-        changed = [o for name, o in objects.items() if old.get(name) != o]
+        return update_plan(conn, (), objects.values())
+    return update_plan(conn, old.keys() - objects.keys(),
+                       [o for name, o in objects.items() if old.get(name) != o])
+
+
+def update_plan(conn: sqlite3.Connection, removed: Iterable[str], changed: Iterable[PlanObject]) -> int:
+    """Remove ``removed`` and write ``changed`` (new or different objects), inside the
+    caller's transaction: an export that knows its differences writes only those.
+    Returns the new generation number."""
+    ensure_schema(conn)
+    conn.executemany("DELETE FROM plan WHERE name = ?", ((n,) for n in removed))
     conn.executemany(
         "INSERT OR REPLACE INTO plan (name, digest, size, kind, grp, refs) VALUES (?, ?, ?, ?, ?, ?)",
         ((o.name, o.digest, o.size, o.kind, o.group, " ".join(o.refs)) for o in changed),

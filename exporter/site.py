@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import sqlite3
+import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -256,9 +257,14 @@ def _export_read(home: Home, keys, state, data: dict[str, list[Patient]], result
     # What this process committed last time, if no other export has committed since.
     generation = plan.generation(state)
     last = memo.state if memo.state and memo.state.generation == generation else None
-    memo.state = None  # until this export has committed
-    writer = ObjectWriter(home.site_dir, SealedCache(state, last.cache if last else None))
+    carry, now = memo.carry, (memo.clock or time.monotonic)()
+    memo.state = memo.carry = None  # until this export has committed: both are changed in place
+    writer = ObjectWriter(home.site_dir, SealedCache(state, last.cache if last else None), memo.remember)
     ctx = _Context(home, keys, writer, today, result.problems, memo, *_next_publish(keys, home))
+    # The writer may start from the last committed plan only while the folder was listed
+    # recently enough: a file removed by hand is noticed by the next listing.
+    listed = carry is not None and now - carry.listed_at < float(home.config.get("full_read_interval", 3600))
+    ctx.carry_prev, ctx.carry_objects = carry, (last.plan if last and listed else None)
     seal_patients(ctx, data, pages)
     seal_accounts(ctx, data, known)
     _app(ctx)
@@ -268,10 +274,17 @@ def _export_read(home: Home, keys, state, data: dict[str, list[Patient]], result
     if writer.sealed or not writer.cache.unchanged or writer.strays:
         with state:
             writer.cache.commit()
-            generation = plan.replace_plan(state, writer.objects, last.plan if last else None)
+            if writer.carrying:
+                generation = plan.update_plan(state, *writer.plan_changes())
+            else:
+                generation = plan.replace_plan(state, writer.objects, last.plan if last else None)
     result.removed = writer.remove_strays()
     if memo.remember:
         memo.state = Committed(generation, writer.cache.entries, writer.objects)
+        ctx.next_carry.outside_names, ctx.next_carry.outside_keys = writer.outside_names, writer.outside_keys
+        if not writer.carrying:
+            ctx.next_carry.listed_at = now
+        memo.carry = ctx.next_carry
         memo.end_export()
 
 

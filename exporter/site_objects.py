@@ -13,6 +13,7 @@ from . import access, crypto, keystore, render, settings
 from .cache import input_digest
 from .indexes import DbView
 from .index_shards import account_shards
+from .patient_pass import seal_remembered
 from .records import Patient, Problem
 from site_templates import ROOT as TEMPLATES_ROOT
 
@@ -66,14 +67,14 @@ def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str
     common = input_digest(ctx.clinic, ctx.prefix, version, ctx.lang, gk, lk, repr(ctx.home.kdf.to_json()),
                           ctx.site_pk, ctx.publish.floor)
     ctx.bundles = {}
+    if ctx.memo.remember:
+        seal_remembered(ctx, data, pages, common, gk, lk)
+        return
     for db, patients in data.items():
         cur = keystore.tuples(ctx.keys, "SELECT * FROM patients WHERE db = ?", (db,))
         cols = [d[0] for d in cur.description]
         at = cols.index("card")
         rows = {r[at]: r for r in cur}
-        if ctx.memo.remember:
-            _seal_remembered(ctx, db, patients, rows, cols, pages, common, gk, lk)
-            continue
         for i, p in enumerate(patients):
             ctx.bundles[(db, p.card)] = _seal_patient(ctx, db, p, dict(zip(cols, rows[p.card])),
                                                       render.patient_today(p, ctx.today),
@@ -81,56 +82,6 @@ def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str
             # Once its bundle is sealed, a one-off export needs no more than the list and
             # the diary show: the rest is let go, which sets a large clinic's peak memory.
             patients[i] = p.for_lists()
-
-
-def _seal_remembered(ctx: Any, db: str, patients: list[Patient], rows: dict[str, Any], cols: list[str],
-                     pages: set[tuple[str, str]], common: str, gk: bytes, lk: bytes) -> None:
-    """seal_patients in a process that exports again: an unchanged patient's objects are
-    kept from the memo's trace, and a run of unchanged patients is replayed in one call."""
-    memo = ctx.memo.table("patient")
-    run: list[tuple[Patient, Any, Any]] = []  # unchanged patients not yet replayed, in order
-
-    def flush() -> None:
-        if run and ctx.writer.replay_many([done[1] for _, _, done in run]):
-            for p, memo_key, done in run:
-                memo.put(memo_key, done)
-                ctx.bundles[(db, p.card)] = done[0]
-        else:  # one of them collides or changed on disk: each on its own, in order
-            for p, memo_key, done in run:
-                _seal_one(ctx, db, p, memo, memo_key, done, rows[p.card], cols, gk, lk)
-        run.clear()
-
-    for p in patients:
-        row = rows[p.card]
-        shown_today = render.patient_today(p, ctx.today)
-        # Everything this patient's objects are sealed from: when it is as it was at the
-        # last export in this process, the objects are kept without digesting anything.
-        # The keystore row by its digest: the memo then holds 16 bytes a patient, not ~1 KB.
-        memo_key = (db, p.digest, input_digest(row), shown_today, (db, p.card) in pages, common)
-        done = memo.peek(memo_key)
-        if done is not None:
-            run.append((p, memo_key, done))
-            continue
-        flush()
-        _seal_one(ctx, db, p, memo, memo_key, None, row, cols, gk, lk)
-    flush()
-
-
-def _seal_one(ctx: Any, db: str, p: Patient, memo: Any, memo_key: Any, done: Any, row: Any,
-              cols: list[str], gk: bytes, lk: bytes) -> None:
-    if done is not None and ctx.writer.replay(done[1]):
-        memo.put(memo_key, done)
-        ctx.bundles[(db, p.card)] = done[0]
-        return
-    problems = len(ctx.problems)
-    ctx.writer.start_trace()
-    try:
-        ctx.bundles[(db, p.card)] = _seal_patient(ctx, db, p, dict(zip(cols, row)), memo_key[3],
-                                                  memo_key[4], gk, lk)
-    finally:
-        trace = ctx.writer.end_trace()
-    if len(ctx.problems) == problems:  # a collision is worked out again each time
-        memo.put(memo_key, (ctx.bundles[(db, p.card)], trace))
 
 
 def _seal_patient(ctx: Any, db: str, p: Patient, row: Any, shown_today: tuple, on_page: bool,

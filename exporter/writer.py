@@ -67,12 +67,34 @@ def _list_files(root: Path) -> set[str]:
     return out
 
 
+class _CarriedDisk:
+    """The folder's names in carried mode, without listing it: after the export that this
+    one carries forward, the folder held exactly that export's plan (its strays were
+    removed), and every file written since is in ``objects``."""
+
+    __slots__ = ("writer",)
+
+    def __init__(self, writer: "ObjectWriter") -> None:
+        self.writer = writer
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.writer.objects or name in self.writer.dropped
+
+
 class ObjectWriter:
-    def __init__(self, site_dir: Path, cache: SealedCache) -> None:
+    def __init__(self, site_dir: Path, cache: SealedCache, track: bool = False) -> None:
+        """``track``: note the objects placed outside a trace (see :meth:`carry`)."""
         self.site_dir = site_dir
         self.cache = cache
-        self.on_disk = _list_files(site_dir)
+        self._on_disk: set[str] | _CarriedDisk | None = None  # listed on first use
         self.objects: dict[str, plan.PlanObject] = {}
+        # Carried mode (see carry()): the previous objects taken out, and the names placed since.
+        self.carrying = False
+        self.dropped: dict[str, plan.PlanObject] = {}
+        self.added: list[str] = []
+        self.track = track
+        self.outside_names: list[str] = []
+        self.outside_keys: list[str] = []
         self.sealed = 0
         self.kept = 0
         # Files written by this export, synced one by one by flush(); past SYNC_EACH_MAX only
@@ -81,15 +103,64 @@ class ObjectWriter:
         self.written_count = 0
         self.trace: list[tuple[str, Entry, plan.PlanObject]] | None = None
 
+    @property
+    def on_disk(self) -> set[str] | _CarriedDisk:
+        if self._on_disk is None:
+            self._on_disk = _list_files(self.site_dir)
+        return self._on_disk
+
+    def carry(self, objects: dict[str, plan.PlanObject], outside_names: list[str],
+              outside_keys: list[str]) -> None:
+        """Start from the objects and cache entries the previous export of this process
+        committed (taken over and changed in place) instead of from nothing, so an export
+        costs what it seals again, not what it keeps. Must come before anything is placed.
+
+        What that export placed outside a trace (accounts, site.json, the app) is taken out
+        here, as it is placed again every export; the caller takes out each patient it seals
+        again with :meth:`drop_trace`. The folder is not listed (see _CarriedDisk)."""
+        assert not self.objects and self._on_disk is None, "carry() before anything is placed"
+        self.carrying = True
+        self.objects = objects
+        self._on_disk = _CarriedDisk(self)
+        self.cache.carry()
+        for name in outside_names:
+            self._drop_name(name)
+        for key in outside_keys:
+            self.cache.drop(key)
+
+    def _drop_name(self, name: str) -> None:
+        obj = self.objects.pop(name, None)
+        if obj is not None:
+            self.dropped[name] = obj
+
+    def drop_trace(self, trace: list[tuple[str, Entry, plan.PlanObject]]) -> None:
+        """Carried mode: take out the objects of one patient's earlier trace."""
+        for key, _, obj in trace:
+            self._drop_name(obj.name)
+            self.cache.drop(key)
+
+    def plan_changes(self) -> tuple[list[str], list[plan.PlanObject]]:
+        """Carried mode: (names to remove, objects to write) against the committed plan."""
+        objects, dropped = self.objects, self.dropped
+        removed = [n for n in dropped if n not in objects]
+        changed = [objects[n] for n in dict.fromkeys(self.added) if dropped.get(n) != objects[n]]
+        return removed, changed
+
     def _add(self, name: str, digest: str, size: int, kind: str, group: str,
              refs: Sequence[str]) -> plan.PlanObject:
         obj = self.objects[name] = plan.PlanObject(name, digest, size, kind, group, tuple(refs))
+        if self.carrying:
+            self.added.append(name)
+        if self.track and self.trace is None:
+            self.outside_names.append(name)
         return obj
 
     def _use(self, key: str, entry: Entry, obj: plan.PlanObject) -> None:
         self.cache.use(key, entry)
         if self.trace is not None:
             self.trace.append((key, entry, obj))
+        elif self.track:
+            self.outside_keys.append(key)
 
     def start_trace(self) -> None:
         """Record each sealed object and door from now on, for :meth:`replay`."""
@@ -213,7 +284,11 @@ class ObjectWriter:
     @property
     def strays(self) -> set[str]:
         """Files in the folder that the new plan does not hold."""
-        return self.on_disk - set(self.objects)
+        if self.carrying:
+            return {n for n in self.dropped if n not in self.objects}
+        on_disk = self.on_disk
+        assert isinstance(on_disk, set)
+        return on_disk - self.objects.keys()
 
     def remove_strays(self) -> int:
         removed = 0

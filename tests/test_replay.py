@@ -37,8 +37,19 @@ def test_replay_many_is_all_or_nothing_across_traces(home, tmp_path):
     conn.close()
 
 
+def _clocked(memo):
+    """A memo whose clock the test moves: past full_read_interval the export walks again."""
+    now = [0.0]
+    memo.clock = lambda: now[0]
+
+    def later():
+        now[0] += 3601
+    return later
+
+
 def test_an_edit_replays_the_unchanged_patients_around_it_in_two_calls(home, clinic_db, monkeypatch):
     memo = ExportMemo()
+    later = _clocked(memo)
     export_site(home, today=TODAY, memo=memo)
     calls = []
     real = ObjectWriter.replay_many
@@ -48,9 +59,13 @@ def test_an_edit_replays_the_unchanged_patients_around_it_in_two_calls(home, cli
         return real(self, traces)
     monkeypatch.setattr(ObjectWriter, "replay_many", spy)
     assert export_site(home, today=TODAY, memo=memo).sealed == 0
+    assert calls == []  # carried forward: no patient is even looked at
+    later()  # the folder is due to be listed again: every patient is walked
+    assert export_site(home, today=TODAY, memo=memo).sealed == 0
     assert calls == [3]  # every patient unchanged: one call for the whole database
     calls.clear()
     edit(clinic_db, EDITS["deal paid"])  # patient 1001, the first in the database
+    later()
     assert export_site(home, today=TODAY, memo=memo).sealed > 0
     assert calls == [2]
     assert_site_matches_a_fresh_rendering(home, clinic_db)
@@ -61,10 +76,15 @@ def test_an_edit_replays_the_unchanged_patients_around_it_in_two_calls(home, cli
 
 def test_a_patient_whose_objects_left_the_folder_is_sealed_again_the_others_kept(home, clinic_db):
     memo = ExportMemo()
+    later = _clocked(memo)
     export_site(home, today=TODAY, memo=memo)
     bundles = _bundles(home)
     gone = sorted(bundles)[0]
     (home.site_dir / bundles[gone]).unlink()
+    # Carried forward, the folder is not listed: the file removed by hand is noticed by the
+    # next export that lists it, at the latest full_read_interval later.
+    assert export_site(home, today=TODAY, memo=memo).sealed == 0
+    later()
     assert export_site(home, today=TODAY, memo=memo).sealed > 0
     after = _bundles(home)
     # Sealed again (a new nonce, a new name); the other patients' bundles are kept as they were.
