@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from . import access, crypto, doors, failures, keystore, plan, render
 from .cache import SealedCache
@@ -125,20 +125,33 @@ def _unreadable(name: str, exc: Exception, iso: Isolation, read: _Read, result: 
     result.problems.append(Problem(name, "database", why, KEPT if n else SKIPPED, name))
 
 
-def _ensure_patient_keys(conn, data: dict[str, list[Patient]]) -> None:
-    known = set(keystore.tuples(conn, "SELECT db, card FROM patients"))
-    with conn:
+def _ensure_patient_keys(conn, data: dict[str, list[Patient]], carry=None) -> None:
+    """A keystore row for every patient read. ``carry`` (exporter.patient_pass.Carry) is
+    what the last export of this process left: while the keystore holds the token it saw,
+    every patient it had still has its row, and only the others are looked up."""
+    todo: Any
+    if carry is not None and carry.key[2] == keystore.export_token(conn):
+        todo = []
         for db, patients in data.items():
-            for p in patients:
-                if (db, p.card) in known:
-                    continue
-                note_pk, note_sk = crypto.sign_keypair()
-                entry_pk, entry_sk = crypto.sign_keypair()
-                conn.execute(
-                    "INSERT INTO patients (db, card, rid, ck, password, note_pk, note_sk, "
-                    "entry_note_pk, entry_note_sk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (db, p.card, crypto.random_id(), crypto.random_key(), access.new_password(3),
-                     note_pk, note_sk, entry_pk, entry_sk))
+            had = carry.dbs.get(db, {})
+            todo += [(db, p) for p in patients if p.card not in had]
+        known = {(db, p.card) for db, p in todo if conn.execute(
+            "SELECT 1 FROM patients WHERE db = ? AND card = ?", (db, p.card)).fetchone()}
+    else:
+        todo = ((db, p) for db, patients in data.items() for p in patients)
+        known = set(keystore.tuples(conn, "SELECT db, card FROM patients"))
+    missing = [(db, p.card) for db, p in todo if (db, p.card) not in known]
+    if not missing:
+        return
+    with conn:
+        for db, card in missing:
+            note_pk, note_sk = crypto.sign_keypair()
+            entry_pk, entry_sk = crypto.sign_keypair()
+            conn.execute(
+                "INSERT INTO patients (db, card, rid, ck, password, note_pk, note_sk, "
+                "entry_note_pk, entry_note_sk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (db, card, crypto.random_id(), crypto.random_key(), access.new_password(3),
+                 note_pk, note_sk, entry_pk, entry_sk))
 
 
 def _check_kdf(conn, home: Home) -> None:
@@ -243,7 +256,7 @@ def _export_read(home: Home, keys, state, data: dict[str, list[Patient]], result
                  memo: ExportMemo) -> None:
     """Seal what was read and commit the plan (one attempt of export_site)."""
     result.patients = sum(len(v) for v in data.values())
-    _ensure_patient_keys(keys, data)
+    _ensure_patient_keys(keys, data, memo.carry)
     known = {db: {p.card for p in ps} for db, ps in data.items()}
     result.rotated = access.expire_shares(keys, known, today)
     _check_kdf(keys, home)
