@@ -81,6 +81,11 @@ class ExportMemo:
         self.carry: Any = None
         self.clock: Callable[[], float] | None = None  # for the reads' timer; None: monotonic
 
+    def relist(self) -> None:
+        """The site folder lost files this memo does not know of (the uploader drops a damaged
+        one): the next export walks every patient and lists the folder."""
+        self.carry = None
+
     def read_state(self, source: str, full_every: float) -> ReadState:
         """The read state of one clinic database source, made on first use."""
         state = self.reads.get(source)

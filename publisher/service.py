@@ -258,6 +258,8 @@ class Service:
             started, before = time.monotonic(), self.beat.uploaded
             try:
                 report = run_queue(conn, target, home.site_dir, self.policy, self._sent, clock, sleep)
+                if report.site_damaged and self.memo is not None:
+                    self.memo.relist()  # dropped files: the next export lists the folder
                 for grp, error in list(report.failed.items())[:1]:
                     self._note_error(f"upload of {grp} failed: {error}")
             except _Yield:

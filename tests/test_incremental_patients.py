@@ -254,3 +254,21 @@ def test_a_failed_export_leaves_the_next_one_to_walk_and_list(home, clinic_db, m
     before = plan_map(home)
     assert export_site(home, today=TODAY).sealed == 0 and plan_map(home) == before
     assert files_on_disk(home) == set(before)
+
+
+def test_a_file_the_uploader_drops_is_sealed_again_once_the_memo_relists(home, clinic_db):
+    from publisher.errors import SiteObjectError
+    from publisher.uploader import read_checked
+
+    memo = ExportMemo()
+    export_site(home, today=TODAY, memo=memo)
+    bundle = next(o for o in plan_map(home).values() if o.kind == plan.IMMUTABLE and o.group not in ("clinic", "app"))
+    (home.site_dir / bundle.name).write_bytes(b"damaged")
+    with pytest.raises(SiteObjectError):
+        read_checked(home.site_dir, bundle)  # drops the damaged file, as an upload does
+    assert not (home.site_dir / bundle.name).exists()
+    memo.relist()  # what the service does when an upload reports a damaged file
+    assert export_site(home, today=TODAY, memo=memo).sealed > 0
+    before = plan_map(home)
+    assert bundle.name not in before and files_on_disk(home) == set(before)
+    assert export_site(home, today=TODAY).sealed == 0 and plan_map(home) == before
