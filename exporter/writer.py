@@ -2,7 +2,9 @@
 
 An object whose inputs are unchanged is kept as it is, known by the digest and size the
 cache recorded, and never read back; a new object is written atomically. What the folder
-holds is listed once at the start, which is also how strays are found at the end.
+holds is listed once, on first use, which is also how strays are found at the end; an
+export carried forward from the last one of its process (:meth:`ObjectWriter.carry`) does
+not list it, and its strays are the objects it took out and did not place again.
 """
 from __future__ import annotations
 
