@@ -50,6 +50,7 @@ def seal_remembered(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[s
 
     ``ctx.carry_prev`` is the last export's Carry (or None) and ``ctx.carry_objects`` the
     plan it committed when the writer may start from it (or None). Leaves ``ctx.next_carry``.
+    A walk only reads the last Carry, so after a failed walk the next export still replays.
     """
     key = (common, ctx.today, keystore.export_token(ctx.keys), bool(ctx.home.config["patient_pages"]))
     prev, objects = ctx.carry_prev, ctx.carry_objects
@@ -108,8 +109,9 @@ def _seal_carried(ctx: Any, prev: Carry, objects: dict[str, Any], changes: _Chan
                   pages: set[tuple[str, str]], common: str, gk: bytes, lk: bytes) -> dict[str, dict[str, Done]]:
     """Start from the last export's objects; take out the changed and gone patients' and
     seal the changed ones again, in the order a walk would."""
+    ctx.memo.carry = None  # taken over and changed in place: a failed export leaves nothing
     ctx.writer.carry(objects, prev.outside_names, prev.outside_keys)
-    dbs, ctx.bundles = prev.dbs, prev.bundles  # taken over: the memo let go of them
+    dbs, ctx.bundles = prev.dbs, prev.bundles
     for db, card in changes.deleted:
         ctx.writer.drop_trace(dbs[db].pop(card).trace)
         del ctx.bundles[(db, card)]

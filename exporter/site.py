@@ -271,7 +271,9 @@ def _export_read(home: Home, keys, state, data: dict[str, list[Patient]], result
     generation = plan.generation(state)
     last = memo.state if memo.state and memo.state.generation == generation else None
     carry, now = memo.carry, (memo.clock or time.monotonic)()
-    memo.state = memo.carry = None  # until this export has committed: both are changed in place
+    # Until this export has committed: the writer may change the plan and cache in place
+    # (the patients' pass lets go of ``memo.carry`` too when it does).
+    memo.state = None
     writer = ObjectWriter(home.site_dir, SealedCache(state, last.cache if last else None), memo.remember)
     ctx = _Context(home, keys, writer, today, result.problems, memo, *_next_publish(keys, home))
     # The writer may start from the last committed plan only while the folder was listed

@@ -248,7 +248,7 @@ def test_a_failed_export_leaves_the_next_one_to_walk_and_list(home, clinic_db, m
     with pytest.raises(OSError):
         export_site(home, today=TODAY, memo=memo)
     monkeypatch.undo()
-    assert memo.carry is None and memo.state is None
+    assert memo.carry is None and memo.state is None  # the carried export took them over
     assert export_site(home, today=TODAY, memo=memo).sealed > 0
     assert_site_matches_a_fresh_rendering(home, clinic_db)
     before = plan_map(home)
@@ -272,3 +272,24 @@ def test_a_file_the_uploader_drops_is_sealed_again_once_the_memo_relists(home, c
     before = plan_map(home)
     assert bundle.name not in before and files_on_disk(home) == set(before)
     assert export_site(home, today=TODAY).sealed == 0 and plan_map(home) == before
+
+
+def test_after_a_failed_walk_the_next_export_still_replays(home, clinic_db, monkeypatch):
+    memo = ExportMemo()
+    export_site(home, today=TODAY, memo=memo)
+    edit(clinic_db, EDITS["visit paid"])
+
+    def broken(self):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(ObjectWriter, "flush", broken)
+    with pytest.raises(OSError):
+        export_site(home, today=TODAY + timedelta(days=1), memo=memo)  # a new day: walked
+    monkeypatch.undo()
+    assert memo.carry is not None and memo.state is None
+    calls = []
+    real = ObjectWriter.replay_many
+    monkeypatch.setattr(ObjectWriter, "replay_many", lambda self, t: (calls.append(len(t)), real(self, t))[1])
+    assert export_site(home, today=TODAY + timedelta(days=1), memo=memo).sealed > 0
+    assert sum(calls) >= 1  # the unchanged patient (1001) was replayed, not sealed on its own
+    before = plan_map(home)
+    assert export_site(home, today=TODAY + timedelta(days=1)).sealed == 0 and plan_map(home) == before
