@@ -57,7 +57,6 @@ def seal_remembered(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[s
     changes = None
     if prev is not None and objects is not None and prev.key == key and set(prev.dbs) == set(data):
         changes = _changes(ctx, prev, objects, data, pages, lk)
-    ctx.walked = 0  # patients looked at one by one (the carried path looks at changed ones only)
     if changes is not None:
         dbs = _seal_carried(ctx, prev, objects, changes, pages, common, gk, lk)
     else:
@@ -119,7 +118,6 @@ def _seal_carried(ctx: Any, prev: Carry, objects: dict[str, Any], changes: _Chan
         if (d := dbs[db].get(p.card)) is not None:
             ctx.writer.drop_trace(d.trace)
     for db, p, row in changes.changed:
-        ctx.walked += 1
         memo_key = _key(ctx, db, p, tuple(row.values()), pages, common)
         dbs[db][p.card] = done = _seal_one(ctx, db, p, memo_key, None, row, gk, lk)
         ctx.bundles[(db, p.card)] = done.bundle
@@ -154,7 +152,6 @@ def _seal_walked(ctx: Any, db: str, patients: list[Patient], old: dict[str, Done
         run.clear()
 
     for p in patients:
-        ctx.walked += 1
         row = rows[p.card]
         memo_key = _key(ctx, db, p, row, pages, common)
         d = old.get(p.card)
