@@ -1,5 +1,5 @@
 """The service process's memory: allocator settings at start, freed memory given back after
-each export (docs/SERVICE.md, "Memory").
+each export (docs/SERVICE.md, "Limits").
 
 What the service holds between exports is Python objects (the clinic's patients as read, the
 export memo, the plan and cache of the published objects): at 50,000 patients about 430 MiB
