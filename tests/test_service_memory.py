@@ -137,3 +137,21 @@ def test_elsewhere_nothing_is_changed(monkeypatch):
     monkeypatch.setattr(service_memory.sys, "platform", "darwin")
     assert service_memory.tune_allocator() is False
     service_memory.give_back_memory()  # no C library call, no error
+
+
+def test_the_read_state_keeps_a_card_as_stored_only_when_it_is_not_the_card(db):
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("INSERT INTO patients (id, card, first_name) VALUES (3, ' c 3 ', 'Sami')")
+    conn.close()
+    state = ReadState()
+    first = {p.id: p for p in read_clinic(db, state).patients}
+    assert state.patients[1][0] is None and state.patients[3][0] == " c 3 "
+    conn = sqlite3.connect(db)
+    with conn:  # a read by difference: the unchanged rows are rebuilt from the entries
+        conn.execute("UPDATE patients SET surname = 'Nasser', modified_at = '2030-01-01T00:00:00' WHERE id = 1")
+    conn.close()
+    second = {p.id: p for p in read_clinic(db, state).patients}
+    assert state.last == "delta"
+    assert second[2] is first[2] and second[3] is first[3] and second[1].surname == "Nasser"
+    assert [p.card for p in second.values()] == [p.card for p in first.values()]
