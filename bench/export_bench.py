@@ -3,8 +3,8 @@
     .venv/bin/python bench/export_bench.py --patients 10000          # real Argon2id (64 MiB, 3)
     .venv/bin/python bench/export_bench.py --memory 50000            # peak RSS of a 50k export
     .venv/bin/python bench/export_bench.py --edits 10 --patients 10000   # edits with a memo, index bytes
-    .venv/bin/python bench/export_bench.py --memory 10000 --memo     # what the service's memo holds
-    .venv/bin/python bench/export_bench.py --held 10000              # what the memo holds (tracemalloc)
+    .venv/bin/python bench/export_bench.py --memory 10000 --memo     # where the service's memory goes
+    .venv/bin/python bench/export_bench.py --memo --home /tmp/svc50k/home   # the same, on a home already made
 
 The peer of a full export is the Argon2id work it cannot avoid: one derivation per door,
 run on the same thread pool with nothing else. The target is export / bare <= 1.2.
@@ -150,35 +150,6 @@ def edits(patients: int, count: int) -> None:
     print(f"admin's index: {n} objects, {size:,} B, largest {largest:,} B")
 
 
-def held(patients: int) -> None:
-    """What a process that exports again holds after a full export, a no-op and one surname
-    edit: tracemalloc's traced memory and its 12 largest lines (slow: tracing doubles the time)."""
-    import gc
-    import tracemalloc
-
-    from exporter.memo import ExportMemo
-
-    os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
-    with tempfile.TemporaryDirectory() as tmp:
-        home, db = make_home(Path(tmp), patients, crypto.KdfParams(ops=1, mem=8192))
-        gc.collect()
-        tracemalloc.start()
-        base = tracemalloc.take_snapshot()
-        memo = ExportMemo()
-        export_site(home, memo=memo)
-        export_site(home, memo=memo)
-        conn = sqlite3.connect(db)
-        with conn:
-            conn.execute("UPDATE patients SET surname = 'Edited' WHERE id = 77")
-        conn.close()
-        export_site(home, memo=memo)
-        gc.collect()
-        current, peak = tracemalloc.get_traced_memory()
-        print(f"{patients} patients: held after an edit {current / 2**20:.1f} MiB traced (peak {peak / 2**20:.1f} MiB)")
-        for stat in tracemalloc.take_snapshot().compare_to(base, "lineno")[:12]:
-            print(stat)
-
-
 def memory_child(root: str) -> None:
     """Export an already generated clinic, in a process that did nothing else first."""
     home = load_home(Path(root))
@@ -195,8 +166,11 @@ def memory_child(root: str) -> None:
 
 
 def memo_child(root: str) -> None:
-    """What the service's export memo holds after its first export and one stamped edit:
-    Python's allocations (tracemalloc) freed by dropping each part of the memo in turn."""
+    """Where the service's memory goes after its first export and one stamped edit: the
+    process's RSS against Python's live allocations (tracemalloc) and glibc's heap, then the
+    live allocations freed by dropping each part of the memo in turn. RSS above the live
+    bytes is allocator overhead (freed memory kept mapped); tracemalloc's own tables are
+    left out of the live bytes but not of the RSS."""
     import gc
     import tracemalloc
     from datetime import datetime
@@ -213,13 +187,17 @@ def memo_child(root: str) -> None:
         conn.execute("UPDATE visits SET paid = paid + 1, modified_at = ? WHERE id = 17",
                       (datetime.now().isoformat(timespec="seconds"),))
     conn.close()
-    export_site(home, auto=True, memo=memo)
+    result = export_site(home, auto=True, memo=memo)
 
     def traced() -> float:
         gc.collect()
         return tracemalloc.get_traced_memory()[0] / 2**20
 
-    print(f"memo and the rest of the process after an edit: {traced():.1f} MiB (tracemalloc)")
+    live = traced()
+    rss, heap = process_memory()
+    print(f"{result.patients} patients, after the first export and one edit: RSS {rss:.0f} MiB, of which "
+          f"tracemalloc's tables {tracemalloc.get_tracemalloc_memory() / 2**20:.0f} MiB; live Python "
+          f"allocations {live:.1f} MiB; glibc heap in use {heap:.0f} MiB")
     parts = [(f"table {kind}", lambda k=kind: memo._tables.pop(k)) for kind in list(memo._tables)]
     parts += [("plan and cache (state)", lambda: setattr(memo, "state", None)),
               ("clinic reads (patients)", memo.reads.clear)]
@@ -227,7 +205,27 @@ def memo_child(root: str) -> None:
         before = traced()
         drop()
         print(f"  {name:<26}{before - traced():8.1f} MiB")
-    print(f"  {'left':<26}{traced():8.1f} MiB")
+    print(f"  {'left (modules, caches)':<26}{traced():8.1f} MiB")
+
+
+def process_memory() -> tuple[float, float]:
+    """This process's RSS and glibc's heap bytes in use (all arenas), in MiB; 0 for the heap
+    where glibc's mallinfo2 is missing."""
+    import ctypes
+
+    status = Path("/proc/self/status").read_text()
+    rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
+
+    class Info(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                   "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return rss, 0.0
+    mallinfo2.restype = Info
+    info = mallinfo2()
+    return rss, (info.uordblks + info.hblkhd) / 2**20
 
 
 def memory(patients: int, memo: bool = False) -> None:
@@ -249,8 +247,7 @@ def main() -> None:
     ap.add_argument("--edits", type=int, default=0,
                     help="rename N patients one at a time, exported with a memo (weak Argon2id)")
     ap.add_argument("--memo", action="store_true", help="with --memory: what the service's memo holds")
-    ap.add_argument("--held", type=int, default=0,
-                    help="tracemalloc of what a memo holds after an edit, N patients (weak Argon2id)")
+    ap.add_argument("--home", help="with --memo: measure this home (its clinic gets one edit) instead of a new one")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--memo-child", help=argparse.SUPPRESS)
     ap.add_argument("--generate", help=argparse.SUPPRESS)
@@ -267,14 +264,14 @@ def main() -> None:
         os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"
         memo_child(args.memo_child)
         return
+    if args.memo and args.home:
+        subprocess.run([sys.executable, __file__, "--memo-child", args.home], check=True)
+        return
     if args.memory:
         memory(args.memory, args.memo)
         return
     if args.edits:
         edits(args.patients, args.edits)
-        return
-    if args.held:
-        held(args.held)
         return
     if args.weak:
         os.environ["CHARTSEAL_TEST_WEAK_KDF"] = "1"

@@ -45,7 +45,22 @@ class Mark:
     nulls: int  # rows without modified_at
 
 
-Entry = tuple[Any, Patient | None, tuple[Problem, ...]]  # card as stored, patient built, its problems
+# Per patient row: its card as stored (None when that is the patient's card itself, as for
+# most rows: one string less per patient kept), the patient built, its problems.
+Entry = tuple[Any, Patient | None, tuple[Problem, ...]]
+
+
+def entry_card(stored: Any, patient: Patient) -> Any:
+    """What an Entry keeps of a row's card as stored (see :func:`stored_card`)."""
+    return None if type(stored) is str and stored == patient.card else stored
+
+
+def stored_card(entry: Entry) -> Any:
+    """The card of an Entry's row as stored; the patient's own card object when equal, so a
+    row rebuilt from the entry is the same text as the last read's (clinic_read._known_card)."""
+    if entry[0] is None and entry[1] is not None:
+        return entry[1].card
+    return entry[0]
 
 
 @dataclass

@@ -95,7 +95,7 @@ def _delta(conn: sqlite3.Connection, state: d.ReadState, have: dict[str, set[str
         return "a row was added without a recent modified_at"
     # Every patient row, as the last read saw it unless it changed; the card of each decides
     # which are usable (a card can become unique again when another row changed).
-    order = {pid: (pid, e[0]) for pid, e in state.patients.items() if pid not in delta.deleted}
+    order = {pid: (pid, d.stored_card(e)) for pid, e in state.patients.items() if pid not in delta.deleted}
     order.update(delta.patient_rows)
     sink = f.Sink()
     usable = cards(sink, [order[k] for k in sorted(order)], functools.partial(_known_card, state.patients))
@@ -130,7 +130,7 @@ def _known_card(entries: dict[int, d.Entry], row: Row) -> str | None:
     """The card the last read normalized for this row, if the row's card is the very same
     plain text (text that was not clean UTF-8 or too long is checked again: it is reported)."""
     entry = entries.get(row[0])
-    if entry is None or entry[1] is None or entry[0] is not row[1]:
+    if entry is None or entry[1] is None or d.stored_card(entry) is not row[1]:
         return None
     return entry[1].card if type(row[1]) is str and len(row[1]) <= 64 else None
 
@@ -179,6 +179,6 @@ def _assemble(rows: _Rows, sink: f.Sink, usable: dict[int, str] | None, old: dic
                 patient, problems = built, tuple(sink.problems[start:]) or ()
             if keep is not None:
                 keep(pid, patient.digest, raw)
-        entries[pid] = (row[1], patient, problems)
+        entries[pid] = (d.entry_card(row[1], patient), patient, problems)
         out.append(patient)
     return ClinicData(patients=out, problems=sink.problems, skipped=skipped), entries

@@ -9,7 +9,6 @@ blocked by a retry. SIGTERM/Ctrl-C stop the queue between rounds; nothing queued
 """
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 import logging.handlers
@@ -27,19 +26,10 @@ from exporter.home import Home, load_home
 from . import deletes, jobs
 from .policy import Policy
 from .service_status import (Heartbeat, ServiceLock, ServiceSettings, write_heartbeat)
+from .service_memory import give_back_memory, tune_allocator
 from .service_watch import Watcher, fingerprint, watched_files
 
 log = logging.getLogger("chartseal.service")
-
-
-def _give_back_memory() -> None:
-    """Return the heap an export freed to the system: glibc keeps freed memory for later
-    allocations, so the service's RSS would stay at its highest point (after the startup
-    export, which reads every row) instead of what the memo holds."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
-        pass
 
 
 class _Yield(Exception):
@@ -192,7 +182,7 @@ class Service:
         if export:
             gc.collect()
             gc.freeze()
-            _give_back_memory()
+            give_back_memory()
 
     def _export_and_drain(self, home: Home, conn: sqlite3.Connection, target: Any, export: bool,
                           fp: object) -> None:
@@ -394,6 +384,9 @@ def setup_logging(home: Home, settings: ServiceSettings, stderr: bool) -> list[l
 
 def run_service(root: Path, settings: ServiceSettings | None = None) -> None:
     """``chartseal service run``: in the foreground until SIGTERM or Ctrl-C."""
+    # Before any thread starts, or the threads keep heaps of their own (see why in
+    # publisher.service_memory).
+    tune_allocator()
     settings = settings or ServiceSettings.from_env()
     home = load_home(root)
     from exporter import keystore
