@@ -73,41 +73,52 @@ class LiveView(DbView):
                         and render.age(p.birth_date, today) != row[c][0]]
             self.today = today
         gone = old.keys() - cards
-        for c in (*gone, *changed):  # every removal before any addition: ids may be reused
-            if c in old:
-                self._remove(c)
+        # Every removal before any addition (a patient id may move to another card); a
+        # month keeps its digest when the patient's part of it digests as before.
+        was = {c: self._remove(c) for c in (*gone, *changed) if c in old}
         for c in changed:
-            self._add(c, patients[(db, c)], bundles[(db, c)])
+            self._add(c, patients[(db, c)], bundles[(db, c)], was.pop(c, {}))
+        for parts in was.values():
+            for month in parts:
+                self.digests.pop(month, None)
         self.cards = cards
         self._parts = None
         return len(gone) + len(changed)
 
-    def _remove(self, c: str) -> None:
+    def _remove(self, c: str) -> dict[str, str]:
+        """Take the card out; returns its months' part digests (month -> digest)."""
         p, (rid, _, _) = self.pointers.pop(c)
         if self.rids.get(p.id) == rid:
             del self.rids[p.id]
-        for month, *_ in self.parts.pop(c):
+        left = {}
+        for month, _, _, digest in self.parts.pop(c):
             parts = self.months[month]
             del parts[c]
             if not parts:
                 del self.months[month]
-            self.digests.pop(month, None)
+                self.digests.pop(month, None)
+            left[month] = digest
         _, digest = self.row.pop(c)
         self.entries.pop(digest, None)
         for shards in self.accounts.values():
             i = shards.of.pop(c)
             del shards.rows[i][c]
             shards.plan[i] = None
+        return left
 
-    def _add(self, c: str, p: Patient, pointer: tuple[str, str, bytes]) -> None:
+    def _add(self, c: str, p: Patient, pointer: tuple[str, str, bytes], was: dict[str, str]) -> None:
+        """Put the card in; ``was``: its months' part digests before (see _remove)."""
         rid, bundle, ck = pointer
         self.pointers[c] = (p, pointer)
         self.rids[p.id] = rid
         self.parts[c] = months = _months(p, rid, True)
         for month, vs, aps, digest in months:
             self.months.setdefault(month, {})[c] = (p, vs, aps, digest)
+            if was.pop(month, None) != digest:
+                self.digests.pop(month, None)
+                self.cold.add(month)
+        for month in was:  # months the patient left
             self.digests.pop(month, None)
-            self.cold.add(month)
         years = render.age(p.birth_date, self.today)
         digest = row_digest(p, years, rid, bundle, ck, self.version)
         self.row[c] = (years, digest)
@@ -195,6 +206,8 @@ def warm_up(memo: ExportMemo, budget: float = 0.1) -> bool:
     """Render kept views' missing diary days for about ``budget`` seconds; True while some
     are left. Called by the service between exports when nothing is pending: a day takes
     ~85 ms at 50,000 patients, so an edit waits at most about that long for it."""
+    if memo.state is None:  # the last export failed: what the views hold waits for the next
+        return False
     end = time.monotonic() + budget
     for view in list(memo.views.values()):
         while view.warm_day():
