@@ -51,7 +51,7 @@ class LiveView(DbView):
         self.parts: dict[str, tuple[tuple[str, Any, Any, str], ...]] = {}  # card -> its months
         self.months: dict[str, dict[str, MonthPart]] = {}  # month -> card -> part
         self.digests: dict[str, str] = {}  # month -> digest, dropped when a part changes
-        self.row: dict[str, tuple[int | None, str]] = {}  # card -> (age shown, row digest)
+        self.row: dict[str, Member] = {}  # card -> its index row, one tuple for every account
         self.accounts: dict[tuple[str, bytes, str], _Shards] = {}
         self.entries: dict[str, str] = {}  # row digest -> the row's JSON, once rendered
         self.cold: set[str] = set()  # months whose days may not all be rendered yet
@@ -70,7 +70,7 @@ class LiveView(DbView):
             # A new day moves the age some rows show; nothing else the view holds.
             today, row, seen = ctx.today, self.row, set(changed)
             changed += [c for c, (p, _) in old.items() if c in cards and c not in seen
-                        and render.age(p.birth_date, today) != row[c][0]]
+                        and render.age(p.birth_date, today) != row[c][1]]
             self.today = today
         gone = old.keys() - cards
         # Every removal before any addition (a patient id may move to another card); a
@@ -98,8 +98,7 @@ class LiveView(DbView):
                 del self.months[month]
                 self.digests.pop(month, None)
             left[month] = digest
-        _, digest = self.row.pop(c)
-        self.entries.pop(digest, None)
+        self.entries.pop(self.row.pop(c)[5], None)
         for shards in self.accounts.values():
             i = shards.of.pop(c)
             del shards.rows[i][c]
@@ -121,8 +120,7 @@ class LiveView(DbView):
             self.digests.pop(month, None)
         years = render.age(p.birth_date, self.today)
         digest = row_digest(p, years, rid, bundle, ck, self.version)
-        self.row[c] = (years, digest)
-        member = (p, years, rid, bundle, ck, digest)
+        self.row[c] = member = (p, years, rid, bundle, ck, digest)
         for (_, ik, _), shards in self.accounts.items():
             i = shards.of[c] = crypto.shard_of(ik, rid, shards.count)
             shards.rows[i][c] = member
@@ -164,10 +162,9 @@ class LiveView(DbView):
         shards = self.accounts.get(key)
         if shards is None or shards.count != count:
             shards = self.accounts[key] = _Shards(count)
-            for c, (p, (rid, bundle, ck)) in self.pointers.items():
-                years, digest = self.row[c]
-                i = shards.of[c] = crypto.shard_of(ik, rid, count)
-                shards.rows[i][c] = (p, years, rid, bundle, ck, digest)
+            for c, member in self.row.items():
+                i = shards.of[c] = crypto.shard_of(ik, member[2], count)
+                shards.rows[i][c] = member
         for i, plan in enumerate(shards.plan):
             if plan is None:
                 rows = [shards.rows[i][c] for c in sorted(shards.rows[i])]
