@@ -9,7 +9,7 @@ rows' text.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from . import crypto, render
 from .cache import input_digest
@@ -59,13 +59,14 @@ def shard_inputs(ctx: Any, door_id: str, ik: bytes, db: str, i: int, rows: list[
 
 
 def account_shards(ctx: Any, acc: Any, view: DbView,
-                   plan: list[tuple[list[Member], str, tuple[str, ...]]] | None = None) -> list[dict[str, Any]]:
+                   plan: Iterable[tuple[list[Member], str, tuple[str, ...]]] | None = None) -> list[dict[str, Any]]:
     """Seal (or keep) every shard of ``view`` for account ``acc``; the root's pointers.
     ``plan``: each shard's (rows, inputs, refs) when the caller kept them (a LiveView)."""
     door_id, ik, user = acc["door_id"], bytes(acc["ik"]), acc["name"]
     if plan is None:
         members = _members(ctx, ik, view, crypto.shard_count(len(view.by_card)))
-        plan = [(rows, *_shard_inputs(ctx, door_id, ik, view.db, i, rows)) for i, rows in enumerate(members)]
+        # Lazily, shard by shard, as before: a one-off export's peak memory is unchanged.
+        plan = ((rows, *_shard_inputs(ctx, door_id, ik, view.db, i, rows)) for i, rows in enumerate(members))
     pointers = []
     for i, (rows, inputs, refs) in enumerate(plan):
         name = ctx.writer.sealed_object(f"index-shard:{user}:{view.db}:{i}", inputs, ctx.prefix,
