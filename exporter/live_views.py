@@ -49,7 +49,9 @@ class LiveView(DbView):
         self.cards = cards
         self.pointers: dict[str, tuple[Patient, tuple[str, str, bytes]]] = {}  # card -> (p, (rid, bundle, ck))
         self.parts: dict[str, tuple[tuple[str, Any, Any, str], ...]] = {}  # card -> its months
-        self.months: dict[str, dict[str, MonthPart]] = {}  # month -> card -> part
+        # month -> the cards with rows in it (their rows are in ``parts``: a part is put
+        # together only for a month digested or sealed again).
+        self.months: dict[str, set[str]] = {}
         self.digests: dict[str, str] = {}  # month -> digest, dropped when a part changes
         self.row: dict[str, Member] = {}  # card -> its index row, one tuple for every account
         self.accounts: dict[tuple[str, bytes, str], _Shards] = {}
@@ -92,9 +94,9 @@ class LiveView(DbView):
             del self.rids[p.id]
         left = {}
         for month, _, _, digest in self.parts.pop(c):
-            parts = self.months[month]
-            del parts[c]
-            if not parts:
+            cards = self.months[month]
+            cards.discard(c)
+            if not cards:
                 del self.months[month]
                 self.digests.pop(month, None)
             left[month] = digest
@@ -111,8 +113,8 @@ class LiveView(DbView):
         self.pointers[c] = (p, pointer)
         self.rids[p.id] = rid
         self.parts[c] = months = _months(p, rid, True)
-        for month, vs, aps, digest in months:
-            self.months.setdefault(month, {})[c] = (p, vs, aps, digest)
+        for month, _, _, digest in months:
+            self.months.setdefault(month, set()).add(c)
             if was.pop(month, None) != digest:
                 self.digests.pop(month, None)
                 self.cold.add(month)
@@ -133,8 +135,9 @@ class LiveView(DbView):
 
     def month_parts(self, month: str) -> list[MonthPart]:
         if self._parts is None or self._parts[0] != month:
-            parts = self.months.get(month, {})
-            self._parts = (month, [parts[c] for c in sorted(parts)])  # card order, as DbView
+            pointers, parts = self.pointers, self.parts
+            self._parts = (month, [(pointers[c][0], *next(x for x in parts[c] if x[0] == month)[1:])
+                                   for c in sorted(self.months.get(month, ()))])  # card order, as DbView
         return self._parts[1]
 
     def month_digest(self, month: str) -> str:
