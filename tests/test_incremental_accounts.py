@@ -4,6 +4,7 @@ shards; idle warm-up renders the days an export kept from the cache (issue 15)."
 from __future__ import annotations
 
 import random
+import time
 import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
@@ -327,3 +328,26 @@ def test_a_failed_export_leaves_no_view_behind(tmp_path, monkeypatch):
     export_site(home, today=TODAY, memo=memo)
     assert_accounts_match_a_fresh_rendering(home, TODAY)
     assert export_site(home, today=TODAY).sealed == 0
+
+
+def test_the_service_renders_days_ahead_while_idle_and_not_while_a_change_waits(tmp_path, monkeypatch):
+    from publisher.service import Service
+
+    home = make_home(tmp_path, 60)
+    export_site(home, today=TODAY)
+    service = Service(home.root)
+    service.memo = ExportMemo()
+    export_site(home, today=TODAY, memo=service.memo)
+    calls = days_counting(monkeypatch)
+    service.wake.set()  # a change is pending: the export comes first
+    service._warm_up(time.time() + 60)
+    assert calls == []
+    service.wake.clear()
+    service._warm_up(time.time() + 60)
+    assert calls and not live_views.warm_up(service.memo)
+
+    def broken(_memo):
+        raise KeyError("a bug")
+    monkeypatch.setattr(live_views, "warm_up", broken)
+    service._warm_up(time.time() + 60)  # logged; the service goes on, the views are let go
+    assert service.memo.views == {}
