@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import time
 from datetime import date
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from . import crypto, render
 from .index_shards import Member, shard_inputs
@@ -57,6 +57,7 @@ class LiveView(DbView):
         self.accounts: dict[tuple[str, bytes, str], _Shards] = {}
         self.entries: dict[str, str] = {}  # row digest -> the row's JSON, once rendered
         self.cold: set[str] = set()  # months whose days may not all be rendered yet
+        self._warming: tuple[str, dict[str, Any], Iterator[Any]] | None = None  # see warm_day
         self.today: date | None = None
 
     def matches(self, version: str, lang: str, currency: str) -> bool:
@@ -66,6 +67,7 @@ class LiveView(DbView):
     def update(self, ctx: Any, cards: frozenset[str], patients: dict[tuple[str, str], Patient]) -> int:
         """Bring the view to this export's patients and pointers; returns how many changed."""
         db, bundles, old = self.db, ctx.bundles, self.pointers
+        self._warming = None  # its month's rows may be about to change
         changed = [c for c in cards if (was := old.get(c)) is None
                    or was[0] is not patients[(db, c)] or was[1] != bundles[(db, c)]]
         if ctx.today != self.today:
@@ -184,20 +186,22 @@ class LiveView(DbView):
     def warm_day(self) -> bool:
         """Render one day of a month whose days are not all kept (its shard was kept from the
         cache, so nothing rendered them), so the first edit there renders only its own day.
-        False when every month's days are kept."""
-        table = self.memo.table("days")
+        False when every month's days are kept. A month is grouped once for all its days."""
         while self.cold:
-            month = min(self.cold)
-            key = self._days_key(month)
-            kept = table.previous(key)
-            if kept is None:  # an export that did not use the month let its days go
-                kept = {}
-                table.offer(key, kept)
-            for day, vs_day, aps_day in self._days(month):
-                digest = self._day_digest(day, vs_day, aps_day)
-                if digest not in kept:
+            if self._warming is None:
+                month = min(self.cold)
+                table, key = self.memo.table("days"), self._days_key(month)
+                kept = table.previous(key)
+                if kept is None:  # an export that did not use the month let its days go
+                    kept = {}
+                    table.offer(key, kept)
+                self._warming = (month, kept, self._days(month))
+            month, kept, days = self._warming
+            for day, vs_day, aps_day in days:
+                if self._day_digest(day, vs_day, aps_day) not in kept:
                     self._kept_day(day, vs_day, aps_day, kept, kept)
                     return True
+            self._warming = None
             self.cold.discard(month)
         return False
 

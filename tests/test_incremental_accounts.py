@@ -351,3 +351,24 @@ def test_the_service_renders_days_ahead_while_idle_and_not_while_a_change_waits(
     monkeypatch.setattr(live_views, "warm_up", broken)
     service._warm_up(time.time() + 60)  # logged; the service goes on, the views are let go
     assert service.memo.views == {}
+
+
+def test_an_export_between_two_warm_up_steps_publishes_what_a_fresh_export_does(tmp_path, monkeypatch):
+    home = make_home(tmp_path, 120)
+    export_site(home, today=TODAY)
+    memo = ExportMemo()
+    export_site(home, today=TODAY, memo=memo)
+    assert live_views.warm_up(memo, budget=0)  # a month half rendered ahead
+    editor = Editor(home, random.Random(6))
+    for kind in ("visit moved", "renamed", "visit added"):
+        editor.step(kind)
+        export_site(home, today=TODAY, memo=memo)
+        assert live_views.warm_up(memo, budget=0)
+    while live_views.warm_up(memo, budget=0):
+        pass
+    calls = days_counting(monkeypatch)
+    editor.sql("UPDATE visits SET paid = paid + 1, modified_at = ? WHERE id = 11", (editor.stamp(),))
+    export_site(home, today=TODAY, memo=memo)
+    assert len(set(calls)) == 1
+    assert_accounts_match_a_fresh_rendering(home, TODAY)
+    assert export_site(home, today=TODAY).sealed == 0
