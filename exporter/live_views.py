@@ -49,9 +49,9 @@ class LiveView(DbView):
         self.cards = cards
         self.pointers: dict[str, tuple[Patient, tuple[str, str, bytes]]] = {}  # card -> (p, (rid, bundle, ck))
         self.parts: dict[str, tuple[tuple[str, Any, Any, str], ...]] = {}  # card -> its months
-        # month -> the cards with rows in it (their rows are in ``parts``: a part is put
-        # together only for a month digested or sealed again).
-        self.months: dict[str, set[str]] = {}
+        # month -> card -> where that month is in the card's ``parts``: a month's parts are
+        # put together only when it is digested or sealed again.
+        self.months: dict[str, dict[str, int]] = {}
         self.digests: dict[str, str] = {}  # month -> digest, dropped when a part changes
         self.row: dict[str, Member] = {}  # card -> its index row, one tuple for every account
         self.accounts: dict[tuple[str, bytes, str], _Shards] = {}
@@ -97,7 +97,7 @@ class LiveView(DbView):
         left = {}
         for month, _, _, digest in self.parts.pop(c):
             cards = self.months[month]
-            cards.discard(c)
+            del cards[c]
             if not cards:
                 del self.months[month]
                 self.digests.pop(month, None)
@@ -115,8 +115,8 @@ class LiveView(DbView):
         self.pointers[c] = (p, pointer)
         self.rids[p.id] = rid
         self.parts[c] = months = _months(p, rid, True)
-        for month, _, _, digest in months:
-            self.months.setdefault(month, set()).add(c)
+        for j, (month, _, _, digest) in enumerate(months):
+            self.months.setdefault(month, {})[c] = j
             if was.pop(month, None) != digest:
                 self.digests.pop(month, None)
                 self.cold.add(month)
@@ -137,16 +137,17 @@ class LiveView(DbView):
 
     def month_parts(self, month: str) -> list[MonthPart]:
         if self._parts is None or self._parts[0] != month:
-            pointers, parts = self.pointers, self.parts
-            self._parts = (month, [(pointers[c][0], *next(x for x in parts[c] if x[0] == month)[1:])
-                                   for c in sorted(self.months.get(month, ()))])  # card order, as DbView
+            pointers, parts, cards = self.pointers, self.parts, sorted(self.months.get(month, {}).items())
+            # In card order, as DbView's.
+            self._parts = (month, [(pointers[c][0], x[1], x[2], x[3]) for c, j in cards for x in (parts[c][j],)])
         return self._parts[1]
 
     def month_digest(self, month: str) -> str:
         digest = self.digests.get(month)
         if digest is None:
+            parts = self.parts  # the digests alone, in card order: no part is put together
             digest = self.digests[month] = input_digest(self.db, month, self.version, self.lang, "".join(
-                [d for _, _, _, d in self.month_parts(month)]))
+                [parts[c][j][3] for c, j in sorted(self.months.get(month, {}).items())]))
         return digest
 
     def month_pieces(self, month: str) -> Any:
