@@ -84,7 +84,7 @@ class ExportMemo:
         # Per clinic database source: what its last read left (exporter.clinic_delta).
         self.reads: dict[str, ReadState] = {}
         self.state: Committed | None = None
-        # The accounts' views kept and updated by difference (exporter.live_views), by name.
+        # The accounts' views kept and updated by difference (exporter.live_views), by id.
         self.views: dict[Any, Any] = {}
         self.clock: Callable[[], float] | None = None  # for the reads' timer; None: monotonic
 
