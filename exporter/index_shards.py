@@ -9,7 +9,7 @@ rows' text.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from . import crypto, render
 from .cache import input_digest
@@ -49,18 +49,26 @@ def _shard_inputs(ctx: Any, door_id: str, ik: bytes, db: str, i: int, rows: list
     """(inputs digest, refs) of one shard, kept by its rows' digests."""
     digests = tuple(m[5] for m in rows)
     key = (door_id, ik, db, i, ctx.version, ctx.lang, digests)
-    return ctx.memo.table("shard-inputs").get(key, lambda: (
-        input_digest(door_id, ik, db, i, ctx.version, ctx.lang, digests),
-        tuple(f"{ctx.prefix}/{m[3]}" for m in rows)))
+    return ctx.memo.table("shard-inputs").get(key, lambda: shard_inputs(ctx, door_id, ik, db, i, rows))
 
 
-def account_shards(ctx: Any, acc: Any, view: DbView) -> list[dict[str, Any]]:
-    """Seal (or keep) every shard of ``view`` for account ``acc``; the root's pointers."""
+def shard_inputs(ctx: Any, door_id: str, ik: bytes, db: str, i: int, rows: list[Member]) -> tuple[str, tuple[str, ...]]:
+    """(inputs digest, refs) of one shard: its rows' digests in card order, the bundles named."""
+    return (input_digest(door_id, ik, db, i, ctx.version, ctx.lang, tuple(m[5] for m in rows)),
+            tuple(f"{ctx.prefix}/{m[3]}" for m in rows))
+
+
+def account_shards(ctx: Any, acc: Any, view: DbView,
+                   plan: Iterable[tuple[list[Member], str, tuple[str, ...]]] | None = None) -> list[dict[str, Any]]:
+    """Seal (or keep) every shard of ``view`` for account ``acc``; the root's pointers.
+    ``plan``: each shard's (rows, inputs, refs) when the caller kept them (a LiveView)."""
     door_id, ik, user = acc["door_id"], bytes(acc["ik"]), acc["name"]
-    members = _members(ctx, ik, view, crypto.shard_count(len(view.by_card)))
+    if plan is None:
+        members = _members(ctx, ik, view, crypto.shard_count(len(view.by_card)))
+        # Lazily, shard by shard, as before: a one-off export's peak memory is unchanged.
+        plan = ((rows, *_shard_inputs(ctx, door_id, ik, view.db, i, rows)) for i, rows in enumerate(members))
     pointers = []
-    for i, rows in enumerate(members):
-        inputs, refs = _shard_inputs(ctx, door_id, ik, view.db, i, rows)
+    for i, (rows, inputs, refs) in enumerate(plan):
         name = ctx.writer.sealed_object(f"index-shard:{user}:{view.db}:{i}", inputs, ctx.prefix,
                                         _builder(ctx, door_id, ik, view, i, rows), "clinic", refs)
         pointers.append({"obj": name, "n": len(rows)})

@@ -165,23 +165,14 @@ class DbView:
         """The month's diary shard (FORMAT.md 6.3) as canonical JSON text, one day at a time,
         for crypto.seal_body_text: the month's HTML is never held whole. Each day is kept
         in the memo by what it shows, so an edit to one visit renders that day only."""
-        visits: dict[date, list[tuple[Patient, Visit]]] = defaultdict(list)
-        appts: dict[date, list[tuple[Patient, Appointment]]] = defaultdict(list)
-        for p, vs, aps, _ in self.month_parts(month):
-            for v in vs:
-                visits[v.date].append((p, v))
-            for a in aps:
-                appts[a.date].append((p, a))
-        self._parts = None  # sealed: the month's rows are not needed again
         remember = self.memo.remember
         table, key = self.memo.table("days"), self._days_key(month)
         kept: dict[str, tuple[Any, ...]] = table.get(key, dict) if remember else {}
         rendered: dict[str, tuple[Any, ...]] = {}
         # Keys in canonical order: "days", "db", "month", "v"; days in date order.
+        days = self._days(month)
         yield '{"days":{'
-        for n, day in enumerate(sorted(set(visits) | set(appts))):
-            vs_day = sorted(visits.pop(day, []), key=lambda pv: pv[1].id)
-            aps_day = sorted(appts.pop(day, []), key=lambda pa: (pa[1].time or "99:99", pa[1].id))
+        for n, (day, vs_day, aps_day) in enumerate(days):
             if remember:
                 value = self._kept_day(day, vs_day, aps_day, kept, rendered)
             else:
@@ -190,6 +181,21 @@ class DbView:
         if remember:
             table.put(key, rendered)  # this month's days only: a day no longer shown is let go
         yield f'}},"db":{_json(self.db)},"month":{_json(month)},"v":{VERSION}}}'
+
+    def _days(self, month: str) -> Iterator[tuple[date, list[tuple[Patient, Visit]], list[tuple[Patient, Appointment]]]]:
+        """The month's days in date order, each with its visits and appointments in the
+        order the diary shows them; a day's rows are let go once it is given."""
+        visits: dict[date, list[tuple[Patient, Visit]]] = defaultdict(list)
+        appts: dict[date, list[tuple[Patient, Appointment]]] = defaultdict(list)
+        for p, vs, aps, _ in self.month_parts(month):
+            for v in vs:
+                visits[v.date].append((p, v))
+            for a in aps:
+                appts[a.date].append((p, a))
+        self._parts = None  # grouped: the month's rows are not needed again
+        return ((day, sorted(visits.pop(day, []), key=lambda pv: pv[1].id),
+                 sorted(appts.pop(day, []), key=lambda pa: (pa[1].time or "99:99", pa[1].id)))
+                for day in sorted(set(visits) | set(appts)))
 
     def _kept_day(self, day: date, vs_day: list[tuple[Patient, Visit]],
                   aps_day: list[tuple[Patient, Appointment]], kept: dict[str, tuple[Any, ...]],

@@ -47,6 +47,14 @@ class Table:
         self.used = True
         self.new[key] = value
 
+    def previous(self, key: Hashable) -> Any:
+        """Between exports: the last export's value for ``key``, or None (nothing is marked used)."""
+        return self.old.get(key)
+
+    def offer(self, key: Hashable, value: Any) -> None:
+        """Between exports: a value for the next export to find, as if the last one had kept it."""
+        self.old[key] = value
+
 
 class _Forgetful(Table):
     """A table that keeps nothing: a one-off export must not hold every value to the end."""
@@ -79,6 +87,8 @@ class ExportMemo:
         # What the patients' pass of the export that committed ``state`` leaves for the next
         # (exporter.patient_pass.Carry); taken, with ``state``, by each export.
         self.carry: Any = None
+        # The accounts' views kept and updated by difference (exporter.live_views), by id.
+        self.views: dict[Any, Any] = {}
         self.clock: Callable[[], float] | None = None  # for the reads' timer; None: monotonic
 
     def relist(self) -> None:

@@ -14,6 +14,7 @@ from .cache import input_digest
 from .indexes import DbView
 from .index_shards import account_shards
 from .patient_pass import seal_remembered
+from .live_views import LiveView
 from .records import Patient, Problem
 from site_templates import ROOT as TEMPLATES_ROOT
 
@@ -164,23 +165,54 @@ def seal_accounts(ctx: Any, data: dict[str, list[Patient]], known: dict[str, set
     """The general door, and per account its index, diary shards and door."""
     by_card = {(db, p.card): p for db, ps in data.items() for p in ps}
     views: dict[tuple[str, frozenset[str]], DbView] = {}
+    # A process that exports again keeps each view and updates it for what changed; the
+    # memo holds them only once this export is through them (a failed one leaves none).
+    kept, ctx.memo.views = ctx.memo.views, {}
+    used: dict[int, list[tuple[str, bytes, str]]] = {}
     for acc in ctx.keys.execute("SELECT * FROM accounts ORDER BY name").fetchall():
         visible = access.visible_cards(ctx.keys, acc["name"], known, ctx.today)
         parts = []
         for db in sorted({d for d, _ in visible}):
             cards = frozenset(c for d, c in visible if d == db)
             if (db, cards) not in views:
-                pats = [by_card[(db, c)] for c in cards]
-                rids = {p.id: ctx.bundles[(db, p.card)][0] for p in pats}
-                views[(db, cards)] = DbView(db, pats, rids, ctx.today, ctx.lang, ctx.version, ctx.memo,
-                                              ctx.home.config["currency"], cards)
-            parts.append(_account_db(ctx, acc, views[(db, cards)]))
+                views[(db, cards)] = (_live_view(ctx, kept, db, cards, by_card) if ctx.memo.remember
+                                      else _one_off_view(ctx, db, cards, by_card))
+            view = views[(db, cards)]
+            used.setdefault(id(view), []).append((acc["door_id"], bytes(acc["ik"]), ctx.prefix))
+            parts.append(_account_db(ctx, acc, view))
         _account_index_and_door(ctx, acc, parts)
         for part in parts:
             # Rendered pieces are rebuilt if another account needs them; holding them for
             # every view at once is what sets the export's peak memory.
             part["view"].release()
     _general_door(ctx)
+    if ctx.memo.remember:
+        for view in views.values():
+            view.forget_accounts(used[id(view)])
+        ctx.memo.views = {id(v): v for v in views.values()}
+
+
+def _one_off_view(ctx: Any, db: str, cards: frozenset[str], by_card: dict[tuple[str, str], Patient]) -> DbView:
+    pats = [by_card[(db, c)] for c in cards]
+    rids = {p.id: ctx.bundles[(db, p.card)][0] for p in pats}
+    return DbView(db, pats, rids, ctx.today, ctx.lang, ctx.version, ctx.memo, ctx.home.config["currency"], cards)
+
+
+def _live_view(ctx: Any, kept: dict[Any, LiveView], db: str, cards: frozenset[str],
+               by_card: dict[tuple[str, str], Patient]) -> LiveView:
+    """The view the last export kept for the same cards, else one it kept for this database
+    (an account's visible cards changed: updated by the difference), else a new one."""
+    currency = ctx.home.config["currency"]
+    fits = [v for v in kept.values() if v.db == db and v.matches(ctx.version, ctx.lang, currency)]
+    view = next((v for v in fits if v.cards == cards), None)
+    if view is None and fits:
+        view = min(fits, key=lambda v: len(v.cards ^ cards))
+    if view is None:
+        view = LiveView(db, cards, ctx.lang, ctx.version, ctx.memo, currency)
+    else:
+        del kept[id(view)]
+    view.update(ctx, cards, by_card)
+    return view
 
 
 def _account_db(ctx: Any, acc: Any, view: DbView) -> dict[str, Any]:
@@ -196,7 +228,8 @@ def _account_db(ctx: Any, acc: Any, view: DbView) -> dict[str, Any]:
             ctx.prefix, lambda m=month, k=key, a=ad: crypto.seal_body_text(k, view.month_pieces(m), a), "clinic")
         diary[month] = {"obj": name, "key": crypto.b64e(key)}
     view.release()  # the shards do not need the diary's index: free it before building them
-    shards = account_shards(ctx, acc, view)
+    live = isinstance(view, LiveView)
+    shards = account_shards(ctx, acc, view, view.shard_plan(ctx, acc["door_id"], bytes(acc["ik"])) if live else None)
     return {"id": view.db, "name": view.db, "count": sum(x["n"] for x in shards), "shards": shards,
             "diary": diary, "view": view}
 

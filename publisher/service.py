@@ -108,12 +108,26 @@ class Service:
         # Wake at least once a minute: a share may end at midnight with no change at all.
         due = min(self.notes_due, self.export_due, self.queue_due or float("inf"), now + 60.0)
         end = now + max(0.0, due - now)
+        self._warm_up(end)
         # Short slices, so a stop event set by another thread (the demo) is seen quickly.
         while not self.stop.is_set() and not self.wake.is_set() and time.time() < end:
             self.wake.wait(min(1.0, max(0.0, end - time.time())))
         if self.wake.is_set() and not self.stop.is_set():
             self.watcher.settle(self.stop)  # let a burst of writes end before exporting
         self.wake.clear()
+
+    def _warm_up(self, end: float) -> None:
+        """Idle: render the diary days the first export kept from the cache, a step of
+        ~0.1 s at a time, so the first edit in a month renders its own day only."""
+        from exporter.live_views import warm_up
+
+        try:
+            while (self.memo is not None and not self.stop.is_set() and not self.wake.is_set()
+                   and time.time() < end and warm_up(self.memo)):
+                pass
+        except Exception:  # only a cache: the next export renders what it needs
+            log.exception("unexpected error while rendering diary days ahead")
+            self.memo.views = {}
 
     def _step(self) -> None:
         try:
