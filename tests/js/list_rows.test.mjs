@@ -41,8 +41,9 @@ test('packing keeps each field, and a bundle or ck that is not text as it was', 
   const p = packed(rows, 5);
   assert.deepEqual([p.v, p.db, p.shard, p.n], [2, 'main', 5, 4]);
   assert.equal(p.ends.length, 4 * FIELDS.length);
-  assert.equal(field(p, 0, F.search), 'haddad amal');
-  assert.equal(field(p, 0, F.flat), 'haddadamal');
+  assert.equal(p.search[0], 'haddad amal');
+  assert.equal(p.flat[0], 'haddadamal');
+  assert.equal(p.keys[0], sortKey('haddad', 'amal', 'A1', '0'.repeat(32)));
   assert.equal(field(p, 2, F.html), '<span>\0</span>');
   assert.deepEqual(unpack(p, 0), rows[0]);
   assert.deepEqual(unpack(p, 1).bundle, ['obj/b.bin']); // not turned into the text it would print as

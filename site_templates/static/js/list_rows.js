@@ -50,8 +50,8 @@ export class ListRows {
       this.pending.push(this.src.length);
       this.src.push(p);
       this.at.push(r);
-      this.keys.push(field(p, r, F.key));
-      this.hay.add(field(p, r, F.search), field(p, r, F.flat));
+      this.keys.push(p.keys[r]);
+      this.hay.add(p.search[r], p.flat[r]);
     }
   }
 
