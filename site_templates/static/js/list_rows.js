@@ -29,7 +29,6 @@ export function mergeSorted(a, b, cmp) {
 
 export class ListRows {
   constructor() {
-    this.shards = []; // packed shards (packed_rows.js), in the order they arrived
     this.src = []; // by row id: its packed shard
     this.at = []; // by row id: its position in that shard
     this.keys = []; // by row id: its sort key
@@ -45,7 +44,6 @@ export class ListRows {
 
   /** A packed shard's rows arrived: shown from the next flush on. */
   add(p) {
-    this.shards.push(p);
     for (let r = 0; r < p.n; r += 1) {
       this.pending.push(this.src.length);
       this.src.push(p);

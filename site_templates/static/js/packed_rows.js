@@ -1,9 +1,10 @@
-// A checked index shard's rows packed into one string and one array of offsets, the form in
-// which the shard worker hands them to the page (and the page keeps them). Why: at 50,000
-// patients, cloning or parsing 50,000 row objects (16 MB of row HTML, half of it two-byte
-// Arabic text) on the page's main thread was most of the list's wait; one string is copied
-// in one piece, the offsets are transferred without a copy, and a field is read by slicing
-// when it is used. No DOM, no crypto: node --test checks it (tests/js/list_rows.test.mjs).
+// A checked index shard's rows packed into one string and one array of offsets (plus the
+// keys the list compares, as arrays), the form in which the shard worker hands them to the
+// page and the page keeps them. Why: at 50,000 patients, parsing every shard's JSON text into
+// row objects (16 MB of row HTML, half of it two-byte Arabic text) was the page's largest
+// cost; one string is copied in one piece, the offsets are transferred without a copy, and a
+// field is read by slicing when it is used. No DOM, no crypto: node --test checks it
+// (tests/js/list_rows.test.mjs).
 //
 // Also here: each row's sort key, one string whose plain `<` order is the readers' order of
 // FORMAT.md 6.2 (compareRows in rules.js), so the page sorts 50,000 rows with one string
