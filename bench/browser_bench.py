@@ -374,7 +374,14 @@ def main() -> None:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
-    print(f"Chromium headless, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (1 min), {args.server} server")
+    report(result, args.cpu)
+    print(f"wrote {args.json}")
+
+
+def report(result: dict, cpu: bool) -> None:
+    """Print the results (also written as JSON)."""
+    own, general, lists = result["patient_own"], result["patient_general"], result["doctor"]
+    print(f"Chromium headless, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (1 min), {result['server']} server")
     if own:
         bare = [r["bare_ms"] for r in own + general]
         print(f"bare Argon2id (64 MiB, 3 passes) in the page: {summary(bare)}")
@@ -391,11 +398,10 @@ def main() -> None:
         print(f"  search per keystroke ({len(keys)} keystrokes): {summary(keys)}")
         loads = [r["load"] for r in runs]
         print(f"  load average at each login: {min(loads):.1f} to {max(loads):.1f}")
-        if args.cpu:
+        if cpu:
             kinds = sorted({k for r in runs for k in r["cpu_ms"]}, key=lambda k: (k.startswith(" "), k))
             print("  CPU per login, median ms: " + ", ".join(
                 f"{k.strip()} {statistics.median(r['cpu_ms'].get(k, 0) for r in runs):.0f}" for k in kinds))
-    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
