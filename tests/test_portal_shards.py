@@ -254,6 +254,54 @@ def test_a_damaged_shard_shows_the_damaged_message_and_no_rows(page, clinic, dam
     assert "damaged" in page.locator("#app-error").inner_text() and rows_shown(page) == 0
 
 
+
+def test_a_damaged_shard_after_rows_are_shown_takes_every_row_away(page, clinic):
+    last = clinic.shards()[-1]
+    held = Held(page, {last["obj"]})
+    submit(page, clinic)
+    page.wait_for_function(f"() => document.querySelectorAll('#list li').length === 100"
+                           f" && document.getElementById('list-count').textContent === '{PATIENTS - last['n']} / {PATIENTS - last['n']}'")
+    body = bytearray(clinic.path(last["obj"]).read_bytes())
+    body[len(body) // 2] ^= 0x01
+    for route in held.waiting:
+        route.fulfill(status=200, body=bytes(body), content_type="application/octet-stream")
+    assert wait_state(page, "error") == "error"
+    assert "damaged" in page.locator("#app-error").inner_text()
+    assert rows_shown(page) == 0 and page.locator("#list-count").inner_text() == "0 / 0"
+    assert page.locator("#list-progress").is_hidden()
+
+
+def block_worker(page) -> None:
+    """A browser that cannot start the shard worker (its script does not load)."""
+    page.context.route(re.compile(r".*/shard-worker\.[0-9a-f]{8}\.js$"), lambda route: route.abort())
+
+
+@pytest.mark.parametrize("worker", [True, False], ids=["worker", "page"])
+def test_a_row_key_of_another_type_is_kept_for_the_check_when_the_patient_opens(page, clinic, worker):
+    """A bundle pointer that is a list holding the right path (as text it would read the
+    same) still fails the row check when the patient is opened, on either path; the other
+    rows of that shard open."""
+    bad, good = {}, {}
+
+    def edit(shard):
+        row = shard["rows"][0]
+        row["bundle"] = [row["bundle"]]
+        bad.update(row)
+        good.update(shard["rows"][1])
+
+    forge(page, clinic, 1, edit)
+    if not worker:
+        block_worker(page)
+    submit(page, clinic)
+    assert wait_state(page, "ready") == "ready"
+    assert page.locator("#list-count").inner_text() == f"{PATIENTS} / {PATIENTS}"
+    page.evaluate("rid => { location.hash = '#patient/' + rid; }", good["rid"])
+    page.wait_for_function("card => document.querySelector('#record .card-no')?.textContent === card", arg=good["card"])
+    page.evaluate("rid => { location.hash = '#patient/' + rid; }", bad["rid"])
+    assert wait_state(page, "error") == "error"
+    assert "damaged" in page.locator("#app-error").inner_text()
+    assert page.locator("#record h2").count() == 0
+
 def forge(page, clinic: Clinic, i: int, edit) -> None:
     """Serve a root and shard ``i`` made by someone holding the index key (the reader's rules
     are all that stands between such a shard and the page): ``edit(shard)`` changes the

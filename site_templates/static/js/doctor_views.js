@@ -95,12 +95,12 @@ function useDb(i, { keepQuery = false, atOnce = false } = {}) {
   listLoad = load;
   const got = [];
   if (!atOnce) list.begin(mine.count, { keepQuery });
-  load.promise = loadShards(ctx(), cache, mine, (shard) => (atOnce ? got.push(shard.rows) : list.add(shard.rows)), live)
+  load.promise = loadShards(ctx(), cache, mine, (shard) => (atOnce ? got.push(shard) : list.add(shard)), live)
     .then(() => {
       if (!live()) return;
       if (atOnce) {
         list.begin(mine.count, { keepQuery });
-        for (const rows of got) list.add(rows);
+        for (const shard of got) list.add(shard);
       }
       list.end();
       load.state = 'ready';

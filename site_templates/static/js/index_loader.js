@@ -8,34 +8,40 @@
 // position with the row count the root announced.
 import { getBytes } from './net.js';
 import { clinicBase } from './clinic.js';
-import { checkShard } from './rules.js';
-import { openShardBody } from './shard_open.js';
+import { checkPacked, openShardBody } from './shard_open.js';
 import { openInWorker } from './shard_pool.js';
+import { F, field, unpack } from './packed_rows.js';
 
 export { warmShards } from './shard_pool.js';
 
 const POOL = 6; // parallel fetches: enough to hide a round trip, few enough not to starve the page
 
-/** Opened shards by object name, for one account (door) and key; memory only, like the keys. */
+/** Opened shards (packed, packed_rows.js) by object name, for one account (door) and key; memory only, like the keys. */
 export class ShardCache {
-  constructor() { this.byObj = new Map(); this.rids = new Map(); }
+  constructor() { this.byObj = new Map(); this.rids = null; }
 
   get(obj) { return this.byObj.get(obj); }
 
   put(obj, shard) {
     this.byObj.set(obj, shard);
-    for (const row of shard.rows) this.rids.set(row.rid, row);
+    this.rids = null; // built again when a row is looked up: the list's load does not wait for it
   }
 
-  /** A row by rid, in any shard loaded so far (any database). */
-  row(rid) { return this.rids.get(rid) || null; }
+  /** A row by rid, in any shard loaded so far (any database), as the shard held it. */
+  row(rid) {
+    if (!this.rids) {
+      this.rids = new Map();
+      for (const p of this.byObj.values()) for (let r = 0; r < p.n; r += 1) this.rids.set(field(p, r, F.rid), [p, r]);
+    }
+    const at = this.rids.get(rid);
+    return at ? unpack(at[0], at[1]) : null;
+  }
 
   /** Drop every shard the root `index` no longer names (after a Refresh). */
   keepOnly(index) {
     const named = new Set(index.databases.flatMap((d) => d.shards.map((s) => s.obj)));
     for (const obj of [...this.byObj.keys()]) if (!named.has(obj)) this.byObj.delete(obj);
-    this.rids.clear();
-    for (const shard of this.byObj.values()) for (const row of shard.rows) this.rids.set(row.rid, row);
+    this.rids = null;
   }
 }
 
@@ -60,7 +66,7 @@ function openElsewhere(ctx, db, i) {
 export async function openShard(ctx, cache, db, i) {
   const { obj, n } = db.shards[i];
   const kept = cache.get(obj);
-  if (kept) return { shard: checkShard(kept, db.id, i, n), fetched: false };
+  if (kept) return { shard: checkPacked(kept, db.id, i, n), fetched: false };
   let shard;
   try {
     shard = await openElsewhere(ctx, db, i);
@@ -82,7 +88,7 @@ export async function loadShards(ctx, cache, db, onShard, live = () => true) {
   const todo = [];
   db.shards.forEach(({ obj, n }, i) => {
     const kept = cache.get(obj);
-    if (kept) onShard(checkShard(kept, db.id, i, n), i);
+    if (kept) onShard(checkPacked(kept, db.id, i, n), i);
     else todo.push(i);
   });
   let fetched = 0;

@@ -15,10 +15,11 @@
 export class Haystack {
   constructor() { this.keys = []; this.flat = []; }
 
-  add(key) {
+  /** Row `key`'s search key; `flat`, when the caller has it already, is the key without spaces. */
+  add(key, flat) {
     const s = typeof key === 'string' ? key : '';
     this.keys.push(s);
-    this.flat.push(s.replace(/ /g, ''));
+    this.flat.push(typeof flat === 'string' ? flat : s.replace(/ /g, ''));
   }
 
   get size() { return this.keys.length; }

@@ -22,6 +22,7 @@ let flushTimer = null;
 let firstPainted = false;
 let scan = null; // the search on screen
 let shown = 0;
+let painted = []; // the row ids in the list element, in order
 let ol = null;
 let sort = { key: '', dir: 1 };
 let keys = []; // header sort keys by row id, read from a row's html when first needed
@@ -57,6 +58,7 @@ export function begin(total, { keepQuery = false } = {}) {
   if (sort.key) rows.addOrder(sort.key, headerCmp(sort.key));
   $('list').innerHTML = '<ol class="plist"></ol>';
   ol = $('list').firstElementChild;
+  painted = [];
   $('list').setAttribute('aria-busy', 'true');
   if (!keepQuery) $('search').value = '';
   scan = null;
@@ -64,9 +66,9 @@ export function begin(total, { keepQuery = false } = {}) {
   progress();
 }
 
-/** One shard's rows are in and checked. The first are shown at once, later ones in batches. */
-export function add(shardRows) {
-  rows.add(shardRows);
+/** One shard's rows are in and checked (packed, packed_rows.js). The first are shown at once, later ones in batches. */
+export function add(packed) {
+  rows.add(packed);
   if (!firstPainted && rows.size > 0) {
     firstPainted = true;
     flush();
@@ -113,7 +115,7 @@ function progress() {
 }
 
 /** The row shown with `data-i` = `id`. */
-export function rowAt(id) { return rows.rows[id] || null; }
+export function rowAt(id) { return rows.row(id); }
 
 // -- header sorts ------------------------------------------------------------------------------
 
@@ -124,7 +126,7 @@ const field = (row, cls) => { const m = new RegExp(`class="${cls}"[^>]*>(.*?)</s
 
 function keyOf(i) {
   if (!keys[i]) {
-    const html = rows.rows[i].html;
+    const html = rows.html(i);
     const age = field(html, 'page');
     keys[i] = { name: field(html, 'pname'), surname: field(html, 'psur'), age: age === '' ? Infinity : Number(age) };
   }
@@ -184,11 +186,20 @@ function search(keep = 0) {
 }
 
 function render(keep = 0) {
-  ol.replaceChildren();
-  shown = 0;
-  more(Math.max(PAGE, keep));
+  if (!scan) scan = new Scan(rows.hay, ids(), normalize($('search').value));
+  const want = Math.max(PAGE, keep);
+  scan.run(want);
+  const page = scan.matches.slice(0, want);
+  // Once a few shards are in, most new rows sort after the page on screen: then the page is
+  // left as it is, which spares a re-render and a layout per batch while the list loads.
+  if (page.length !== painted.length || page.some((id, k) => id !== painted[k])) {
+    ol.replaceChildren();
+    painted = [];
+    append(page);
+  }
+  shown = page.length;
   const mine = scan;
-  if (mine && !mine.done) {
+  if (!mine.done) {
     // Finish counting after the rows are painted, in slices, so typing never waits for it.
     const slice = () => {
       if (scan !== mine) return; // a newer search took over
@@ -212,9 +223,15 @@ function counted() {
 function more(count = PAGE) {
   if (!scan) scan = new Scan(rows.hay, ids(), normalize($('search').value));
   scan.run(shown + count);
-  const next = scan.matches.slice(shown, shown + count);
-  if (next.length) ol.insertAdjacentHTML('beforeend', next.map((i) => `<li data-i="${i}">${rows.rows[i].html}</li>`).join(''));
-  shown += next.length;
+  append(scan.matches.slice(shown, shown + count));
+  shown = painted.length;
   if (scan.done) counted();
   else show($('list-more'), true);
+}
+
+/** Put rows `next` (ids) at the end of the list element. */
+function append(next) {
+  if (!next.length) return;
+  ol.insertAdjacentHTML('beforeend', next.map((i) => `<li data-i="${i}">${rows.html(i)}</li>`).join(''));
+  painted.push(...next);
 }

@@ -1,6 +1,6 @@
 // Index shards opened off the page's main thread: fetch, the name pin, AEAD, inflate, JSON and
-// the checks of shard_open.js, so that at 50,000 patients the page only receives checked rows
-// and keeps painting. index_loader.js does the same on the main thread when a browser cannot
+// the checks of shard_open.js, so that at 50,000 patients the page only receives checked rows,
+// packed, and keeps painting. index_loader.js does the same on the main thread when a browser cannot
 // start this worker.
 import * as wrappers from './libsodium-wrappers.mjs';
 import * as C from './crypto.js';
@@ -13,10 +13,10 @@ self.onmessage = async (event) => {
   const job = event.data;
   try {
     await ready;
-    const shard = await openShardBody(C, await getBytes(job.url), job);
-    // As JSON text: copying one string and parsing it on the page costs a fraction of the
-    // structured clone of a few hundred row objects.
-    self.postMessage({ id: job.id, json: JSON.stringify(shard) });
+    const packed = await openShardBody(C, await getBytes(job.url), job);
+    // Packed (packed_rows.js): one string is copied in one piece and the offsets are moved,
+    // not copied, so the page parses nothing and makes no object per row.
+    self.postMessage({ id: job.id, packed }, [packed.ends.buffer]);
   } catch (err) {
     self.postMessage({ id: job.id, error: { name: err.name, message: String(err.message) } });
   } finally {

@@ -1,8 +1,9 @@
 // Opening one index shard from its fetched bytes (FORMAT.md 6.2, 10): shared by the worker
-// (shard-worker.js) and the page's own fallback (index_loader.js). Imports only crypto.js
-// and rules.js, so it runs in either.
-import { FormatError } from './crypto.js';
+// (shard-worker.js) and the page's own fallback (index_loader.js). Imports only crypto.js,
+// rules.js and packed_rows.js, so it runs in either.
+import { FormatError, VERSION } from './crypto.js';
 import { checkObjectName, checkShard } from './rules.js';
+import { pack } from './packed_rows.js';
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const isText = (v) => typeof v === 'string';
@@ -23,10 +24,22 @@ export function checkShownRow(row) {
 }
 
 /**
+ * A shard opened earlier (packed), checked again against the pointer naming it now: the same
+ * test as rules.js checkShard (its `v`, `db`, position and row count), on the packed form.
+ */
+export function checkPacked(p, db, i, n) {
+  if (p === null || typeof p !== 'object' || p.v !== VERSION || p.db !== db || p.shard !== i || p.n !== n) {
+    throw new FormatError('index shard does not match its pointer');
+  }
+  return p;
+}
+
+/**
  * Shard `i` of database `db` from its bytes: the name the root gave must be the bytes' own
  * (an older shard of the same position opens with the same key: the name pins it to this
  * root), then AEAD with the derived key and `ad`, then `v`, `db`, `shard` and `n` rows.
- * `C` is the initialised crypto module; `ik` the account's index key.
+ * `C` is the initialised crypto module; `ik` the account's index key. Returns the
+ * checked shard packed (packed_rows.js).
  */
 export async function openShardBody(C, body, { obj, ik, clinic, doorId, db, i, n }) {
   checkObjectName(obj, body);
@@ -34,7 +47,7 @@ export async function openShardBody(C, body, { obj, ik, clinic, doorId, db, i, n
   try {
     const shard = checkShard(await C.openBody(key, body, C.shardAd(clinic, doorId, db, i)), db, i, n);
     for (const row of shard.rows) checkShownRow(row);
-    return shard;
+    return pack(shard);
   } finally {
     key.fill(0);
   }

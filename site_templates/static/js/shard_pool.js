@@ -18,12 +18,12 @@ function failAll() {
 }
 
 function onMessage(event) {
-  const { id, json, error } = event.data;
+  const { id, packed, error } = event.data;
   const job = pending.get(id);
   if (!job) return;
   pending.delete(id);
   if (error) job.reject(Object.assign(new Error(error.message), { name: error.name }));
-  else job.resolve(JSON.parse(json)); // the worker checked this very text's value
+  else job.resolve(packed); // checked by the worker, packed (packed_rows.js)
 }
 
 /** Start the worker now (idempotent). */
