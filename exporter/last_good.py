@@ -20,6 +20,8 @@ from typing import Any, Iterable
 
 from .clinic_db import Raw
 
+LOOKUPS = 256  # single-row digest look-ups per export before reading them all (stage)
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS good (
     db     TEXT NOT NULL,
@@ -74,6 +76,7 @@ class LastGood:
             with self.conn:  # left by an export that did not finish
                 self.conn.execute("DELETE FROM staged")
         self._digests: dict[str, dict[int, str]] = {}
+        self._lookups = 0
         self.staged = 0
 
     def close(self) -> None:
@@ -86,9 +89,18 @@ class LastGood:
                 "SELECT pid, digest FROM good WHERE db = ?", (db,)))
         return found
 
+    def _kept_digest(self, db: str, pid: int) -> str | None:
+        # A read by difference stages a few patients: one indexed look-up each, rather than
+        # every (pid, digest) of the database; past LOOKUPS in one export, all of them at once.
+        if db in self._digests or self._lookups >= LOOKUPS:
+            return self.digests(db).get(pid)
+        self._lookups += 1
+        row = self.conn.execute("SELECT digest FROM good WHERE db = ? AND pid = ?", (db, pid)).fetchone()
+        return row[0] if row else None
+
     def stage(self, db: str, pid: int, digest: str, raw: Raw) -> None:
         """Called for every patient read; writes only rows that differ from the kept ones."""
-        if self.digests(db).get(pid) != digest:
+        if self._kept_digest(db, pid) != digest:
             self.conn.execute("INSERT OR REPLACE INTO staged (db, pid, digest, rows) VALUES (?, ?, ?, ?)",
                               (db, pid, digest, _encode(raw)))
             self.staged += 1

@@ -143,3 +143,53 @@ def test_a_full_read_without_unique_ids_keeps_no_cards(tmp_path):
     data = read_clinic(path, state)
     assert state.cards is None and state.last == "full"
     assert data.problems == read_clinic(path).problems
+
+
+# Per export, what the service's edit costs outside the read: last_good.sqlite and doors.
+
+def raw(pid: int, surname: str) -> tuple:
+    return ((pid, f"C{pid}", "A", surname), [], [], [], [])
+
+
+def test_staging_a_few_patients_looks_up_their_digests_only(tmp_path):
+    from exporter import last_good
+
+    store = last_good.LastGood(tmp_path / "last_good.sqlite")
+    for pid in range(1, 301):
+        store.stage("main", pid, f"d{pid}", raw(pid, "S"))
+    store.commit({"main": range(1, 301)}, [], [])
+    store.close()
+    store = last_good.LastGood(tmp_path / "last_good.sqlite")
+    store.stage("main", 7, "d7", raw(7, "S"))        # as kept: nothing to write
+    store.stage("main", 8, "new", raw(8, "T"))       # changed
+    store.stage("main", 999, "d999", raw(999, "N"))  # not kept yet
+    assert store._digests == {} and store.staged == 2
+    for pid in range(1, last_good.LOOKUPS + 1):  # a full read's worth: all digests at once
+        store.stage("main", pid, f"d{pid}", raw(pid, "S"))
+    assert len(store._digests["main"]) == 300 and store.staged == 2
+    store.commit({"main": [*range(1, 301), 999]}, [], [])
+    assert store.get("main", 8)[0] == "new" and store.get("main", 999)[0] == "d999"
+    assert store.get("main", 7)[0] == "d7"
+    store.close()
+
+
+def test_doors_look_at_the_pages_only_when_a_door_is_missing(home):
+    from exporter import doors, keystore
+    from exporter.site import export_site
+
+    export_site(home)
+    keys = keystore.connect(home.keys_path)
+    try:
+        class Untouchable:
+            def __iter__(self):
+                raise AssertionError("the pages were walked though no door is missing")
+
+        assert doors.derive_missing(keys, home.clinic_id, home.kdf, Untouchable()) == 0
+        cards = [r[0] for r in keys.execute("SELECT card FROM patients ORDER BY card DESC LIMIT 2")]
+        with keys:
+            keys.execute("UPDATE patients SET door_id = NULL, door_key = NULL WHERE card IN (?, ?)", cards)
+        assert doors.derive_missing(keys, home.clinic_id, home.kdf, [("main", cards[0])]) == 1
+        lacking = [r[0] for r in keys.execute("SELECT card FROM patients WHERE door_id IS NULL")]
+        assert lacking == [cards[1]]  # a patient without a page gets no door
+    finally:
+        keys.close()
