@@ -193,3 +193,32 @@ def test_doors_look_at_the_pages_only_when_a_door_is_missing(home):
         assert lacking == [cards[1]]  # a patient without a page gets no door
     finally:
         keys.close()
+
+
+def test_kept_row_ids_carry_over_between_exports_unless_another_process_wrote(tmp_path):
+    from exporter import last_good
+
+    path = tmp_path / "last_good.sqlite"
+    store = last_good.LastGood(path)
+    for pid in (1, 2, 3):
+        store.stage("main", pid, f"d{pid}", raw(pid, "S"))
+    store.commit({"main": [1, 2, 3]}, [], [])
+    store.close()
+    store = last_good.LastGood(path)
+    assert store._known == {"main": {1, 2, 3}}  # not read again
+    store.stage("main", 4, "d4", raw(4, "S"))
+    store.commit({"main": [1, 3, 4]}, [], [("main", 9)])
+    store.close()
+    assert last_good.LastGood(path).pids("main") == [1, 3, 4]
+    other = sqlite3.connect(path)  # another process keeps a row in between
+    with other:
+        other.execute("INSERT INTO good VALUES ('main', 50, 'd', '[]'), ('old', 1, 'd', '[]')")
+    other.close()
+    store = last_good.LastGood(path)
+    assert store._known is None
+    store.commit({"main": [1, 3, 4]}, [], [])  # nothing staged, yet row 50 and 'old' go
+    store.close()
+    store = last_good.LastGood(path)
+    assert store.pids("main") == [1, 3, 4] and store.pids("old") == []
+    assert store._known == {"main": {1, 3, 4}}
+    store.close()
