@@ -89,7 +89,12 @@ def rss_mib(pid: int) -> tuple[float, float]:
 
 def state_mark(state: sqlite3.Connection) -> tuple[float, int]:
     ts = state.execute("SELECT coalesce(max(ts), 0) FROM upload_log WHERE ok = 1").fetchone()[0]
-    return ts, state.execute("SELECT count(*) FROM jobs").fetchone()[0]
+    # this home's target only: a workdir copied from another keeps that one's jobs
+    queued = state.execute("SELECT count(*) FROM jobs WHERE target = ?", (TARGET[0],)).fetchone()[0]
+    return ts, queued
+
+
+TARGET = [""]  # the state key of the service's target, set in main
 
 
 def wait_published(state: sqlite3.Connection, after: float, patience: float = 120) -> float:
@@ -174,6 +179,15 @@ def main() -> None:
         else:
             tmp.mkdir(parents=True, exist_ok=True)
             home, db = make_home(tmp, args.patients)
+        if home.databases["main"].path.resolve() != db.resolve():
+            # a workdir copied with `cp -a` still names the original's clinic database: the
+            # service would read (and the edits miss) that one
+            raise SystemExit(f"error: {home.root} reads {home.databases['main'].path}, not {db}\n"
+                             f"hint: set its [databases] path in {home.root / 'config.toml'} to {db}")
+        from publisher.policy import Policy
+        from publisher.publish import make_target
+
+        TARGET[0] = make_target(home, None, None, None, Policy.from_env()).state_key
         if not args.no_publish:
             publish(home)  # the service starts on an up-to-date target, as in a clinic
         patients = sqlite3.connect(db).execute("SELECT count(*) FROM patients").fetchone()[0]
