@@ -57,7 +57,7 @@ def entry_card(stored: Any, patient: Patient) -> Any:
 
 def stored_card(entry: Entry) -> Any:
     """The card of an Entry's row as stored; the patient's own card object when equal, so a
-    row rebuilt from the entry is the same text as the last read's (clinic_read._known_card)."""
+    row rebuilt from the entry is the same text as the last read's."""
     if entry[0] is None and entry[1] is not None:
         return entry[1].card
     return entry[0]
@@ -75,6 +75,9 @@ class ReadState:
     # per related table: its row ids in order, and each row's patient id
     links: dict[str, tuple[array, array]] = field(default_factory=dict)
     patients: dict[int, Entry] = field(default_factory=dict)  # patient row id -> Entry
+    # the cards and the patients listed, kept so a read by difference does per-row work for
+    # the changed rows only (clinic_cards); None: the next read is a full one
+    cards: Any = None
     # per table, the rows without modified_at: row id -> hash of the row. They are read on
     # every read and compared, since nothing else says when they change.
     unstamped: dict[str, dict[int, int]] = field(default_factory=dict)

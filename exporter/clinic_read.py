@@ -5,11 +5,13 @@ so a read by difference returns exactly what a full read of the same file would.
 """
 from __future__ import annotations
 
-import functools
 import sqlite3
+from array import array
+from bisect import bisect_left
 from pathlib import Path
 from typing import Any, Callable
 
+from . import clinic_cards as c
 from . import clinic_delta as d
 from . import clinic_fields as f
 from .clinic_db import RELATED, Keep, Raw, Row, build, cards, columns, digest, fetch, in_snapshot, read_rows
@@ -35,8 +37,16 @@ def read(path: Path, state: d.ReadState | None, keep: Keep | None, busy_wait: fl
         return _assemble(rows, f.Sink(), None, {}, keep)[0]
     ident, began = d.identity(path), d.wall_now()
     rows, sink, found, update = in_snapshot(path, busy_wait, lambda conn: _either(conn, path, state, ident))
+    if isinstance(found, c.Regroup):
+        data, commit = _assemble_changed(rows, found, state, keep)
+        update(commit)
+        return _seen(state, began, data)
     data, entries = _assemble(rows, sink, found, state.patients, keep)
-    update(entries)
+    update(data, entries)
+    return _seen(state, began, data)
+
+
+def _seen(state: d.ReadState, began: Any, data: ClinicData) -> ClinicData:
     state.seen_at = began
     return data
 
@@ -73,9 +83,15 @@ def _either(conn: sqlite3.Connection, path: Path, state: d.ReadState, ident: Any
         why = found
     rows = _full(conn, have, True)
     links = rows.links
+    eligible = marks is not None and all(v is not None for v in links.values())
+    sink, usable, index = f.Sink(), None, None
+    if eligible:  # unique whole-number ids: keep the cards for reads by difference
+        usable, index, norm = c.index_cards(sink, rows.patients)
 
-    def update(entries: dict[int, d.Entry]) -> None:
-        eligible = marks is not None and all(v is not None for v in links.values())
+    def update(data: ClinicData, entries: dict[int, d.Entry]) -> None:
+        if index is not None:
+            c.finish(index, data.patients, data.skipped, entries, norm)
+        state.cards = index
         state.marks = marks if eligible else None
         state.links = links if eligible else {}
         state.unstamped = rows.unstamped if eligible else {}
@@ -84,31 +100,34 @@ def _either(conn: sqlite3.Connection, path: Path, state: d.ReadState, ident: Any
         state.why_full = why if eligible else (why_not or "a patient id that is not a whole number")
         state.rows_read = len(rows.patients) + sum(len(v[0]) for v in links.values() if v)
 
-    return rows, f.Sink(), None, update
+    return rows, sink, usable, update
 
 
 def _delta(conn: sqlite3.Connection, state: d.ReadState, have: dict[str, set[str]],
            marks: dict[str, d.Mark]) -> tuple | str:
-    """The rows of the changed patients, or why everything must be read after all."""
-    delta = d.changes(conn, state, lambda c, t, w, p: fetch(c, t, have[t], w, p), marks)
+    """The rows of the changed patients, or why everything must be read after all. Python
+    work per changed row only: the cards of the others are as the last read left them."""
+    if not isinstance(state.cards, c.CardIndex):
+        return "no cards kept from the last read"
+    delta = d.changes(conn, state, lambda c_, t, w, p: fetch(c_, t, have[t], w, p), marks)
     if delta is None:
         return "a row was added without a recent modified_at"
-    # Every patient row, as the last read saw it unless it changed; the card of each decides
-    # which are usable (a card can become unique again when another row changed).
-    order = {pid: (pid, d.stored_card(e)) for pid, e in state.patients.items() if pid not in delta.deleted}
-    order.update(delta.patient_rows)
-    sink = f.Sink()
-    usable = cards(sink, [order[k] for k in sorted(order)], functools.partial(_known_card, state.patients))
-    wanted = {pid for pid in delta.candidates if pid in order}
-    wanted |= {pid for pid in usable if state.patients.get(pid, (None, None))[1] is None}
+    known = state.patients
+    group = c.Regroup(state.cards, known, delta.patient_rows, delta.deleted)
+    wanted = {pid for pid in delta.candidates
+              if pid not in delta.deleted and (pid in known or pid in delta.patient_rows)}
+    # a usable row without a patient (newly usable, or its building failed) is built again
+    wanted |= {pid for pid in group.touched | state.cards.failed
+               if group.usable(pid) is not None and known.get(pid, (None, None))[1] is None}
     if len(wanted) > d.MAX_DELTA:
         return f"{len(wanted)} patients changed"
     rows_read = delta.rows_read
     ids = sorted(wanted)
-    missing = [pid for pid in ids if pid not in delta.patient_rows]
+    found = dict(delta.patient_rows)
+    missing = [pid for pid in ids if pid not in found]
     for part in _chunks(missing):
         for row in fetch(conn, "patients", have["patients"], f"id IN ({','.join('?' * len(part))})", part):
-            order[row[0]] = row
+            found[row[0]] = row
             rows_read += 1
     related: dict[int, dict[str, list[Row]]] = {pid: {t: [] for t in RELATED} for pid in ids}
     for table in RELATED:
@@ -116,23 +135,91 @@ def _delta(conn: sqlite3.Connection, state: d.ReadState, have: dict[str, set[str
             for row in fetch(conn, table, have[table], f"patient_id IN ({','.join('?' * len(part))})", part):
                 related[row[1]][table].append(row)
                 rows_read += 1
-    rows = _Rows([order[k] for k in sorted(order)], related.get)
+    rows = _Rows(list(found.values()), related.get)
 
-    def update(entries: dict[int, d.Entry]) -> None:
-        state.marks, state.links, state.patients = marks, delta.links, entries
+    def update(commit: Callable[[], None]) -> None:
+        commit()
+        state.marks, state.links = marks, delta.links
         state.unstamped = delta.unstamped
         state.last, state.why_full, state.rows_read = "delta", "", rows_read
 
-    return rows, sink, usable, update
+    return rows, f.Sink(), group, update
 
 
-def _known_card(entries: dict[int, d.Entry], row: Row) -> str | None:
-    """The card the last read normalized for this row, if the row's card is the very same
-    plain text (text that was not clean UTF-8 or too long is checked again: it is reported)."""
-    entry = entries.get(row[0])
-    if entry is None or entry[1] is None or d.stored_card(entry) is not row[1]:
-        return None
-    return entry[1].card if type(row[1]) is str and len(row[1]) <= 64 else None
+def _known_entry(prev: d.Entry | None, row: Row, card: str, related: dict[str, list[Row]],
+                 keep: Keep | None) -> tuple[Any, tuple]:
+    """A row read again: the last read's patient if its rows are the same, else built anew
+    (None when building fails), and its problems."""
+    raw: Raw = (row, related["health"], related["deals"], related["visits"], related["appointments"])
+    hashed = digest(raw)
+    if prev is not None and prev[1] is not None and prev[1].digest == hashed and prev[1].card == card:
+        patient, problems = prev[1], prev[2]
+    else:
+        sink = f.Sink()
+        patient = build(sink, row, card, related, hashed)
+        problems = tuple(sink.problems) or ()
+    if patient is not None and keep is not None:
+        keep(row[0], patient.digest, raw)
+    return patient, problems
+
+
+def _assemble_changed(rows: _Rows, group: c.Regroup, state: d.ReadState,
+                      keep: Keep | None) -> tuple[ClinicData, Callable[[], None]]:
+    """What _assemble would make of every row, from the last read's and the changed rows'
+    (all sparse but the patients listed, copied whole); ``commit`` keeps it for the next."""
+    index, old = group.index, state.patients
+    entries: dict[int, d.Entry | None] = {}
+    built, skipped, failed = dict(index.built_problems), set(index.skipped), set(index.failed)
+    odd, ids, listed = dict(index.odd), array("q", index.ids), list(index.listed)
+    by_id = {row[0]: row for row in rows.patients}
+    for pid in sorted(group.touched | set(by_id)):
+        prev = old.get(pid)
+        built.pop(pid, None), skipped.discard(pid), failed.discard(pid), odd.pop(pid, None)
+        patient = None
+        if pid in group.deleted:
+            entries[pid] = None
+        else:
+            row = by_id.get(pid) or (pid, d.stored_card(prev))  # type: ignore[arg-type]
+            card = group.usable(pid)
+            related = rows.related(pid)
+            if card is None:
+                problems: tuple = ()
+            elif related is None:  # not read again: as the last read built it
+                patient, problems = prev[1], prev[2]  # type: ignore[index]
+            else:
+                patient, problems = _known_entry(prev, row, card, related, keep)
+            if problems:
+                built[pid] = problems
+            if patient is None:
+                skipped.add(pid)
+                odd[pid] = group.card(pid)
+                if card is not None:
+                    failed.add(pid)
+            entries[pid] = (row[1] if patient is None else d.entry_card(row[1], patient), patient, problems)
+        i = bisect_left(ids, pid)
+        if i < len(ids) and ids[i] == pid:
+            if patient is None:
+                del ids[i], listed[i]
+            else:
+                listed[i] = patient
+        elif patient is not None:
+            ids.insert(i, pid)
+            listed.insert(i, patient)
+    dups, card_problems = group.new_dups(), group.new_card_problems()
+    data = ClinicData(patients=list(listed), problems=c.problems_of(card_problems, dups, built),
+                      skipped=sorted(skipped))
+
+    def commit() -> None:
+        group.apply_owners()
+        index.dups, index.card_problems, index.built_problems = dups, card_problems, built
+        index.skipped, index.failed, index.odd, index.ids, index.listed = skipped, failed, odd, ids, listed
+        for pid, entry in entries.items():
+            if entry is None:
+                del old[pid]
+            else:
+                old[pid] = entry
+
+    return data, commit
 
 
 def _chunks(ids: list[int]) -> list[list[int]]:
@@ -171,9 +258,9 @@ def _assemble(rows: _Rows, sink: f.Sink, usable: dict[int, str] | None, old: dic
             else:
                 start = len(sink.problems)
                 built = build(sink, row, card, related, hashed)
-                if built is None:
+                if built is None:  # its problem kept for clinic_cards.finish
                     skipped.append(pid)
-                    entries[pid] = (row[1], None, ())
+                    entries[pid] = (row[1], None, tuple(sink.problems[start:]))
                     continue
                 # most patients have none: one shared empty tuple, not a list each
                 patient, problems = built, tuple(sink.problems[start:]) or ()

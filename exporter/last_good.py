@@ -9,6 +9,8 @@ clinic database and the snapshots in the home do, and never leaves the clinic.
 Rows are staged while a database is read (only those whose digest differs from the kept
 one, so an unchanged clinic writes nothing) and become the kept version only for the
 patients the export then published: a row that fails to render never replaces a good one.
+A process that exports again and again (the service) keeps the kept row ids between exports
+while no other process writes the file, so an edit costs what it changed here too.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .clinic_db import Raw
+
+LOOKUPS = 256  # single-row digest look-ups per export before reading them all (stage)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS good (
@@ -66,14 +70,23 @@ class LastGood:
 
     def __init__(self, path: Path) -> None:
         new = not path.exists()
+        self.path = path = Path(path).resolve()
+        # taken before this export writes anything (clearing old staged rows does not
+        # change the kept ones)
+        self._known = _known(path)
         self.conn = sqlite3.connect(path, timeout=30)
         if new:
             os.chmod(path, 0o600)
         self.conn.executescript(SCHEMA)
+        if self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+            self._known = None  # the change counter is not kept up to date in WAL mode
+            _KEPT.pop(str(path), None)
         if self.conn.execute("SELECT 1 FROM staged LIMIT 1").fetchone():
             with self.conn:  # left by an export that did not finish
                 self.conn.execute("DELETE FROM staged")
         self._digests: dict[str, dict[int, str]] = {}
+        self._lookups = 0
+        self._staged_keys: set[tuple[str, int]] = set()
         self.staged = 0
 
     def close(self) -> None:
@@ -86,11 +99,21 @@ class LastGood:
                 "SELECT pid, digest FROM good WHERE db = ?", (db,)))
         return found
 
+    def _kept_digest(self, db: str, pid: int) -> str | None:
+        # A read by difference stages a few patients: one indexed look-up each, rather than
+        # every (pid, digest) of the database; past LOOKUPS in one export, all of them at once.
+        if db in self._digests or self._lookups >= LOOKUPS:
+            return self.digests(db).get(pid)
+        self._lookups += 1
+        row = self.conn.execute("SELECT digest FROM good WHERE db = ? AND pid = ?", (db, pid)).fetchone()
+        return row[0] if row else None
+
     def stage(self, db: str, pid: int, digest: str, raw: Raw) -> None:
         """Called for every patient read; writes only rows that differ from the kept ones."""
-        if self.digests(db).get(pid) != digest:
+        if self._kept_digest(db, pid) != digest:
             self.conn.execute("INSERT OR REPLACE INTO staged (db, pid, digest, rows) VALUES (?, ?, ?, ?)",
                               (db, pid, digest, _encode(raw)))
+            self._staged_keys.add((db, pid))
             self.staged += 1
 
     def get(self, db: str, pid: int) -> tuple[str, Raw] | None:
@@ -111,32 +134,73 @@ class LastGood:
         of patients not published from their current rows.
         """
         present = {db: set(pids) for db, pids in present.items()}
-        unreadable = set(unreadable)
-        if not self.staged and self._unchanged(present, unreadable):
+        unreadable, failed = set(unreadable), list(failed)
+        kept = self._kept()
+        gone_dbs = set(kept) - set(present) - unreadable
+        gone = {db: kept[db] - pids for db, pids in present.items() if db in kept}
+        if not self.staged and not gone_dbs and not any(gone.values()):
+            self._remember(kept)
             return  # an edit-free export (the service's usual case) writes nothing here
         conn = self.conn
         with conn:
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep_rows (db TEXT, pid INTEGER, PRIMARY KEY (db, pid))")
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep_dbs (db TEXT PRIMARY KEY)")
-            conn.execute("DELETE FROM keep_rows")
-            conn.execute("DELETE FROM keep_dbs")
-            conn.executemany("INSERT OR IGNORE INTO keep_dbs VALUES (?)",
-                             [(db,) for db in [*present, *unreadable]])
-            conn.executemany("INSERT OR IGNORE INTO keep_rows VALUES (?, ?)",
-                             ((db, pid) for db, pids in present.items() for pid in pids))
-            conn.execute("DELETE FROM good WHERE db NOT IN (SELECT db FROM keep_dbs)")
-            for db in present:
-                conn.execute("DELETE FROM good WHERE db = ? AND pid NOT IN "
-                             "(SELECT pid FROM keep_rows WHERE db = ?)", (db, db))
+            conn.executemany("DELETE FROM good WHERE db = ?", [(db,) for db in gone_dbs])
+            conn.executemany("DELETE FROM good WHERE db = ? AND pid = ?",
+                             [(db, pid) for db, pids in gone.items() for pid in pids])
             conn.executemany("DELETE FROM staged WHERE db = ? AND pid = ?", failed)
             conn.execute("INSERT OR REPLACE INTO good SELECT db, pid, digest, rows FROM staged")
             conn.execute("DELETE FROM staged")
+        for db in gone_dbs:
+            del kept[db]
+        for db, pids in gone.items():
+            kept[db] -= pids
+        for db, pid in self._staged_keys - set(failed):
+            kept.setdefault(db, set()).add(pid)
+        self._remember(kept)
         self._digests.clear()
+        self._staged_keys.clear()
         self.staged = 0
 
-    def _unchanged(self, present: dict[str, set[int]], unreadable: set[str]) -> bool:
-        """True when no kept row would be forgotten: same databases, same patients."""
-        stored = {r[0] for r in self.conn.execute("SELECT DISTINCT db FROM good")}
-        if stored - set(present) - unreadable:
-            return False
-        return all(set(self.digests(db)) <= pids for db, pids in present.items())
+    def _remember(self, kept: dict[str, set[int]]) -> None:
+        if self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            _remember(self.path, kept)
+
+    def _kept(self) -> dict[str, set[int]]:
+        """Per database, the row ids kept: as this process left them if no other process
+        wrote the file since, else read (once per process in the service)."""
+        if self._known is None:
+            self._known = {}
+            for db, pid in self.conn.execute("SELECT db, pid FROM good"):
+                self._known.setdefault(db, set()).add(pid)
+        return self._known
+
+
+# Per file, the row ids kept and the file's stamp when this process last committed: the
+# service exports again and again, and reading every kept row id each time costs as much as
+# an edit. SQLite's file change counter (rollback journal: moved by every writer's commit)
+# says whether another process wrote since.
+# The file's identity and modification time too: a file put back or made anew in its place
+# starts its counter again.
+_KEPT: dict[str, tuple[tuple[int, int, int, bytes], dict[str, set[int]]]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int, int, bytes] | None:
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            return st.st_dev, st.st_ino, st.st_mtime_ns, fh.read(28)[24:28]
+    except OSError:
+        return None
+
+
+def _known(path: Path) -> dict[str, set[int]] | None:
+    found = _KEPT.get(str(path))
+    stamp = _stamp(path)
+    return found[1] if found is not None and stamp is not None and found[0] == stamp else None
+
+
+def _remember(path: Path, kept: dict[str, set[int]]) -> None:
+    stamp = _stamp(path)
+    if stamp is not None:
+        _KEPT[str(path)] = (stamp, kept)
+    else:
+        _KEPT.pop(str(path), None)

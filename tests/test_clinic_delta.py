@@ -250,17 +250,18 @@ def test_a_database_without_modified_at_is_always_read_whole(tmp_path):
 # Random edit sequences: after each, the read by difference equals a full read.
 EDIT = st.sampled_from(["null_stamp", "update_visit", "move_visit", "delete_visit", "insert_visit", "update_patient",
                         "duplicate_card", "delete_patient", "insert_patient", "update_deal",
-                        "delete_health", "bad_date", "unstamped"])
+                        "delete_health", "bad_date", "unstamped", "empty_card", "unique_card",
+                        "shared_card", "bad_card", "integer_card", "insert_duplicate", "reinsert_patient"])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(edits=st.lists(st.tuples(EDIT, st.integers(1, PATIENTS + 5)), min_size=1, max_size=8))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(EDIT, st.integers(1, PATIENTS + 5)), min_size=1, max_size=12))
 def test_random_edit_sequences_read_as_a_full_read_does(tmp_path_factory, edits):
     path = tmp_path_factory.mktemp("delta") / "clinic.sqlite"
     write_demo_clinic(path, patients=PATIENTS, seed=5, start=date(2026, 11, 20))
     clock = Clock()
     state = ReadState(clock=clock)
-    read_clinic(path, state)
+    last = read_clinic(path, state)
     unstamped = False
     for kind, n in edits:
         stamp = now()
@@ -281,13 +282,26 @@ def test_random_edit_sequences_read_as_a_full_read_does(tmp_path_factory, edits)
             "bad_date": f"UPDATE visits SET date = '2026-02-30', modified_at = '{stamp}' WHERE id = {vid}",
             "unstamped": f"UPDATE visits SET action = 'U{n}' WHERE id = {vid}",
             "null_stamp": f"UPDATE visits SET action = 'N{n}', modified_at = NULL WHERE id = {vid}",
+            # cards: emptied, made unique again, shared by many rows, not clean text
+            "empty_card": f"UPDATE patients SET card = ' ', modified_at = '{stamp}' WHERE id = {n}",
+            "unique_card": f"UPDATE patients SET card = 'u {n}', modified_at = '{stamp}' WHERE id = {n}",
+            "shared_card": f"UPDATE patients SET card = 'Shared', modified_at = '{stamp}' WHERE id = {n}",
+            "bad_card": f"UPDATE patients SET card = X'41ff{n:02x}', modified_at = '{stamp}' WHERE id = {n}",
+            "integer_card": f"UPDATE patients SET card = {n}, modified_at = '{stamp}' WHERE id = {n}",
+            "insert_duplicate": f"INSERT OR IGNORE INTO patients (id, card, surname, modified_at) VALUES "
+                                f"({n + 2000}, coalesce((SELECT card FROM patients WHERE id = {n}), 'D'), 'Dup', '{stamp}')",
+            "reinsert_patient": f"INSERT OR REPLACE INTO patients (id, card, first_name, modified_at) "
+                                f"VALUES ({n}, 'R{n % 3}', 'Again', '{stamp}')",
         }[kind]
         run(path, sql)
         unstamped |= kind == "unstamped"
         if unstamped:  # only the timer's full read is bound to see it
             clock.t += state.full_every
             unstamped = False
-        same_as_full_read(path, state)
+        before = {p.id: p for p in last.patients}
+        last = same_as_full_read(path, state)
+        # a patient the edit did not change is the very object the last read returned
+        assert all(p is before[p.id] for p in last.patients if before.get(p.id) == p)
 
 
 def test_the_service_export_reads_by_difference_and_a_one_off_export_reads_everything(home, clinic_db):
