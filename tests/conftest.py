@@ -1,6 +1,7 @@
 """Shared fixtures: real clinic homes and real SQLite clinic databases in temp folders."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -97,3 +98,16 @@ def plan_map(home: Home) -> dict:
 
 def files_on_disk(home: Home) -> set[str]:
     return {str(p.relative_to(home.site_dir)) for p in home.site_dir.rglob("*") if p.is_file()}
+
+
+@contextlib.contextmanager
+def shard_rows(rows: int):
+    """Writers' shards of ``rows`` rows on average (crypto.SHARD_ROWS) for a while: what lets
+    a test get several index shards out of a few hundred patients."""
+    from exporter import crypto
+
+    was, crypto.SHARD_ROWS = crypto.SHARD_ROWS, rows
+    try:
+        yield
+    finally:
+        crypto.SHARD_ROWS = was

@@ -364,3 +364,9 @@ def test_a_shard_text_written_from_kept_rows_is_its_canonical_json(tmp_path):
     assert text.encode() == crypto.canonical_json(value)
     key = crypto.random_key()
     assert crypto.open_body(key, crypto.seal_body_text(key, [text[:7], text[7:].encode()], b"ad"), b"ad") == value
+
+
+def test_a_writer_puts_up_to_1024_rows_in_a_shard_on_average():
+    # FORMAT.md 6.2: the writer's choice of S; a 50,000-patient list is 64 requests, not 256
+    assert crypto.SHARD_ROWS == 1024
+    assert [crypto.shard_count(n) for n in (1024, 1025, 10_000, 50_000)] == [1, 2, 16, 64]

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import WEAK, files_on_disk, keys, make_clinic_db, plan_map, secret
+from conftest import WEAK, files_on_disk, keys, make_clinic_db, plan_map, secret, shard_rows
 from siteread import Site
 
 from exporter import access, indexes, index_shards, keystore, live_views, render
@@ -22,6 +22,13 @@ from exporter.site import export_site
 from exporter.site_objects import _templates_version
 
 TODAY = date(2026, 11, 26)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shards_of_256_rows():
+    """Several shards out of a few hundred patients: writers' shards of 256 rows here."""
+    with shard_rows(256):
+        yield
 DOCTORS = {"dr.all": "all-password-1", "dr.some": "some-password-1", "dr.none": "none-password-1"}
 
 

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import WEAK, keys, make_clinic_db, secret
+from conftest import WEAK, keys, make_clinic_db, secret, shard_rows
 from siteread import Site
 
 from exporter import access, crypto, keystore, site_rules
@@ -21,6 +21,13 @@ from exporter.site import export_site
 from exporter.writer import ObjectWriter
 
 TODAY = date(2026, 11, 26)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shards_of_256_rows():
+    """Several shards out of a few hundred patients: writers' shards of 256 rows here."""
+    with shard_rows(256):
+        yield
 
 
 def rows(n: int) -> list[dict]:
@@ -129,7 +136,14 @@ def test_every_row_once_in_the_readers_order_in_the_shard_its_hash_picks(big):
 @pytest.mark.parametrize(("count", "shards"), [(0, 1), (1, 1), (256, 1), (257, 2), (512, 2), (513, 4),
                                                (50_000, 256), (256 * 4096, 4096), (10**9, 4096)])
 def test_the_number_of_shards_follows_the_count(count, shards):
-    assert crypto.shard_count(count) == shards
+    assert crypto.shard_count(count) == shards  # with shards of 256 rows (this module)
+
+
+@pytest.mark.parametrize(("count", "shards"), [(0, 1), (1024, 1), (1025, 2), (2049, 4), (10_000, 16),
+                                               (50_000, 64), (1024 * 4096, 4096), (10**9, 4096)])
+def test_writers_shards_hold_up_to_1024_rows_on_average(count, shards):
+    with shard_rows(1024):
+        assert crypto.shard_count(count) == shards
 
 
 def test_a_clinic_crossing_256_gets_two_shards_every_row_still_once(tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from browser import WAIT_MS, browser, page_watch, serve_site, wait_state  # noqa: F401
-from conftest import WEAK
+from conftest import WEAK, shard_rows
 from exporter import access, crypto, keystore, site_rules
 from exporter.home import Database, create_home, load_home
 from exporter.normalize import normalize_search
@@ -26,6 +26,13 @@ from siteread import Site
 pytestmark = pytest.mark.browser
 
 TODAY = date(2026, 11, 26)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shards_of_256_rows():
+    """Several shards out of a few hundred patients: writers' shards of 256 rows here."""
+    with shard_rows(256):
+        yield
 PATIENTS = 520  # 520 / 256 rows a shard: four shards (FORMAT.md 6.2)
 SHOTS = os.environ.get("CHARTSEAL_LIST_SHOTS")  # a folder: also write the loading screenshots there
 
