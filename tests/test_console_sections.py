@@ -219,3 +219,22 @@ def test_status_follows_a_service_started_and_stopped_elsewhere(console_page, co
         service_control.stop(home)
     page.wait_for_selector('#service-state:not([data-state="running"])')
     assert not watch.page_errors and not watch.console_errors
+
+
+def test_status_does_not_reload_over_a_form_already_sent(console_page, console, home, monkeypatch):
+    # A click on Start or Stop sends a form; a reload for a change seen by the page's poll
+    # would cancel that request and lose the click.
+    from publisher import service_control
+
+    page, watch = console_page
+    monkeypatch.setenv("CHARTSEAL_SERVICE_BEAT_SECONDS", "0.5")
+    open_console(page, console, "/")
+    page.evaluate("() => { window.sameDocument = true; document.dispatchEvent(new Event('submit')); }")
+    try:
+        service_control.start(home)  # a change the poll would reload for (tested above)
+        page.wait_for_timeout(1500)  # five polls at the tests' 300 ms
+        assert page.evaluate("() => window.sameDocument === true")
+        assert page.locator("#service-state").get_attribute("data-state") != "running"
+    finally:
+        service_control.stop(home)
+    assert not watch.page_errors

@@ -9,7 +9,10 @@ function setText(id, value) {
   if (el && value !== null && value !== undefined) el.textContent = String(value);
 }
 
+let sending = false;
+
 async function refresh() {
+  if (sending) return;
   try {
     const res = await fetch("/status.json", { credentials: "same-origin", cache: "no-store" });
     if (!res.ok) return;
@@ -21,6 +24,7 @@ async function refresh() {
     // Not over the steps an install or uninstall left to run by hand: they are shown once,
     // and a reload would take them away before they were read.
     const oneTime = document.getElementById("steps");
+    if (sending) return;  // a form was sent while this poll was on its way
     if (!oneTime && ((state && state.dataset.state !== s.service) || job !== shownJob)) {
       window.location.reload();
       return;
@@ -34,5 +38,9 @@ async function refresh() {
     // the console is restarting or closed; try again on the next tick
   }
 }
+
+// Once a form is sent (Start, Stop, Publish ...) its answer replaces the page: a reload now
+// would cancel that request and the click would be lost.
+document.addEventListener("submit", () => { sending = true; });
 
 setInterval(refresh, EVERY_MS);
