@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from . import links
@@ -134,11 +134,17 @@ def plan_deletes(conn: sqlite3.Connection, key: str, policy: Policy, now: float,
     return DeletePlan(layers, len(candidates) - deleted - held, held)
 
 
-def run_deletes(conn: sqlite3.Connection, target: Target, dplan: DeletePlan) -> int:
+def run_deletes(conn: sqlite3.Connection, target: Target, dplan: DeletePlan,
+                stop: Callable[[], bool] | None = None, chunk_size: int = 1000) -> int:
+    """Delete in the plan's order, ``chunk_size`` names a request; with ``stop``, end early
+    between two chunks once it says so (any prefix of the order is safe to delete, so the
+    rest simply waits for the next round): the service lets an edit go first."""
     deleted = 0
     for layer in dplan.layers:
-        for start in range(0, len(layer), 1000):
-            chunk = layer[start:start + 1000]
+        for start in range(0, len(layer), chunk_size):
+            if stop is not None and deleted and stop():
+                return deleted
+            chunk = layer[start:start + chunk_size]
             target.delete(chunk)
             with immediate(conn):
                 rows = [(target.state_key, n) for n in chunk]

@@ -381,14 +381,21 @@ def _reconcile_first(home: Home, conn: sqlite3.Connection, target: Target) -> tu
 
 
 def delete_superseded(conn: sqlite3.Connection, target: Target, policy: Policy,
-                      now: float | None = None) -> tuple[int, int]:
+                      now: float | None = None,
+                      stop: Callable[[], bool] | None = None) -> tuple[int, int]:
     """Delete what is due; return (deleted, still waiting: retired doors held back included).
 
     Callable with jobs left: then only retired doors whose group has nothing waiting go.
-    The caller holds the home lock, so no export changes the plan meanwhile.
+    The caller holds the home lock, so no export changes the plan meanwhile. With ``stop``
+    (the service: a change arrived) the round ends early, 200 names at a time, and what it
+    left counts as waiting.
     """
     dplan = plan_due_deletes(conn, target, policy, time.time() if now is None else now)
-    return deletes.run_deletes(conn, target, dplan), dplan.waiting + dplan.doors_held
+    if stop is None:
+        return deletes.run_deletes(conn, target, dplan), dplan.waiting + dplan.doors_held
+    done = deletes.run_deletes(conn, target, dplan, stop, chunk_size=200)
+    due = sum(len(layer) for layer in dplan.layers)
+    return done, dplan.waiting + dplan.doors_held + due - done
 
 
 def plan_due_deletes(conn: sqlite3.Connection, target: Target, policy: Policy,

@@ -289,7 +289,8 @@ class Service:
         self.queue_due, self.failures = None, 0
         if deletes.leftovers(conn, key):
             with home_lock(home):  # an export must not change the plan while we delete
-                deleted, waiting = delete_superseded(conn, target, self.policy)
+                # A change that arrives meanwhile goes first: the rest waits for the next round.
+                deleted, waiting = delete_superseded(conn, target, self.policy, stop=self.wake.is_set)
             if deleted:
                 log.info("deleted %d superseded objects", deleted)
             if waiting:  # come back when their grace period may have ended

@@ -222,3 +222,30 @@ def test_deleting_objects_drops_their_references(conn):
 
     deletes.run_deletes(conn, Fake(), deletes.DeletePlan([[index.name]], 0))
     assert conn.execute("SELECT count(*) FROM links").fetchone()[0] == 0
+
+
+def test_a_delete_round_ends_between_chunks_when_told_and_keeps_the_rest(conn):
+    # The service stops a long round when a change arrives; what is left stays recorded
+    # as published, so the next round deletes it.
+    names = [f"c/1/obj/{i:04d}.bin" for i in range(7)]
+    for name in names:
+        record(conn, obj(name, "clinic", ()))
+    sent: list[list[str]] = []
+
+    class Fake:
+        state_key = T
+
+        def delete(self, chunk):
+            sent.append(list(chunk))
+
+    asked = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return len(asked) >= 2  # a change arrives after the second chunk
+
+    done = deletes.run_deletes(conn, Fake(), deletes.DeletePlan([names], 0), stop, chunk_size=3)
+    assert done == 6 and sent == [names[:3], names[3:6]]
+    left = [r[0] for r in conn.execute("SELECT name FROM published WHERE target = ?", (T,))]
+    assert left == [names[6]]
+    assert deletes.run_deletes(conn, Fake(), deletes.DeletePlan([names[6:]], 0), lambda: True) == 1
