@@ -237,17 +237,22 @@ def test_one_edit_writes_only_its_rows_of_the_plan_and_cache(home, clinic_db):
     assert 0 < len(writes) < 40, writes
 
 
+def _export_on_a_full_disk(home, memo, monkeypatch, today) -> None:
+    """One export with the memo that fails as on a full disk, before its plan is committed."""
+    def broken(self):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(ObjectWriter, "flush", broken)
+    with pytest.raises(OSError):
+        export_site(home, today=today, memo=memo)
+    monkeypatch.undo()
+
+
 def test_a_failed_export_leaves_the_next_one_to_walk_and_list(home, clinic_db, monkeypatch):
     memo = ExportMemo()
     export_site(home, today=TODAY, memo=memo)
     edit(clinic_db, EDITS["visit paid"])
 
-    def broken(self):
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(ObjectWriter, "flush", broken)
-    with pytest.raises(OSError):
-        export_site(home, today=TODAY, memo=memo)
-    monkeypatch.undo()
+    _export_on_a_full_disk(home, memo, monkeypatch, TODAY)
     assert memo.carry is None and memo.state is None  # the carried export took them over
     assert export_site(home, today=TODAY, memo=memo).sealed > 0
     assert_site_matches_a_fresh_rendering(home, clinic_db)
@@ -279,12 +284,7 @@ def test_after_a_failed_walk_the_next_export_still_replays(home, clinic_db, monk
     export_site(home, today=TODAY, memo=memo)
     edit(clinic_db, EDITS["visit paid"])
 
-    def broken(self):
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(ObjectWriter, "flush", broken)
-    with pytest.raises(OSError):
-        export_site(home, today=TODAY + timedelta(days=1), memo=memo)  # a new day: walked
-    monkeypatch.undo()
+    _export_on_a_full_disk(home, memo, monkeypatch, TODAY + timedelta(days=1))  # a new day: walked
     assert memo.carry is not None and memo.state is None
     calls = []
     real = ObjectWriter.replay_many
