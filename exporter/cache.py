@@ -47,8 +47,11 @@ class SealedCache:
         conn.executescript(SCHEMA)
         self.conn = conn
         if stored is None:
-            stored = {row[0]: Entry(*row[1:]) for row in conn.execute(
-                "SELECT key, inputs, name, digest, size FROM sealed_cache")}
+            stored = {}
+            for key, inputs, name, digest, size in conn.execute(
+                    "SELECT key, inputs, name, digest, size FROM sealed_cache"):
+                # A door's key is its name: one string for both (100,000 doors at 50,000 patients)
+                stored[key] = Entry(inputs, key if name == key else name, digest, size)
         self._stored = stored
         self._old = stored  # read only: a full export fills _new from nothing
         self._new: dict[str, Entry] = {}

@@ -215,6 +215,20 @@ def make_links(pairs: Iterable[tuple[Any, Any]]) -> tuple[array, array] | None:
     return array("q", (r for r, _ in ordered)), array("q", (p for _, p in ordered))
 
 
+def table_links(conn: sqlite3.Connection, table: str) -> tuple[array, array] | None:
+    """:func:`make_links` of a whole table, from SQL in row id order, a few thousand rows at
+    a time (a full read keeps no list of every row)."""
+    ids, pids = array("q"), array("q")
+    cur = conn.execute(f'SELECT rowid, patient_id FROM "{table}" ORDER BY rowid')
+    while rows := cur.fetchmany(4096):
+        for rowid, pid in rows:
+            if type(pid) is not int:
+                return None
+            ids.append(rowid)
+            pids.append(pid)
+    return ids, pids
+
+
 @dataclass
 class Delta:
     """The patients a read by difference must fetch whole, and the tables' new state."""

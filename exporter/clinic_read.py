@@ -17,7 +17,6 @@ from . import clinic_fields as f
 from .clinic_db import RELATED, Keep, Raw, Row, build, cards, columns, digest, fetch, in_snapshot, read_rows
 from .records import ClinicData
 
-_EMPTY: list[Row] = []
 
 
 class _Rows:
@@ -32,18 +31,45 @@ class _Rows:
 
 
 def read(path: Path, state: d.ReadState | None, keep: Keep | None, busy_wait: float) -> ClinicData:
-    if state is None:  # a one-off read: everything, nothing kept
-        rows = in_snapshot(path, busy_wait, lambda conn: _full(conn, columns(conn, path), False))
-        return _assemble(rows, f.Sink(), None, {}, keep)[0]
-    ident, began = d.identity(path), d.wall_now()
-    rows, sink, found, update = in_snapshot(path, busy_wait, lambda conn: _either(conn, path, state, ident))
-    if isinstance(found, c.Regroup):
-        data, commit = _assemble_changed(rows, found, state, keep)
-        update(commit)
-        return _seen(state, began, data)
-    data, entries = _assemble(rows, sink, found, state.patients, keep)
-    update(data, entries)
+    # The patients are built inside the read transaction: a full read fetches their related
+    # rows a chunk at a time as it goes (clinic_db.read_rows).
+    keep = _own_errors(keep)
+    try:
+        if state is None:  # a one-off read: everything, nothing kept
+            return in_snapshot(path, busy_wait, lambda conn: _assemble(
+                _full(conn, columns(conn, path), False), f.Sink(), None, {}, keep)[0])
+        ident, began = d.identity(path), d.wall_now()
+
+        def work(conn: sqlite3.Connection) -> tuple[ClinicData, Callable[[], None]]:
+            rows, sink, found, update = _either(conn, path, state, ident)
+            if isinstance(found, c.Regroup):
+                data, commit = _assemble_changed(rows, found, state, keep)
+                return data, lambda: update(commit)
+            data, entries = _assemble(rows, sink, found, state.patients, keep)
+            return data, lambda: update(data, entries)
+
+        data, update = in_snapshot(path, busy_wait, work)
+    except _StateError as exc:
+        raise exc.args[0] from None
+    update()  # the read state changes only once the read is whole
     return _seen(state, began, data)
+
+
+class _StateError(Exception):
+    """An error of ``keep`` (chartseal's own state), carried out of the clinic file's read
+    transaction so it is not reported as the clinic file's."""
+
+
+def _own_errors(keep: Keep | None) -> Keep | None:
+    if keep is None:
+        return None
+
+    def call(pid: int, digest: str, raw: Raw) -> None:
+        try:
+            keep(pid, digest, raw)
+        except sqlite3.Error as exc:
+            raise _StateError(exc) from exc
+    return call
 
 
 def _seen(state: d.ReadState, began: Any, data: ClinicData) -> ClinicData:
@@ -52,18 +78,13 @@ def _seen(state: d.ReadState, began: Any, data: ClinicData) -> ClinicData:
 
 
 def _full(conn: sqlite3.Connection, have: dict[str, set[str]], keep_state: bool) -> _Rows:
-    links: dict[str, Any] = {}
-    unstamped: dict[str, dict[int, int]] = {}
-
-    def seen(table: str, rows: list[Row]) -> None:
-        unstamped[table] = d.unstamped_hashes(rows)
-        if table != "patients":
-            links[table] = d.make_links((row[0], row[1]) for row in rows)
-
-    patients, grouped = read_rows(conn, have, seen if keep_state else None)
-    # popped: each patient's raw rows are freed as soon as it is built
-    out = _Rows(patients, lambda pid: {t: grouped[t].pop(pid, _EMPTY) for t in RELATED})
-    out.links, out.unstamped = links, unstamped
+    patients, related = read_rows(conn, have)
+    out = _Rows(patients, related)
+    if keep_state:  # what a read by difference needs, in SQL order without whole rows
+        out.unstamped["patients"] = d.unstamped_hashes(patients)
+        for table in RELATED:
+            out.links[table] = d.table_links(conn, table)
+            out.unstamped[table] = d.unstamped_hashes(fetch(conn, table, have[table], "modified_at IS NULL"))
     return out
 
 
@@ -81,7 +102,7 @@ def _either(conn: sqlite3.Connection, path: Path, state: d.ReadState, ident: Any
         if isinstance(found, tuple):
             return found
         why = found
-    rows = _full(conn, have, True)
+    rows = _full(conn, have, marks is not None)
     links = rows.links
     eligible = marks is not None and all(v is not None for v in links.values())
     sink, usable, index = f.Sink(), None, None

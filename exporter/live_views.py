@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 
 from . import crypto, render
 from .index_shards import Member, shard_inputs
-from .indexes import DbView, MonthPart, _months, row_digest
+from .indexes import DbView, MonthPart, month_digests, month_rows, row_digest
 from .cache import input_digest
 from .memo import ExportMemo
 from .records import Patient
@@ -48,9 +48,10 @@ class LiveView(DbView):
         super().__init__(db, [], {}, date.min, lang, version, memo, currency, ("live", next(_serial)))
         self.cards = cards
         self.pointers: dict[str, tuple[Patient, tuple[str, str, bytes]]] = {}  # card -> (p, (rid, bundle, ck))
-        self.parts: dict[str, tuple[tuple[str, Any, Any, str], ...]] = {}  # card -> its months
-        # month -> card -> where that month is in the card's ``parts``: a month's parts are
-        # put together only when it is digested or sealed again.
+        # card -> its months and their part digests, flat (indexes.month_digests)
+        self.parts: dict[str, tuple[str, ...]] = {}
+        # month -> card -> where that month's digest is in the card's ``parts``: a month's
+        # parts are put together only when it is digested or sealed again.
         self.months: dict[str, dict[str, int]] = {}
         self.digests: dict[str, str] = {}  # month -> digest, dropped when a part changes
         self.row: dict[str, Member] = {}  # card -> its index row, one tuple for every account
@@ -95,7 +96,8 @@ class LiveView(DbView):
         if self.rids.get(p.id) == rid:
             del self.rids[p.id]
         left = {}
-        for month, _, _, digest in self.parts.pop(c):
+        parts = self.parts.pop(c)
+        for month, digest in zip(parts[0::2], parts[1::2]):
             cards = self.months[month]
             del cards[c]
             if not cards:
@@ -114,8 +116,9 @@ class LiveView(DbView):
         rid, bundle, ck = pointer
         self.pointers[c] = (p, pointer)
         self.rids[p.id] = rid
-        self.parts[c] = months = _months(p, rid, True)
-        for j, (month, _, _, digest) in enumerate(months):
+        self.parts[c] = parts = month_digests(p, rid)
+        for j in range(1, len(parts), 2):
+            month, digest = parts[j - 1], parts[j]
             self.months.setdefault(month, {})[c] = j
             if was.pop(month, None) != digest:
                 self.digests.pop(month, None)
@@ -139,7 +142,8 @@ class LiveView(DbView):
         if self._parts is None or self._parts[0] != month:
             pointers, parts, cards = self.pointers, self.parts, sorted(self.months.get(month, {}).items())
             # In card order, as DbView's.
-            self._parts = (month, [(pointers[c][0], x[1], x[2], x[3]) for c, j in cards for x in (parts[c][j],)])
+            self._parts = (month, [(p, *month_rows(p, month), parts[c][j]) for c, j in cards
+                                   for p in (pointers[c][0],)])
         return self._parts[1]
 
     def month_digest(self, month: str) -> str:
@@ -147,7 +151,7 @@ class LiveView(DbView):
         if digest is None:
             parts = self.parts  # the digests alone, in card order: no part is put together
             digest = self.digests[month] = input_digest(self.db, month, self.version, self.lang, "".join(
-                [parts[c][j][3] for c, j in sorted(self.months.get(month, {}).items())]))
+                [parts[c][j] for c, j in sorted(self.months.get(month, {}).items())]))
         return digest
 
     def month_pieces(self, month: str) -> Any:

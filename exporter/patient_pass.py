@@ -26,9 +26,9 @@ from .records import Patient
 
 class Done(NamedTuple):
     patient: Patient   # as the read layer returned it: identity means "unchanged"
-    key: tuple         # every input of its objects
+    key: str           # digest of every input of its objects (see _key)
     bundle: tuple      # (rid, bundle name, ck), what the accounts' pass needs
-    trace: list        # what the writer placed for it (ObjectWriter.start_trace)
+    trace: tuple       # what the writer placed for it (exporter.writer.Trace)
     clean: bool        # no problem reported: a collision is worked out again each time
 
 
@@ -124,10 +124,13 @@ def _seal_carried(ctx: Any, prev: Carry, objects: dict[str, Any], changes: _Chan
     return dbs
 
 
-def _key(ctx: Any, db: str, p: Patient, row: tuple, pages: set[tuple[str, str]], common: str) -> tuple:
-    # The keystore row by its digest: the memo then holds 16 bytes a patient, not ~1 KB.
-    return (db, p.digest, input_digest(row), render.patient_today(p, ctx.today),
-            (db, p.card) in pages, common)
+def _key(ctx: Any, db: str, p: Patient, row: tuple, pages: set[tuple[str, str]],
+         common: str) -> tuple[str, tuple, bool]:
+    """(digest of every input of the patient's objects, what its record shows on the day,
+    whether it has pages): the memo keeps the digest alone, 16 bytes a patient, not the
+    keystore row (~1 KB) and the day's values."""
+    shown, on_page = render.patient_today(p, ctx.today), (db, p.card) in pages
+    return input_digest(db, p.digest, row, shown, on_page, common), shown, on_page
 
 
 def _seal_walked(ctx: Any, db: str, patients: list[Patient], old: dict[str, Done],
@@ -155,7 +158,7 @@ def _seal_walked(ctx: Any, db: str, patients: list[Patient], old: dict[str, Done
         row = rows[p.card]
         memo_key = _key(ctx, db, p, row, pages, common)
         d = old.get(p.card)
-        if d is not None and d.clean and d.key == memo_key:
+        if d is not None and d.clean and d.key == memo_key[0]:
             run.append((p, memo_key, d))
             continue
         flush()
@@ -174,7 +177,7 @@ def _seal_one(ctx: Any, db: str, p: Patient, memo_key: tuple, done: Done | None,
     problems = len(ctx.problems)
     ctx.writer.start_trace()
     try:
-        bundle = _seal_patient(ctx, db, p, row, memo_key[3], memo_key[4], gk, lk)
+        bundle = _seal_patient(ctx, db, p, row, memo_key[1], memo_key[2], gk, lk)
     finally:
         trace = ctx.writer.end_trace()
-    return Done(p, memo_key, bundle, trace, len(ctx.problems) == problems)
+    return Done(p, memo_key[0], bundle, trace, len(ctx.problems) == problems)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from . import crypto, plan
 from .cache import Entry, SealedCache
@@ -35,6 +35,17 @@ def _write_atomic(path: str, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+# What the writer placed for one patient (start_trace .. end_trace), flat: key, cache entry,
+# plan object, key, entry, object, ... The service keeps one per patient, 190,000 objects at
+# 50,000 patients: a flat tuple costs a third of a list of triples.
+Trace = tuple
+
+
+def steps(trace: Trace) -> Iterator[tuple[str, Entry, plan.PlanObject]]:
+    """The (cache key, cache entry, plan object) of each object of a trace, in order."""
+    return zip(trace[0::3], trace[1::3], trace[2::3])
 
 
 SYNC_EACH_MAX = 64  # up to this many written files are synced one by one
@@ -103,7 +114,7 @@ class ObjectWriter:
         # counted (one system-wide sync then), so a full export does not hold every path.
         self.written: list[str] = []
         self.written_count = 0
-        self.trace: list[tuple[str, Entry, plan.PlanObject]] | None = None
+        self.trace: list | None = None  # flat while recording, see Trace
 
     @property
     def on_disk(self) -> set[str] | _CarriedDisk:
@@ -135,9 +146,9 @@ class ObjectWriter:
         if obj is not None:
             self.dropped[name] = obj
 
-    def drop_trace(self, trace: list[tuple[str, Entry, plan.PlanObject]]) -> None:
+    def drop_trace(self, trace: Trace) -> None:
         """Carried mode: take out the objects of one patient's earlier trace."""
-        for key, _, obj in trace:
+        for key, _, obj in steps(trace):
             self._drop_name(obj.name)
             self.cache.drop(key)
 
@@ -150,7 +161,10 @@ class ObjectWriter:
 
     def _add(self, name: str, digest: str, size: int, kind: str, group: str,
              refs: Sequence[str]) -> plan.PlanObject:
-        obj = self.objects[name] = plan.PlanObject(name, digest, size, kind, group, tuple(refs))
+        # A ref names an object placed before it, mostly: the plan's own string, not a copy.
+        objects = self.objects
+        refs = tuple(o.name if (o := objects.get(r)) is not None else r for r in refs)
+        obj = objects[name] = plan.PlanObject(name, digest, size, kind, group, refs)
         if self.carrying:
             self.added.append(name)
         if self.track and self.trace is None:
@@ -160,7 +174,7 @@ class ObjectWriter:
     def _use(self, key: str, entry: Entry, obj: plan.PlanObject) -> None:
         self.cache.use(key, entry)
         if self.trace is not None:
-            self.trace.append((key, entry, obj))
+            self.trace += (key, entry, obj)
         elif self.track:
             self.outside_keys.append(key)
 
@@ -168,11 +182,11 @@ class ObjectWriter:
         """Record each sealed object and door from now on, for :meth:`replay`."""
         self.trace = []
 
-    def end_trace(self) -> list[tuple[str, Entry, plan.PlanObject]]:
-        trace, self.trace = self.trace or [], None
+    def end_trace(self) -> Trace:
+        trace, self.trace = tuple(self.trace or ()), None
         return trace
 
-    def replay(self, trace: list[tuple[str, Entry, plan.PlanObject]]) -> bool:
+    def replay(self, trace: Trace) -> bool:
         """Keep every object of an earlier trace, if each is still exactly as cached.
 
         For a caller that knows the inputs are unchanged without computing them again. All
@@ -180,24 +194,24 @@ class ObjectWriter:
         """
         return self.replay_many([trace])
 
-    def replay_many(self, traces: list[list[tuple[str, Entry, plan.PlanObject]]]) -> bool:
+    def replay_many(self, traces: list[Trace]) -> bool:
         """:meth:`replay` of several traces as one, all or nothing: what keeps thousands of
         unchanged patients costs a few dictionary lookups each, not a call per object."""
         old, on_disk, objects = self.cache.previous, self.on_disk, self.objects
         seen: set[str] = set()
         count = 0
         for trace in traces:
-            for key, entry, obj in trace:
+            for key, entry, obj in steps(trace):
                 hit, name = old.get(key), obj.name
                 # The memo's entries are the cache's own objects: identity is the usual answer.
                 if (hit is not entry and hit != entry) or name not in on_disk or name in objects \
                         or name in seen:
                     return False
                 seen.add(name)
-            count += len(trace)
+            count += len(trace) // 3
         used = self.cache.entries
         for trace in traces:
-            for key, entry, obj in trace:
+            for key, entry, obj in steps(trace):
                 objects[obj.name] = obj
                 used[key] = entry
         self.kept += count

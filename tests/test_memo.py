@@ -21,7 +21,7 @@ from exporter.indexes import DbView, search_key, sort_key
 from exporter.memo import ExportMemo
 from exporter.site import export_site
 from exporter.site_objects import _templates_version
-from exporter.writer import ObjectWriter
+from exporter.writer import ObjectWriter, steps
 from siteread import Site
 
 TODAY = date(2026, 11, 26)
@@ -181,18 +181,18 @@ def test_replay_is_all_or_nothing(home, tmp_path):
     writer.sealed_object("k:a", "in-a", "c", lambda: b"A", "g")
     writer.door("c/door/x.json", "in-x", lambda: b"X", "g", ())
     trace = writer.end_trace()
-    assert [key for key, _, _ in trace] == ["k:a", "c/door/x.json"]
+    assert [key for key, _, _ in steps(trace)] == ["k:a", "c/door/x.json"]
     with conn:
         cache.commit()
     # A new export: the same objects are kept by replaying the trace...
     again = ObjectWriter(site_dir, SealedCache(conn))
-    assert again.replay(trace) and again.kept == 2 and set(again.objects) == {o.name for _, _, o in trace}
+    assert again.replay(trace) and again.kept == 2 and set(again.objects) == {o.name for _, _, o in steps(trace)}
     # ...but not when one object is gone from the folder, and then nothing is added.
     (site_dir / "c/door/x.json").unlink()
     gone = ObjectWriter(site_dir, SealedCache(conn))
     assert not gone.replay(trace) and gone.objects == {} and gone.kept == 0
     # ...nor when the cache holds other inputs for a key.
-    stale = [(trace[0][0], Entry("other", *trace[0][1][1:]), trace[0][2])]
+    stale = (trace[0], Entry("other", *trace[1][1:]), trace[2])
     assert not ObjectWriter(site_dir, SealedCache(conn)).replay(stale)
     conn.close()
 

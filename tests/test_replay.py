@@ -6,7 +6,7 @@ from conftest import files_on_disk, plan_map
 from exporter.cache import SealedCache
 from exporter.memo import ExportMemo
 from exporter.site import export_site
-from exporter.writer import ObjectWriter
+from exporter.writer import ObjectWriter, steps
 from test_memo import EDITS, TODAY, assert_site_matches_a_fresh_rendering, edit
 
 
@@ -24,14 +24,14 @@ def test_replay_many_is_all_or_nothing_across_traces(home, tmp_path):
         writer.cache.commit()
     again = ObjectWriter(site_dir, SealedCache(conn))
     assert again.replay_many(traces) and again.kept == 3
-    assert set(again.objects) == {o.name for t in traces for _, _, o in t}
+    assert set(again.objects) == {o.name for t in traces for _, _, o in steps(t)}
     assert set(again.cache.entries) == {"k:a", "k:b", "k:c"}
     # The same object twice in one call collides, as two calls would: nothing is added.
     twice = ObjectWriter(site_dir, SealedCache(conn))
     assert not twice.replay_many([traces[0], traces[1], traces[0]])
     assert twice.objects == {} and twice.kept == 0 and twice.cache.entries == {}
     # One object gone from the folder: none of the traces is kept.
-    (site_dir / traces[2][0][2].name).unlink()
+    (site_dir / traces[2][2].name).unlink()
     gone = ObjectWriter(site_dir, SealedCache(conn))
     assert not gone.replay_many(traces) and gone.objects == {}
     conn.close()
