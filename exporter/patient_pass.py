@@ -17,7 +17,7 @@ Both leave the same objects as a one-off export would (tests/test_incremental_pa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 from . import crypto, keystore, render
 from .cache import input_digest
@@ -136,36 +136,48 @@ def _key(ctx: Any, db: str, p: Patient, row: tuple, pages: set[tuple[str, str]],
 def _seal_walked(ctx: Any, db: str, patients: list[Patient], old: dict[str, Done],
                  pages: set[tuple[str, str]], common: str, gk: bytes, lk: bytes) -> dict[str, Done]:
     """Every patient of one database; a run of unchanged ones is replayed in one call."""
-    cur = keystore.tuples(ctx.keys, "SELECT * FROM patients WHERE db = ?", (db,))
-    cols = [d[0] for d in cur.description]
-    at = cols.index("card")
-    rows = {r[at]: r for r in cur}
     new: dict[str, Done] = {}
-    run: list[tuple[Patient, tuple, Done]] = []  # unchanged patients not yet replayed, in order
+    run: list[tuple[Patient, tuple, Done, dict]] = []  # unchanged patients not yet replayed, in order
 
     def flush() -> None:
-        if run and ctx.writer.replay_many([d.trace for _, _, d in run]):
-            for p, memo_key, d in run:
+        if run and ctx.writer.replay_many([d.trace for _, _, d, _ in run]):
+            for p, memo_key, d, _ in run:
                 new[p.card] = d._replace(patient=p)
                 ctx.bundles[(db, p.card)] = d.bundle
         else:  # one of them collides or changed on disk: each on its own, in order
-            for p, memo_key, d in run:
-                new[p.card] = done = _seal_one(ctx, db, p, memo_key, d, dict(zip(cols, rows[p.card])), gk, lk)
+            for p, memo_key, d, row in run:
+                new[p.card] = done = _seal_one(ctx, db, p, memo_key, d, row, gk, lk)
                 ctx.bundles[(db, p.card)] = done.bundle
         run.clear()
 
-    for p in patients:
-        row = rows[p.card]
-        memo_key = _key(ctx, db, p, row, pages, common)
+    for p, row in keystore_rows(ctx.keys, db, patients):
+        memo_key = _key(ctx, db, p, tuple(row.values()), pages, common)
         d = old.get(p.card)
         if d is not None and d.clean and d.key == memo_key[0]:
-            run.append((p, memo_key, d))
+            run.append((p, memo_key, d, row))
             continue
         flush()
-        new[p.card] = done = _seal_one(ctx, db, p, memo_key, None, dict(zip(cols, row)), gk, lk)
+        new[p.card] = done = _seal_one(ctx, db, p, memo_key, None, row, gk, lk)
         ctx.bundles[(db, p.card)] = done.bundle
     flush()
     return new
+
+
+KEYSTORE_CHUNK = 500  # cards per query, under SQLite's smallest limit of parameters
+
+
+def keystore_rows(conn: Any, db: str, patients: list[Patient]) -> Iterator[tuple[Patient, dict[str, Any]]]:
+    """Each patient with its keystore row (by column), in order, fetched a few hundred at a
+    time: the whole table at once is ~50 MB at 50,000 patients, held for the whole pass."""
+    for i in range(0, len(patients), KEYSTORE_CHUNK):
+        part = patients[i:i + KEYSTORE_CHUNK]
+        cur = keystore.tuples(conn, f"SELECT * FROM patients WHERE db = ? AND card IN "
+                                    f"({','.join('?' * len(part))})", (db, *(p.card for p in part)))
+        cols = [d[0] for d in cur.description]
+        at = cols.index("card")
+        rows = {r[at]: r for r in cur}
+        for p in part:
+            yield p, dict(zip(cols, rows[p.card]))
 
 
 def _seal_one(ctx: Any, db: str, p: Patient, memo_key: tuple, done: Done | None,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import access, crypto, keystore, render, settings
+from . import access, crypto, render, settings
 from .cache import input_digest
 from .indexes import DbView
 from .index_shards import account_shards
-from .patient_pass import seal_remembered
+from .patient_pass import keystore_rows, seal_remembered
 from .live_views import LiveView
 from .records import Patient, Problem
 from site_templates import ROOT as TEMPLATES_ROOT
@@ -72,13 +72,8 @@ def seal_patients(ctx: Any, data: dict[str, list[Patient]], pages: set[tuple[str
         seal_remembered(ctx, data, pages, common, gk, lk)
         return
     for db, patients in data.items():
-        cur = keystore.tuples(ctx.keys, "SELECT * FROM patients WHERE db = ?", (db,))
-        cols = [d[0] for d in cur.description]
-        at = cols.index("card")
-        rows = {r[at]: r for r in cur}
-        for i, p in enumerate(patients):
-            ctx.bundles[(db, p.card)] = _seal_patient(ctx, db, p, dict(zip(cols, rows[p.card])),
-                                                      render.patient_today(p, ctx.today),
+        for i, (p, row) in enumerate(keystore_rows(ctx.keys, db, patients)):
+            ctx.bundles[(db, p.card)] = _seal_patient(ctx, db, p, row, render.patient_today(p, ctx.today),
                                                       (db, p.card) in pages, gk, lk)
             # Once its bundle is sealed, a one-off export needs no more than the list and
             # the diary show: the rest is let go, which sets a large clinic's peak memory.
