@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import zlib
 from array import array
+from bisect import bisect_left
 from collections import defaultdict
 from datetime import date
 from functools import cached_property
+from operator import attrgetter
 from typing import Any, Iterable, Iterator, Sequence
 
 from . import crypto, render
@@ -51,11 +53,17 @@ def month_digests(p: Patient, rid: str) -> tuple[str, ...]:
     return tuple(x for name, _, _, digest in _months(p, rid, True) for x in (name, digest))
 
 
+_BY_DATE = attrgetter("date")
+
+
 def month_rows(p: Patient, month: str) -> tuple[tuple[Visit, ...], tuple[Appointment, ...]]:
-    """The patient's visits and appointments in ``month`` ('YYYY-MM'), in the patient's order."""
+    """The patient's visits and appointments in ``month`` ('YYYY-MM'), in the patient's order
+    (by date, as the reader sorts them: a month is one run of each)."""
     year, number = int(month[:4]), int(month[5:7])
-    return (tuple(v for v in p.visits if v.date.month == number and v.date.year == year),
-            tuple(a for a in p.appointments if a.date.month == number and a.date.year == year))
+    first, after = date(year, number, 1), date(year + number // 12, number % 12 + 1, 1)
+    vs, aps = p.visits, p.appointments
+    return (vs[bisect_left(vs, first, key=_BY_DATE):bisect_left(vs, after, key=_BY_DATE)],
+            aps[bisect_left(aps, first, key=_BY_DATE):bisect_left(aps, after, key=_BY_DATE)])
 
 
 # One patient's part of one month of the diary: its visits and appointments in that month,

@@ -379,3 +379,26 @@ def test_an_export_between_two_warm_up_steps_publishes_what_a_fresh_export_does(
     assert len(set(calls)) == 1
     assert_accounts_match_a_fresh_rendering(home, TODAY)
     assert export_site(home, today=TODAY).sealed == 0
+
+
+def test_month_rows_and_digests_match_grouping_every_row(tmp_path):
+    """What a kept view holds per patient (its months and their digests, flat) and the rows it
+    picks again for one month are what grouping every row gives, across year ends and for
+    patients with appointments only or visits only."""
+    from exporter.demo_data import write_demo_clinic
+
+    path = tmp_path / "c.sqlite"
+    write_demo_clinic(path, patients=150, seed=9, start=date(2026, 1, 3))
+    patients = read_clinic(path).patients
+    assert any(v.date.month == 12 for p in patients for v in p.visits)
+    checked = 0
+    for p in patients:
+        rid = f"r{p.id}"
+        grouped = indexes._months(p, rid, True)
+        flat = indexes.month_digests(p, rid)
+        assert flat == tuple(x for name, _, _, d in grouped for x in (name, d))
+        for name, vs, aps, _ in grouped:
+            assert indexes.month_rows(p, name) == (vs, aps)
+            checked += 1
+        assert indexes.month_rows(p, "1999-12") == ((), ())
+    assert checked > 150
