@@ -55,7 +55,7 @@ def _shard_inputs(ctx: Any, door_id: str, ik: bytes, db: str, i: int, rows: list
 def shard_inputs(ctx: Any, door_id: str, ik: bytes, db: str, i: int, rows: list[Member]) -> tuple[str, tuple[str, ...]]:
     """(inputs digest, refs) of one shard: its rows' digests in card order, the bundles named."""
     return (input_digest(door_id, ik, db, i, ctx.version, ctx.lang, tuple(m[5] for m in rows)),
-            tuple(f"{ctx.prefix}/{m[3]}" for m in rows))
+            ctx.writer.shared_names(f"{ctx.prefix}/{m[3]}" for m in rows))
 
 
 def account_shards(ctx: Any, acc: Any, view: DbView,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from . import crypto, plan
 from .cache import Entry, SealedCache
@@ -159,12 +159,16 @@ class ObjectWriter:
         changed = [objects[n] for n in dict.fromkeys(self.added) if dropped.get(n) != objects[n]]
         return removed, changed
 
+    def shared_names(self, names: Iterable[str]) -> tuple[str, ...]:
+        """``names``, each as the string the plan already holds for it where it does: a ref
+        names an object placed before it, mostly, and the plan need not hold it twice."""
+        objects = self.objects
+        return tuple(o.name if (o := objects.get(n)) is not None else n for n in names)
+
     def _add(self, name: str, digest: str, size: int, kind: str, group: str,
              refs: Sequence[str]) -> plan.PlanObject:
-        # A ref names an object placed before it, mostly: the plan's own string, not a copy.
         objects = self.objects
-        refs = tuple(o.name if (o := objects.get(r)) is not None else r for r in refs)
-        obj = objects[name] = plan.PlanObject(name, digest, size, kind, group, refs)
+        obj = objects[name] = plan.PlanObject(name, digest, size, kind, group, self.shared_names(refs))
         if self.carrying:
             self.added.append(name)
         if self.track and self.trace is None:
@@ -231,6 +235,8 @@ class ObjectWriter:
         hit = self.cache.lookup(key, inputs)
         if hit is None or hit.name not in self.on_disk:
             return None
+        if key == hit.name:  # a door: its key is its name, kept once (100,000 at 50,000 patients)
+            key = hit.name
         self._use(key, hit, self._add(hit.name, hit.digest, hit.size, kind, group, refs))
         self.kept += 1
         return hit
