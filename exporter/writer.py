@@ -167,8 +167,7 @@ class ObjectWriter:
 
     def _add(self, name: str, digest: str, size: int, kind: str, group: str,
              refs: Sequence[str]) -> plan.PlanObject:
-        objects = self.objects
-        obj = objects[name] = plan.PlanObject(name, digest, size, kind, group, self.shared_names(refs))
+        obj = self.objects[name] = plan.PlanObject(name, digest, size, kind, group, tuple(refs))
         if self.carrying:
             self.added.append(name)
         if self.track and self.trace is None:
@@ -280,6 +279,7 @@ class ObjectWriter:
         """
         if name in self.objects:
             return False
+        refs = self.shared_names(refs)  # a door's bundle: placed just before it
         if self._kept(name, inputs, plan.POINTER, group, refs) is None:
             self._write(name, inputs, name, build(), plan.POINTER, group, refs)
         return True

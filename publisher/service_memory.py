@@ -2,9 +2,9 @@
 each export (docs/SERVICE.md, "Limits").
 
 What the service holds between exports is Python objects (the clinic's patients as read, the
-export memo, the plan and cache of the published objects): at 50,000 patients about 430 MiB
-of live small objects in Python's own allocator, and 40 MiB in glibc's heap. glibc adds two
-costs of its own on top, which these settings remove:
+export memo, the plan and cache of the published objects): at 50,000 patients about 310 MiB
+of live small objects in Python's own allocator, and 60-100 MiB in glibc's heap. glibc adds
+two costs of its own on top, which these settings remove:
 
 - each thread that allocates gets its own heap ("arena"), up to 8 per core: the upload pool's
   threads each left one behind, 8-9 heaps at 50,000 patients, each holding freed memory
