@@ -402,3 +402,21 @@ def test_month_rows_and_digests_match_grouping_every_row(tmp_path):
             checked += 1
         assert indexes.month_rows(p, "1999-12") == ((), ())
     assert checked > 150
+
+
+def test_a_view_keeps_the_json_of_a_few_shards_rows_only(tmp_path, monkeypatch):
+    """Row JSON is kept least recently used first out, up to ENTRIES_KEPT rows: a row
+    rendered again after it left is the same text, and the rows of the shard sealed last
+    stay."""
+    monkeypatch.setattr(live_views, "ENTRIES_KEPT", 5)
+    view = live_views.LiveView("main", frozenset(), "en", "v", ExportMemo(), "")
+    rendered = []
+    monkeypatch.setattr(DbView, "row_entry", lambda self, p, years, rid, bundle, ck, digest:
+                        rendered.append(digest) or f"json {digest}")
+    for d in "abcdefg":
+        assert view.row_entry(None, None, "r", "b", b"k", d) == f"json {d}"
+    assert list(view.entries) == list("cdefg") and rendered == list("abcdefg")
+    assert view.row_entry(None, None, "r", "b", b"k", "d") == "json d"  # kept: not rendered again
+    assert rendered == list("abcdefg") and list(view.entries) == list("cefgd")
+    assert view.row_entry(None, None, "r", "b", b"k", "a") == "json a"  # let go: rendered again
+    assert rendered[-1] == "a" and list(view.entries) == list("efgda")
