@@ -127,15 +127,15 @@ def _seal_carried(ctx: Any, prev: Carry, objects: dict[str, Any], changes: _Chan
 def _key(ctx: Any, db: str, p: Patient, row: tuple, pages: set[tuple[str, str]],
          common: str) -> tuple[str, tuple, bool]:
     """(digest of every input of the patient's objects, what its record shows on the day,
-    whether it has pages): the memo keeps the digest alone, 16 bytes a patient, not the
-    keystore row (~1 KB) and the day's values."""
+    whether it has pages): the memo keeps the digest alone, one short string a patient, not
+    the keystore row (~1 KB) and the day's values."""
     shown, on_page = render.patient_today(p, ctx.today), (db, p.card) in pages
     return input_digest(db, p.digest, row, shown, on_page, common), shown, on_page
 
 
 def _seal_walked(ctx: Any, db: str, patients: list[Patient], old: dict[str, Done],
                  pages: set[tuple[str, str]], common: str, gk: bytes, lk: bytes) -> dict[str, Done]:
-    """Every patient of one database; a run of unchanged ones is replayed in one call."""
+    """Every patient of one database; a run of unchanged ones (up to 500) is replayed in one call."""
     new: dict[str, Done] = {}
     run: list[tuple[Patient, tuple, Done, dict]] = []  # unchanged patients not yet replayed, in order
 
@@ -155,6 +155,8 @@ def _seal_walked(ctx: Any, db: str, patients: list[Patient], old: dict[str, Done
         d = old.get(p.card)
         if d is not None and d.clean and d.key == memo_key[0]:
             run.append((p, memo_key, d, row))
+            if len(run) >= KEYSTORE_CHUNK:  # their keystore rows are not all held at once
+                flush()
             continue
         flush()
         new[p.card] = done = _seal_one(ctx, db, p, memo_key, None, row, gk, lk)

@@ -122,3 +122,25 @@ def test_the_memo_holds_each_name_once(home, clinic_db):
         edit(clinic_db, EDITS["deal paid"])
         later()
         assert export_site(home, today=TODAY, memo=memo).sealed > 0 or round_ == "edit"
+
+
+def test_a_walk_replays_in_runs_of_at_most_a_keystore_chunk(home, clinic_db, monkeypatch):
+    """A walk holds the keystore rows of one run of unchanged patients at most: runs are cut
+    at KEYSTORE_CHUNK, and the site is the one a fresh export makes."""
+    from exporter import patient_pass
+
+    monkeypatch.setattr(patient_pass, "KEYSTORE_CHUNK", 2)
+    memo = ExportMemo()
+    later = _clocked(memo)
+    export_site(home, today=TODAY, memo=memo)
+    calls = []
+    real = ObjectWriter.replay_many
+
+    def spy(self, traces):
+        calls.append(len(traces))
+        return real(self, traces)
+    monkeypatch.setattr(ObjectWriter, "replay_many", spy)
+    later()  # every patient is walked
+    assert export_site(home, today=TODAY, memo=memo).sealed == 0
+    assert calls == [2, 1]
+    assert_site_matches_a_fresh_rendering(home, clinic_db)
