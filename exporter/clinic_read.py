@@ -14,7 +14,8 @@ from typing import Any, Callable
 from . import clinic_cards as c
 from . import clinic_delta as d
 from . import clinic_fields as f
-from .clinic_db import RELATED, Keep, Raw, Row, build, cards, columns, digest, fetch, in_snapshot, read_rows
+from .clinic_db import RELATED, Keep, Raw, Row, build, cards, columns, digest, fetch, in_snapshot
+from .clinic_rows import read_rows
 from .records import ClinicData
 
 
@@ -32,7 +33,7 @@ class _Rows:
 
 def read(path: Path, state: d.ReadState | None, keep: Keep | None, busy_wait: float) -> ClinicData:
     # The patients are built inside the read transaction: a full read fetches their related
-    # rows a chunk at a time as it goes (clinic_db.read_rows).
+    # rows a chunk at a time as it goes (clinic_rows.read_rows).
     keep = _own_errors(keep)
     try:
         if state is None:  # a one-off read: everything, nothing kept

@@ -1,5 +1,5 @@
 """A full read fetches related rows a chunk of patients at a time where a table has an index
-on patient_id (exporter.clinic_db.read_rows): the patients, problems and read state must be
+on patient_id (exporter.clinic_rows.read_rows): the patients, problems and read state must be
 exactly those of a read that fetches each table whole."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from exporter import clinic_db
+from exporter import clinic_rows
 from exporter.clinic_db import ClinicDbError, read_clinic
 from exporter.clinic_delta import ReadState
 from exporter.demo_data import write_demo_clinic
@@ -51,19 +51,19 @@ def _whole(tmp_path, path):
 def _ranges(monkeypatch):
     """Record each range query the read makes, by table."""
     seen: list[str] = []
-    fetch = clinic_db.fetch
+    fetch = clinic_rows.fetch
 
     def spy(conn, table, have, where="1", params=()):
         if "patient_id" in where:
             seen.append(table)
         return fetch(conn, table, have, where, params)
-    monkeypatch.setattr(clinic_db, "fetch", spy)
+    monkeypatch.setattr(clinic_rows, "fetch", spy)
     return seen
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 1000])
 def test_chunked_read_is_the_whole_tables_read(tmp_path, clinic, monkeypatch, chunk):
-    monkeypatch.setattr(clinic_db, "READ_CHUNK", chunk)
+    monkeypatch.setattr(clinic_rows, "READ_CHUNK", chunk)
     seen = _ranges(monkeypatch)
     chunked = read_clinic(clinic)
     patients = len(chunked.patients) + len(chunked.skipped)
@@ -82,7 +82,7 @@ def test_chunked_read_is_the_whole_tables_read(tmp_path, clinic, monkeypatch, ch
 
 
 def test_some_tables_indexed_some_not(tmp_path, clinic, monkeypatch):
-    monkeypatch.setattr(clinic_db, "READ_CHUNK", 9)
+    monkeypatch.setattr(clinic_rows, "READ_CHUNK", 9)
     conn = sqlite3.connect(clinic)
     with conn:
         conn.execute("DROP INDEX visits_patient")
@@ -100,7 +100,7 @@ def test_some_tables_indexed_some_not(tmp_path, clinic, monkeypatch):
 def test_service_read_state_is_the_same(tmp_path, clinic, monkeypatch):
     """What a full read leaves for reads by difference (links, unstamped rows) does not
     depend on how the rows were fetched; and an edit then reads by difference."""
-    monkeypatch.setattr(clinic_db, "READ_CHUNK", 5)
+    monkeypatch.setattr(clinic_rows, "READ_CHUNK", 5)
     conn = sqlite3.connect(clinic)
     with conn:
         conn.execute("UPDATE visits SET modified_at = NULL WHERE id % 9 = 0")

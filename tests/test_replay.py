@@ -47,17 +47,23 @@ def _clocked(memo):
     return later
 
 
-def test_an_edit_replays_the_unchanged_patients_around_it_in_two_calls(home, clinic_db, monkeypatch):
-    memo = ExportMemo()
-    later = _clocked(memo)
-    export_site(home, today=TODAY, memo=memo)
-    calls = []
+def _replay_calls(monkeypatch) -> list[int]:
+    """The number of traces of each replay_many call from now on."""
+    calls: list[int] = []
     real = ObjectWriter.replay_many
 
     def spy(self, traces):
         calls.append(len(traces))
         return real(self, traces)
     monkeypatch.setattr(ObjectWriter, "replay_many", spy)
+    return calls
+
+
+def test_an_edit_replays_the_unchanged_patients_around_it_in_two_calls(home, clinic_db, monkeypatch):
+    memo = ExportMemo()
+    later = _clocked(memo)
+    export_site(home, today=TODAY, memo=memo)
+    calls = _replay_calls(monkeypatch)
     assert export_site(home, today=TODAY, memo=memo).sealed == 0
     assert calls == []  # carried forward: no patient is even looked at
     later()  # the folder is due to be listed again: every patient is walked
@@ -133,13 +139,7 @@ def test_a_walk_replays_in_runs_of_at_most_a_keystore_chunk(home, clinic_db, mon
     memo = ExportMemo()
     later = _clocked(memo)
     export_site(home, today=TODAY, memo=memo)
-    calls = []
-    real = ObjectWriter.replay_many
-
-    def spy(self, traces):
-        calls.append(len(traces))
-        return real(self, traces)
-    monkeypatch.setattr(ObjectWriter, "replay_many", spy)
+    calls = _replay_calls(monkeypatch)
     later()  # every patient is walked
     assert export_site(home, today=TODAY, memo=memo).sealed == 0
     assert calls == [2, 1]
